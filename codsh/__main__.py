@@ -1,0 +1,3 @@
+from codsh.cli import main
+
+main()

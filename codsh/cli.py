@@ -1,0 +1,56 @@
+"""The `codsh` command: click groups, global options, and one place that turns errors into exit codes."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from codsh import __version__
+from codsh.commands.settings import Settings
+from codsh.errors import CodshError
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.option(
+    "--ipfs",
+    envvar="CODSH_IPFS",
+    metavar="ADDR",
+    help="kubo RPC API as multiaddr or URL [env CODSH_IPFS; default: the devstack, then ~/.ipfs]",
+)
+@click.version_option(__version__, prog_name="codsh")
+@click.pass_context
+def cli(ctx: click.Context, ipfs: str | None) -> None:
+    """Run shell commands next to data on IPFS; every job turns a CID into a new CID."""
+    ctx.obj = Settings(ipfs)
+
+
+def _register() -> None:
+    from codsh.commands import data, devstack, images, job
+
+    for command in (*data.commands, job.job, job.run, devstack.devstack, images.images):
+        cli.add_command(command)
+
+
+_register()
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: CodshError -> `error: ...` + hint, exit 2 (usage/input) or its own code."""
+    try:
+        code = cli.main(args=argv, prog_name="codsh", standalone_mode=False)
+    except click.exceptions.Abort:
+        click.echo("aborted", err=True)
+        sys.exit(130)
+    except click.ClickException as exc:
+        exc.show()
+        sys.exit(exc.exit_code)
+    except CodshError as exc:
+        click.secho(f"error: {exc.message}", fg="red", err=True)
+        if exc.hint:
+            click.echo(f"  hint: {exc.hint}", err=True)
+        sys.exit(exc.exit_code)
+    except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
+        sys.exit(130)
+    sys.exit(code if isinstance(code, int) else 0)

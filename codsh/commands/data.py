@@ -1,0 +1,154 @@
+"""Data commands: `add`, `ls`, `cat`, `get` against the configured kubo."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import click
+import trio
+
+from codsh.commands.settings import Settings, pass_settings, run_async
+from codsh.errors import InputError
+from codsh.ipfs.client import AddOptions, Entry, KuboClient
+from codsh.spec import check_input
+
+
+@click.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(path_type=Path))
+@click.option("--wrap", is_flag=True, help="Wrap all paths in one directory; print only its CID.")
+@click.option("--cid-version", type=click.IntRange(0, 1), default=1, show_default=True)
+@click.option("--raw-leaves/--no-raw-leaves", default=True, show_default=True)
+@click.option("--chunker", default="size-262144", show_default=True)
+@click.option("--pin/--no-pin", default=True, show_default=True)
+@click.option("--only-hash", is_flag=True, help="Compute CIDs without storing anything.")
+@pass_settings
+def add(
+    settings: Settings,
+    paths: tuple[Path, ...],
+    wrap: bool,
+    cid_version: int,
+    raw_leaves: bool,
+    chunker: str,
+    pin: bool,
+    only_hash: bool,
+) -> None:
+    """Add files or directories; print one CID per PATH (canonical settings by default)."""
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        raise InputError(f"no such file or directory: {', '.join(missing)}", "check the path")
+    options = AddOptions(cid_version, raw_leaves, pin, only_hash, wrap, chunker)
+
+    async def go() -> list[str]:
+        async with settings.kubo() as ipfs:
+            results = await ipfs.add_paths([p.resolve() for p in paths], options)
+        by_name = {r.name: r.cid for r in results}
+        if wrap:
+            return [by_name[""]]
+        return [by_name[p.resolve().name] for p in paths]
+
+    for cid in run_async(go):
+        click.echo(cid)
+
+
+@click.command(name="ls")
+@click.argument("path")
+@click.option("-r", "--recursive", is_flag=True, help="List the whole tree.")
+@click.option("--json", "as_json", is_flag=True, help="One JSON object per entry.")
+@pass_settings
+def ls_command(settings: Settings, path: str, recursive: bool, as_json: bool) -> None:
+    """List a directory CID[/path]: CID, size and name of each entry (dirs end with /)."""
+    path = check_input(path)
+
+    async def go() -> list[Entry]:
+        async with settings.kubo() as ipfs:
+            root = await ipfs.stat(path)
+            if not root.is_dir:
+                return [Entry(path.rsplit("/", 1)[-1], root.cid, root.size, False)]
+            if recursive:
+                return [e async for e in ipfs.walk(path)]
+            return sorted(await ipfs.ls(path), key=lambda e: e.path.encode())
+
+    for entry in run_async(go):
+        if as_json:
+            record = {"path": entry.path, "cid": entry.cid, "size": entry.size, "dir": entry.is_dir}
+            click.echo(json.dumps(record, ensure_ascii=False))
+        else:
+            name = entry.path + ("/" if entry.is_dir else "")
+            shown = name if name.isprintable() else json.dumps(name, ensure_ascii=False)
+            click.echo(f"{entry.cid}  {entry.size:>12}  {shown}")
+
+
+@click.command()
+@click.argument("path")
+@pass_settings
+def cat(settings: Settings, path: str) -> None:
+    """Write the bytes of a file CID[/path] to stdout, streaming."""
+    path = check_input(path)
+    out = sys.stdout.buffer
+
+    async def go() -> None:
+        async with settings.kubo() as ipfs:
+            root = await ipfs.stat(path)
+            if root.is_dir:
+                raise InputError(
+                    f"{path} is a directory",
+                    "list it with `codsh ls`, or fetch it with `codsh get`",
+                )
+            async for chunk in ipfs.cat(path):
+                out.write(chunk)
+        out.flush()
+
+    run_async(go)
+
+
+@click.command()
+@click.argument("path")
+@click.option(
+    "-o", "--output", type=click.Path(path_type=Path), help="Where to write [default: the CID]."
+)
+@pass_settings
+def get(settings: Settings, path: str, output: Path | None) -> None:
+    """Download a CID[/path] (file or directory tree) to disk."""
+    path = check_input(path)
+    target: Path = output or Path(path.replace("/", "_"))
+
+    async def go() -> int:
+        async with settings.kubo() as ipfs:
+            count = 0
+            async for entry in ipfs.walk(path):
+                dest = safe_join(target, entry.path)
+                if entry.is_dir:
+                    dest.mkdir(parents=True, exist_ok=True)
+                    continue
+                await write_file(ipfs, f"{path}/{entry.path}" if entry.path else path, dest)
+                count += 1
+            if count == 0 and not target.exists():
+                target.mkdir(parents=True)
+            return count
+
+    count = run_async(go)
+    click.echo(f"{count} files written to {target}", err=True)
+
+
+def safe_join(root: Path, relative: str) -> Path:
+    """`root/relative`, refusing names that would escape `root` (UnixFS names are untrusted)."""
+    if not relative:
+        return root
+    parts = relative.split("/")
+    if any(p in ("", ".", "..") or "\0" in p for p in parts):
+        raise InputError(
+            f"refusing to write the unsafe name {relative!r}", "fetch single files with `codsh cat`"
+        )
+    return root.joinpath(*parts)
+
+
+async def write_file(ipfs: KuboClient, path: str, dest: Path) -> None:
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    async with await trio.open_file(dest, "wb") as handle:
+        async for chunk in ipfs.cat(path):
+            await handle.write(chunk)
+
+
+commands = [add, ls_command, cat, get]

@@ -1,0 +1,53 @@
+"""`codsh devstack up/env/status/down`: local kubo nodes for demos and tests."""
+
+from __future__ import annotations
+
+import click
+
+from codsh import devstack as stack
+
+
+@click.group()
+def devstack() -> None:
+    """A local stack: kubo daemons under the codsh data dir (no public network)."""
+
+
+@devstack.command()
+@click.option("--nodes", type=click.IntRange(1, 64), default=1, show_default=True)
+def up(nodes: int) -> None:
+    """Start the nodes (those already running are kept)."""
+    for node in stack.up(nodes):
+        click.echo(
+            f"{node.name}: kubo API {node.api_url} (pid {node.pid}, repo {node.repo})", err=True
+        )
+    click.echo("use it from this shell with: eval $(codsh devstack env)", err=True)
+
+
+@devstack.command()
+def env() -> None:
+    """Print `export` lines for eval."""
+    running = [n for n in stack.status() if n.running]
+    if not running:
+        raise click.ClickException("the devstack is not running; start it with `codsh devstack up`")
+    click.echo(f"export CODSH_IPFS={running[0].api_url}")
+
+
+@devstack.command()
+def status() -> None:
+    """Show each node and whether it runs."""
+    nodes = stack.status()
+    if not nodes:
+        click.echo("no devstack; start one with `codsh devstack up`")
+    for node in nodes:
+        state = f"running, API {node.api_url}, pid {node.pid}" if node.running else "stopped"
+        click.echo(f"{node.name}: {state}")
+
+
+@devstack.command()
+@click.option("--purge", is_flag=True, help="Also delete the nodes' repos (all their data).")
+def down(purge: bool) -> None:
+    """Stop the nodes."""
+    stopped = stack.down(purge)
+    click.echo(
+        f"stopped {len(stopped)} node(s)" + (" and removed their data" if purge else ""), err=True
+    )

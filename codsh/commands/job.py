@@ -1,0 +1,214 @@
+"""`codsh job submit` (alias `codsh run`): run a shell command over every file of a CID."""
+
+from __future__ import annotations
+
+import json
+import sys
+from dataclasses import asdict
+
+import click
+from rich.filesize import decimal
+
+from codsh import images
+from codsh.commands.settings import Settings, pass_settings, run_async
+from codsh.driver import JobResult, run_job
+from codsh.errors import EXIT_FAILURES, EXIT_OK, InputError
+from codsh.executor.container import docker_client
+from codsh.progress import JobProgress, stderr
+from codsh.spec import CONCAT, DEFAULT_IMAGE, PER_FILE, JobSpec, Limits, check_command, check_input
+
+SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """`512m`, `4g`, `100k` or a byte count."""
+    value = text.strip().lower().removesuffix("b").removesuffix("i")
+    unit = value[-1:] if value[-1:] in SIZE_UNITS else ""
+    try:
+        return int(float(value[: len(value) - len(unit)]) * SIZE_UNITS[unit])
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a size (e.g. 512m, 4g)") from None
+
+
+def read_input_cid(cid: str | None) -> str:
+    """`-c CID`, else a CID piped on stdin (so jobs chain like shell pipes)."""
+    if cid:
+        return check_input(cid)
+    if sys.stdin.isatty():
+        raise InputError("no input CID given", "pass one with -c CID, or pipe a CID on stdin")
+    words = sys.stdin.read().split()
+    if len(words) != 1:
+        raise InputError(
+            f"expected one CID on stdin, got {len(words)} words",
+            "pipe exactly one CID (what `codsh add` or another job prints), or use -c CID",
+        )
+    return check_input(words[0])
+
+
+@click.command()
+@click.option(
+    "-e",
+    "--exec",
+    "command",
+    required=True,
+    metavar="CMD",
+    help="Shell command run per file (stdin: the file, stdout: its output); pipes run inside the container.",
+)
+@click.option(
+    "-c",
+    "--cid",
+    metavar="CID",
+    help="Input CID[/path]: a directory (every file, recursively) or one file. Default: a CID on stdin.",
+)
+@click.option(
+    "--concat",
+    is_flag=True,
+    help="One output file: the per-file outputs concatenated in input path order.",
+)
+@click.option(
+    "--image", default=DEFAULT_IMAGE, show_default=True, help="A local Docker image with /bin/sh."
+)
+@click.option(
+    "--timeout", type=float, default=Limits.timeout, show_default=True, help="Seconds per file."
+)
+@click.option("--memory", default="512m", show_default=True, help="Memory limit per container.")
+@click.option(
+    "--cpus", type=float, default=Limits.cpus, show_default=True, help="CPUs per container."
+)
+@click.option(
+    "--pids", type=int, default=Limits.pids, show_default=True, help="Process limit per container."
+)
+@click.option(
+    "--output-limit", default="4g", show_default=True, help="Maximum stdout bytes per file."
+)
+@click.option("--slots", type=int, default=0, help="Containers at once [default: CPU count].")
+@click.option(
+    "--find-timeout",
+    type=float,
+    default=30.0,
+    show_default=True,
+    help="Seconds to wait for the input CID to be found.",
+)
+@click.option(
+    "--json",
+    "as_json",
+    is_flag=True,
+    help="Print a JSON result (output and manifest CIDs) instead of the CID.",
+)
+@pass_settings
+def submit(
+    settings: Settings,
+    command: str,
+    cid: str | None,
+    concat: bool,
+    image: str,
+    timeout: float,
+    memory: str,
+    cpus: float,
+    pids: int,
+    output_limit: str,
+    slots: int,
+    find_timeout: float,
+    as_json: bool,
+) -> None:
+    """Run CMD over every file of a CID; print the output CID.
+
+    \b
+    codsh job submit -e "sed -n '/38.7[2-4]....,-9.1[3-5]..../p'" -c bafy...
+    codsh run -e "grep rain | wc -l" -c bafy... --concat
+
+    Exit status: 0 all files ok, 1 some failed (the partial output is still printed), 2 bad input.
+    """
+    check_command(command)
+    input_path = read_input_cid(cid)
+    limits = Limits(
+        timeout=timeout,
+        memory=parse_size(memory),
+        cpus=cpus,
+        pids=pids,
+        output=parse_size(output_limit),
+    )
+    engine = docker_client()
+    spec = JobSpec(
+        command=command,
+        input=input_path,
+        image=image,
+        image_digest=images.resolve(engine, image),
+        mode=CONCAT if concat else PER_FILE,
+        limits=limits,
+    )
+
+    async def go() -> JobResult:
+        async with settings.kubo() as ipfs:
+            await ipfs.version()  # fail fast, with the how-to-start hint, when kubo is down
+            with JobProgress(enabled=not as_json) as progress:
+                return await run_job(
+                    spec,
+                    ipfs,
+                    engine,
+                    slots=slots,
+                    find_timeout=find_timeout,
+                    on_listed=progress.listed,
+                    on_file=progress.file_done,
+                )
+
+    result = run_async(go)
+    if as_json:
+        click.echo(json.dumps(result_record(result), ensure_ascii=False))
+    else:
+        click.echo(result.output_cid)
+        report(result)
+    sys.exit(EXIT_OK if result.ok else EXIT_FAILURES)
+
+
+def result_record(result: JobResult) -> dict[str, object]:
+    return {
+        "output": result.output_cid,
+        "manifest": result.manifest_cid,
+        "files": len(result.files),
+        "failed": len(result.failed),
+        "seconds": result.seconds,
+        "spec": asdict(result.spec),
+        "failures": [
+            {"path": r.path, "error": r.error, "stderr": r.stderr[:500]} for r in result.failed[:20]
+        ],
+    }
+
+
+def report(result: JobResult) -> None:
+    """The one-line summary on stderr, then the first failures and where to read the rest."""
+    n_in = sum(r.input_size for r in result.files)
+    n_out = sum(r.output_size for r in result.files)
+    style = "green" if result.ok else "yellow"
+    stderr.print(
+        f"[{style}]{len(result.files)} files, {len(result.files) - len(result.failed)} ok, "
+        f"{len(result.failed)} failed[/] | {decimal(n_in)} in, {decimal(n_out)} out | "
+        f"{result.seconds:.2f}s | manifest {result.manifest_cid}"
+    )
+    for failed in result.failed[:5]:
+        first_line = failed.stderr.strip().splitlines()[:1]
+        detail = f" — {first_line[0]}" if first_line else ""
+        stderr.print(
+            f"  [red]failed[/] {failed.path or '(input file)'!r}: {failed.error}{detail}",
+            markup=True,
+        )
+    if len(result.failed) > 5:
+        stderr.print(f"  ... and {len(result.failed) - 5} more: `codsh cat {result.manifest_cid}`")
+    if result.failed and all(r.exit_code == 1 for r in result.failed):
+        stderr.print(
+            "  note: grep exits 1 when no line matched; use `grep ... || [ $? = 1 ]` to accept that"
+        )
+
+
+@click.group()
+def job() -> None:
+    """Submit jobs and read their results."""
+
+
+job.add_command(submit)
+run = click.Command(
+    name="run",
+    params=submit.params,
+    callback=submit.callback,
+    help="Alias of `codsh job submit`.",
+)

@@ -1,0 +1,36 @@
+"""What every command shares: the resolved global options, and running async code under trio."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import click
+import trio
+
+from codsh.devstack import first_node_repo
+from codsh.ipfs.address import default_api
+from codsh.ipfs.client import KuboClient
+
+T = TypeVar("T")
+
+
+@dataclass
+class Settings:
+    """Options every command shares, resolved lazily so `--help` never touches a daemon."""
+
+    ipfs: str | None
+
+    def api_url(self) -> str:
+        return default_api(self.ipfs, first_node_repo())
+
+    def kubo(self) -> KuboClient:
+        return KuboClient(self.api_url())
+
+
+pass_settings = click.make_pass_decorator(Settings)
+
+
+def run_async(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    return trio.run(fn, *args)

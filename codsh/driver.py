@@ -1,0 +1,163 @@
+"""Run one job on this node: list the input, cut shards, run them, merge by reference, write the manifest.
+
+The driver owns the job's life; deciding (plan, merge layout) is pure and lives in plan.py and
+merge.py, running a shard lives in executor/, and this module only wires them to kubo and Docker.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+
+import docker
+import trio
+
+from codsh import __version__
+from codsh.errors import InputError
+from codsh.executor.shard import FileResult, ShardRunner
+from codsh.ipfs.client import AddOptions, KuboClient, KuboError
+from codsh.ipfs.unixfs import raw_cid
+from codsh.merge import Merged, MergeError, Output, merge_concat, merge_per_file
+from codsh.plan import InputFile, make_shards, path_order
+from codsh.spec import CONCAT, JobSpec, canonical_json
+
+STDERR_EXCERPT = 2000
+EMPTY_RAW = raw_cid(b"")
+
+
+@dataclass(frozen=True)
+class InputTree:
+    files: list[InputFile]
+    directories: list[str]
+
+
+@dataclass
+class JobResult:
+    output_cid: str
+    manifest_cid: str
+    files: list[FileResult]
+    seconds: float
+    spec: JobSpec
+    failed: list[FileResult] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+async def list_input(ipfs: KuboClient, path: str, find_timeout: float) -> InputTree:
+    """Every file under `path` (a directory or one file), waiting at most `find_timeout` to find it."""
+    timeout = f"{find_timeout:g}s"
+    files: list[InputFile] = []
+    directories: list[str] = []
+    try:
+        async for entry in ipfs.walk(path, timeout=timeout):
+            if entry.is_dir:
+                directories.append(entry.path)
+            else:
+                files.append(InputFile(entry.path, entry.cid, entry.size))
+    except KuboError as exc:
+        message = exc.kubo_message
+        if "deadline exceeded" in message or "context canceled" in message:
+            raise InputError(
+                f"could not find {path} within {find_timeout:g}s: no connected node provides it",
+                "check the CID; make sure a node holding it is running and connected to yours",
+            ) from exc
+        if "no link named" in message or "not exist" in message:
+            raise InputError(
+                f"{path} does not exist: {message}", "check the path after the CID with `codsh ls`"
+            ) from exc
+        raise InputError(f"cannot read the input {path}: {message}") from exc
+    return InputTree(files, directories)
+
+
+async def run_job(
+    spec: JobSpec,
+    ipfs: KuboClient,
+    docker_client: docker.DockerClient,
+    *,
+    slots: int = 0,
+    find_timeout: float = 30.0,
+    on_listed: Callable[[InputTree], None] = lambda _: None,
+    on_file: Callable[[FileResult], None] = lambda _: None,
+) -> JobResult:
+    started = time.monotonic()
+    tree = await list_input(ipfs, spec.input, find_timeout)
+    on_listed(tree)
+    slots = slots or os.cpu_count() or 1
+    shards = make_shards(tree.files, min_shards=slots)
+    runner = ShardRunner(spec, ipfs, docker_client)
+    results: list[FileResult] = []
+    limiter = trio.CapacityLimiter(slots)
+
+    async def run_shard(shard_index: int) -> None:
+        async with limiter:
+            results.extend(await runner.run(shards[shard_index], on_file))
+
+    async with trio.open_nursery() as nursery:
+        for index in range(len(shards)):
+            nursery.start_soon(run_shard, index)
+
+    merged = await store_merge(ipfs, spec, tree, results)
+    seconds = round(time.monotonic() - started, 3)
+    manifest = build_manifest(spec, merged.cid, results, seconds)
+    manifest_cid = (await ipfs.add_bytes(manifest.encode(), AddOptions())).cid
+    failed = [r for r in results if not r.ok]
+    return JobResult(merged.cid, manifest_cid, results, seconds, spec, failed)
+
+
+async def store_merge(
+    ipfs: KuboClient, spec: JobSpec, tree: InputTree, results: list[FileResult]
+) -> Merged:
+    """Merge the outputs by reference and store the new nodes; files without output get an empty one."""
+    outputs = [
+        Output(r.path, r.output_cid, r.output_size, r.output_tsize)
+        if r.output_cid
+        else Output(r.path, EMPTY_RAW, 0, 0)
+        for r in results
+    ]
+    if any(r.output_cid is None for r in results):
+        await ipfs.block_put(b"", codec="raw")
+    try:
+        if spec.mode == CONCAT:
+            merged = merge_concat(outputs)
+        else:
+            merged = merge_per_file(outputs, tree.directories)
+    except MergeError as exc:
+        raise InputError(str(exc)) from exc
+    for block in merged.blocks:
+        stored = await ipfs.block_put(block.data, codec=block.codec)
+        if stored != block.cid:
+            raise RuntimeError(f"kubo stored a merge node as {stored}, expected {block.cid}")
+    await ipfs.pin_add(merged.cid)
+    return merged
+
+
+def build_manifest(
+    spec: JobSpec, output_cid: str, results: list[FileResult], seconds: float
+) -> str:
+    """The job's record, stored beside the output: spec, and per file exit code, stderr, timing."""
+    ordered = sorted(results, key=lambda r: path_order(r.path))
+    files = []
+    for r in ordered:
+        entry = asdict(r)
+        entry["stderr"] = r.stderr[:STDERR_EXCERPT]
+        files.append(entry)
+    summary = {
+        "files": len(results),
+        "ok": sum(1 for r in results if r.ok),
+        "failed": sum(1 for r in results if not r.ok),
+        "bytes_in": sum(r.input_size for r in results),
+        "bytes_out": sum(r.output_size for r in results),
+        "seconds": seconds,
+    }
+    manifest = {
+        "codsh": __version__,
+        "spec": asdict(spec),
+        "output": output_cid,
+        "summary": summary,
+        "files": files,
+    }
+    return canonical_json(manifest)

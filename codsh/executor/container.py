@@ -1,0 +1,125 @@
+"""The hardened container that serves one shard: docker-py calls, run in threads so trio stays free.
+
+The container sees only the shard's FIFOs (read-only bind mount at /io) and a small tmpfs at /tmp.
+A tiny busybox-sh loop inside it runs the user's command once per file, stdin/stdout/stderr wired to
+that file's FIFOs, and reports `<index> <exit code>` on /io/ctl. It has no network, a read-only root,
+no capabilities, no new privileges, a non-root user, and pids/memory/cpu limits.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import docker
+import docker.errors
+import requests.exceptions
+import trio
+
+from codsh.errors import InfrastructureError, ServiceUnavailable
+from codsh.spec import Limits
+
+RUNNER = r"""
+cmd=$1 i=$2 end=$3
+exec 3>/io/ctl
+while [ "$i" -lt "$end" ]; do
+  sh -c "$cmd" <"/io/$i.in" >"/io/$i.out" 2>"/io/$i.err"
+  echo "$i $?" >&3
+  i=$((i+1))
+done
+"""
+
+USER = "65534:65534"
+DOCKER_HINT = (
+    "start the Docker engine (`make setup` starts dockerd when none answers), or set DOCKER_HOST"
+)
+
+
+def docker_client() -> docker.DockerClient:
+    """A client to the local engine, or a clear error naming what to do when none answers."""
+    try:
+        client = docker.from_env(timeout=60)
+        client.ping()
+    except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+        raise ServiceUnavailable(f"Docker does not answer ({exc})", DOCKER_HINT) from exc
+    return client
+
+
+@dataclass(frozen=True)
+class ExitInfo:
+    code: int
+    oom_killed: bool
+    logs: str
+
+    def describe(self) -> str:
+        reason = " (killed: out of memory)" if self.oom_killed else ""
+        tail = f": {self.logs.strip()[-300:]}" if self.logs.strip() else ""
+        return f"the container exited with code {self.code}{reason}{tail}"
+
+
+class ShardContainer:
+    """One container running the per-file loop for files [start, end) of a shard."""
+
+    def __init__(self, client: docker.DockerClient, image_id: str, limits: Limits, scratch: Path):
+        self._client = client
+        self._image_id = image_id
+        self._limits = limits
+        self._scratch = scratch
+        self._container: Any = None
+
+    async def start(self, command: str, start: int, end: int) -> None:
+        await trio.to_thread.run_sync(self._start_sync, command, start, end)
+
+    def _start_sync(self, command: str, start: int, end: int) -> None:
+        limits = self._limits
+        try:
+            self._container = self._client.containers.run(
+                self._image_id,
+                ["sh", "-c", RUNNER, "codsh-runner", command, str(start), str(end)],
+                detach=True,
+                network_mode="none",
+                read_only=True,
+                cap_drop=["ALL"],
+                security_opt=["no-new-privileges"],
+                user=USER,
+                pids_limit=limits.pids,
+                mem_limit=limits.memory,
+                memswap_limit=limits.memory,
+                nano_cpus=int(limits.cpus * 1e9),
+                tmpfs={"/tmp": "rw,nosuid,nodev,size=64m,mode=1777"},
+                volumes={str(self._scratch): {"bind": "/io", "mode": "ro"}},
+                working_dir="/tmp",
+                labels={"org.codsh.role": "shard"},
+            )
+        except docker.errors.ImageNotFound as exc:
+            raise InfrastructureError(f"image {self._image_id} is gone: {exc}") from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise InfrastructureError(
+                f"cannot start the job container: {exc}", DOCKER_HINT
+            ) from exc
+
+    async def wait(self) -> ExitInfo:
+        """Block until the container exits (abandoned, not blocked on, when cancelled)."""
+        return await trio.to_thread.run_sync(self._wait_sync, abandon_on_cancel=True)
+
+    def _wait_sync(self) -> ExitInfo:
+        status = self._container.wait()
+        self._container.reload()
+        logs = self._container.logs(stdout=True, stderr=True, tail=20).decode(errors="replace")
+        state = self._container.attrs.get("State", {})
+        return ExitInfo(int(status.get("StatusCode", -1)), bool(state.get("OOMKilled")), logs)
+
+    async def remove(self) -> None:
+        """Kill (if running) and remove; safe to call twice, never raises on a gone container."""
+        if self._container is None:
+            return
+        container, self._container = self._container, None
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(_force_remove, container)
+
+
+def _force_remove(container: Any) -> None:
+    with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+        container.remove(force=True)

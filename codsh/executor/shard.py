@@ -1,0 +1,336 @@
+"""Run one shard: every file through the user's command in one container, outputs added to kubo.
+
+Per file, three streams run at once: kubo `cat` -> the file's input FIFO; its output FIFO -> kubo
+`add`; its stderr FIFO -> memory (capped). The container's status line ends the file. Latency is
+hidden twice: the next file's input is fetched while the current one runs, and all outputs of a
+shard go into one streamed `add` request (one part per file) instead of one request each.
+
+A file that outlives its timeout, or a container that dies, costs that file only: the container is
+replaced and the shard goes on from the next file. Memory stays bounded whatever the file sizes.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import tempfile
+import time
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+import trio
+
+from codsh import config
+from codsh.errors import CodshError, InfrastructureError
+from codsh.executor.container import ExitInfo, ShardContainer
+from codsh.executor.fifo import PipeReader, StatusLines, make_fifo, open_for_writing
+from codsh.ipfs.client import AddOptions, AddResult, KuboClient
+from codsh.ipfs.multipart import AddEntry
+from codsh.plan import InputFile, Shard
+from codsh.spec import JobSpec
+
+# CIDv1, raw leaves, fixed chunker: same bytes, same CID on every node. Leaves are not pinned one by
+# one (that costs ~1 ms each); the driver pins the merged root, which covers them.
+OUTPUT_OPTIONS = AddOptions(pin=False)
+DRAIN_GRACE = 5.0  # seconds a finished file may take to flush its output into kubo
+PREFETCH_CHUNKS = 4  # chunks of the next file's input held while the current file runs
+
+
+@dataclass
+class FileResult:
+    """What happened to one input file; `error` is None exactly when the file succeeded."""
+
+    path: str
+    input_cid: str
+    input_size: int
+    exit_code: int | None = None
+    output_cid: str | None = None
+    output_size: int = 0
+    output_tsize: int = 0
+    stderr: str = ""
+    stderr_cid: str | None = None
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+Progress = Callable[[FileResult], None]
+InputItem = bytes | CodshError
+
+
+class ShardRunner:
+    """Runs shards of one job against one kubo and one Docker engine."""
+
+    def __init__(
+        self,
+        spec: JobSpec,
+        ipfs: KuboClient,
+        docker_client: docker.DockerClient,
+        scratch_root: Path | None = None,
+    ) -> None:
+        self.spec = spec
+        self.ipfs = ipfs
+        self.docker = docker_client
+        self.scratch_root = scratch_root or config.scratch_root()
+
+    async def run(self, shard: Shard, progress: Progress = lambda _: None) -> list[FileResult]:
+        scratch = Path(tempfile.mkdtemp(prefix="codsh-shard-", dir=self.scratch_root))
+        try:
+            scratch.chmod(0o755)
+            return await _ShardRun(self, shard, scratch, progress).run()
+        finally:
+            shutil.rmtree(scratch, ignore_errors=True)
+
+
+class _ShardRun:
+    def __init__(self, runner: ShardRunner, shard: Shard, scratch: Path, progress: Progress):
+        self.runner = runner
+        self.spec = runner.spec
+        self.ipfs = runner.ipfs
+        self.files = shard.files
+        self.scratch = scratch
+        self.progress = progress
+        self.results: list[FileResult] = []
+        self.exit: ExitInfo | None = None
+        self._file_scope: trio.CancelScope | None = None
+        self._inputs: dict[int, trio.MemoryReceiveChannel[InputItem]] = {}
+        self._outputs: dict[str, AddResult] = {}
+        self._nursery: trio.Nursery | None = None
+
+    async def run(self) -> list[FileResult]:
+        make_fifo(self.scratch / "ctl")
+        for index in range(len(self.files)):
+            for suffix in ("in", "out", "err"):
+                make_fifo(self.scratch / f"{index}.{suffix}")
+        status = StatusLines(self.scratch / "ctl")
+        parts_in, parts_out = trio.open_memory_channel[AddEntry](0)
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                nursery.start_soon(self._add_outputs, parts_out)
+                async with parts_in:
+                    await self._run_containers(status, parts_in)
+                nursery.cancel_scope.deadline = trio.current_time() + 60  # only the add is left
+        finally:
+            await status.aclose()
+        await self._finish_results()
+        return self.results
+
+    async def _run_containers(
+        self, status: StatusLines, parts: trio.MemorySendChannel[AddEntry]
+    ) -> None:
+        silent_deaths = 0
+        while len(self.results) < len(self.files):
+            start = len(self.results)
+            await self._run_container(status, parts, start)
+            ran = self.results[start:]
+            died_silently = self.exit is not None and all(r.exit_code is None for r in ran)
+            timed_out = any(r.error and r.error.startswith("timed out") for r in ran)
+            silent_deaths = silent_deaths + 1 if died_silently and not timed_out else 0
+            if silent_deaths >= 2 and self.exit is not None:
+                raise InfrastructureError(
+                    f"the job container cannot run the command: {self.exit.describe()}",
+                    "check that the image has /bin/sh (see --image)",
+                )
+
+    async def _add_outputs(self, parts: trio.MemoryReceiveChannel[AddEntry]) -> None:
+        """One add request for the whole shard; part `i` is file `i`'s stdout."""
+
+        async def entries() -> AsyncIterator[AddEntry]:
+            async with parts:
+                async for entry in parts:
+                    yield entry
+
+        try:
+            async for added in self.ipfs.add_stream(entries(), OUTPUT_OPTIONS):
+                self._outputs[added.name] = added
+        except CodshError as exc:
+            raise InfrastructureError(f"could not add outputs to kubo: {exc}") from exc
+
+    def _prefetch(self, index: int) -> None:
+        """Start reading file `index` from kubo now, holding a few chunks until its turn."""
+        if index >= len(self.files) or index in self._inputs or self._nursery is None:
+            return
+        send, receive = trio.open_memory_channel[InputItem](PREFETCH_CHUNKS)
+        self._inputs[index] = receive
+        self._nursery.start_soon(self._fetch, self.files[index], send)
+
+    async def _fetch(self, file: InputFile, send: trio.MemorySendChannel[InputItem]) -> None:
+        async with send:
+            try:
+                received = 0
+                async for chunk in self.ipfs.cat(file.cid):
+                    received += len(chunk)
+                    await send.send(chunk)
+                if received != file.size:  # kubo reports late failures only in a trailer
+                    raise CodshError(f"kubo sent {received} of the {file.size} bytes of {file.cid}")
+            except CodshError as exc:
+                with contextlib.suppress(trio.BrokenResourceError):
+                    await send.send(exc)
+            except trio.BrokenResourceError:
+                pass  # nobody wants the rest (the command stopped reading, or the file was skipped)
+
+    async def _run_container(
+        self, status: StatusLines, parts: trio.MemorySendChannel[AddEntry], start: int
+    ) -> None:
+        container = ShardContainer(
+            self.runner.docker, self.spec.image_digest, self.spec.limits, self.scratch
+        )
+        self.exit = None
+        try:
+            await container.start(self.spec.command, start, len(self.files))
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(self._watch, container)
+                for index in range(start, len(self.files)):
+                    result, usable = await self._run_file(index, status, parts)
+                    self.results.append(result)
+                    self.progress(result)
+                    if not usable:
+                        break
+                nursery.cancel_scope.cancel()
+        finally:
+            await container.remove()
+
+    async def _watch(self, container: ShardContainer) -> None:
+        self.exit = await container.wait()
+        if self._file_scope is not None:
+            self._file_scope.cancel()
+
+    async def _run_file(
+        self, index: int, status: StatusLines, parts: trio.MemorySendChannel[AddEntry]
+    ) -> tuple[FileResult, bool]:
+        """Run file `index`; also say whether the container can go on to the next file."""
+        file = self.files[index]
+        result = FileResult(file.path, file.cid, file.size)
+        limits = self.spec.limits
+        self._prefetch(index)
+        self._prefetch(index + 1)
+        stdout = PipeReader(self.scratch / f"{index}.out", limits.output, stop_at_limit=True)
+        stderr = PipeReader(self.scratch / f"{index}.err", limits.stderr, stop_at_limit=False)
+        feeder = _Feeder(self._inputs.pop(index), self.scratch / f"{index}.in")
+        stderr_bytes = b""
+        part_sent = False
+        started = time.monotonic()
+        with trio.CancelScope() as file_scope:
+            self._file_scope = file_scope
+            if self.exit is not None:  # the container died before this file started
+                file_scope.cancel()
+            with trio.move_on_after(limits.timeout) as timer:
+                await parts.send(AddEntry(str(index), stdout.chunks()))
+                part_sent = True
+                async with trio.open_nursery() as nursery:
+                    nursery.start_soon(feeder.run)
+                    stderr_task = _Collect(stderr)
+                    nursery.start_soon(stderr_task.run)
+                    result.exit_code = await status.wait_for(index)
+                    self._file_scope = None  # done: a container exit from here on is expected
+                    feeder.stop()
+                    stderr.finish()
+                    stdout.finish()
+                    with trio.move_on_after(DRAIN_GRACE):
+                        await stdout.drained.wait()
+                        await stderr_task.done.wait()
+                    nursery.cancel_scope.cancel()
+                    stderr_bytes = stderr_task.data
+        self._file_scope = None
+        stdout.finish()  # on timeout or death: end this file's output part with what it has
+        if not part_sent:
+            await stdout.aclose()
+        await feeder.close()
+        await stderr.aclose()
+        result.seconds = round(time.monotonic() - started, 4)
+        usable = True
+        if result.exit_code is None and file_scope.cancelled_caught:
+            result.exit_code = status.poll(index)  # it may have finished just before the exit
+        errors = []
+        if result.exit_code is None:
+            usable = False
+            if timer.cancelled_caught:
+                errors.append(f"timed out after {limits.timeout:g}s (the container was killed)")
+            else:
+                exit_info = self.exit or ExitInfo(-1, False, "")
+                errors.append(f"no exit status: {exit_info.describe()}")
+        elif result.exit_code != 0:
+            errors.append(f"exited with code {result.exit_code}")
+        if feeder.error:
+            errors.append(feeder.error)
+        if stdout.overflow:
+            errors.append(
+                f"output larger than the limit ({limits.output} bytes); kept the first part"
+            )
+        result.error = "; ".join(errors) if errors else None
+        result.output_size = stdout.kept
+        result.stderr = stderr_bytes.decode("utf-8", errors="replace")
+        return result, usable
+
+    async def _finish_results(self) -> None:
+        """Attach output CIDs from the shard's add, and store non-empty stderr (one request)."""
+        for index, result in enumerate(self.results):
+            added = self._outputs.get(str(index))
+            if added is None:
+                result.error = "; ".join(filter(None, [result.error, "no output was recorded"]))
+                continue
+            result.output_cid, result.output_tsize = added.cid, added.size
+        with_stderr = [(i, r) for i, r in enumerate(self.results) if r.stderr]
+        if not with_stderr:
+            return
+        entries = [AddEntry(str(i), _once(r.stderr.encode())) for i, r in with_stderr]
+        try:
+            stored = {a.name: a.cid for a in await self.ipfs.add(entries)}
+        except CodshError:
+            return  # the excerpt is in the manifest anyway
+        for index, result in with_stderr:
+            result.stderr_cid = stored.get(str(index))
+
+
+class _Feeder:
+    """Copies a prefetched input into the file's input FIFO; the command may stop reading early."""
+
+    def __init__(self, source: trio.MemoryReceiveChannel[InputItem], fifo: Path) -> None:
+        self._source = source
+        self._fifo = fifo
+        self._scope = trio.CancelScope()
+        self.error: str | None = None
+
+    def stop(self) -> None:
+        self._scope.cancel()
+
+    async def run(self) -> None:
+        with self._scope:
+            stream = await open_for_writing(self._fifo)
+            try:
+                async for item in self._source:
+                    if isinstance(item, CodshError):
+                        self.error = f"could not read the input from kubo: {item}"
+                        break
+                    await stream.send_all(item)
+            except (trio.BrokenResourceError, trio.ClosedResourceError):
+                pass  # the command stopped reading its input: its choice
+            finally:
+                with trio.CancelScope(shield=True):
+                    await stream.aclose()
+
+    async def close(self) -> None:
+        await self._source.aclose()
+
+
+class _Collect:
+    def __init__(self, reader: PipeReader) -> None:
+        self._reader = reader
+        self.data = b""
+        self.done = trio.Event()
+
+    async def run(self) -> None:
+        try:
+            self.data = await self._reader.read_all()
+        finally:
+            self.done.set()
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data

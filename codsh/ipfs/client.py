@@ -1,0 +1,405 @@
+"""Async kubo RPC client over httpx: streaming both ways, kubo's own error messages kept.
+
+Every call is a POST to /api/v0/<command>. Bodies of `add` are streamed with our multipart encoder;
+`cat` yields chunks as they arrive. Not ipfshttpclient: it is synchronous and refuses kubo >= 0.8.
+"""
+
+from __future__ import annotations
+
+import json
+import posixpath
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Self
+
+import httpx
+import trio
+
+from codsh.errors import CodshError, ServiceUnavailable
+from codsh.ipfs import multipart
+from codsh.ipfs.multipart import AddEntry
+
+CHUNK = 256 * 1024
+Params = dict[str, str] | tuple[tuple[str, str], ...] | None
+CANONICAL_CHUNKER = "size-262144"
+START_HINT = "start one with `codsh devstack up` (then `eval $(codsh devstack env)`), or point --ipfs / CODSH_IPFS at a running kubo API"
+
+
+class KuboError(CodshError):
+    """kubo answered with an error; `message` is kubo's own text."""
+
+    def __init__(self, command: str, message: str, hint: str = "") -> None:
+        super().__init__(f"kubo {command}: {message}", hint)
+        self.command = command
+        self.kubo_message = message
+
+
+class KuboUnavailable(ServiceUnavailable):
+    """Nothing answers at the kubo API address."""
+
+
+@dataclass(frozen=True)
+class AddResult:
+    name: str
+    cid: str
+    size: int  # cumulative DAG size as kubo reports it
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One node of a listed tree: `path` is relative to the listed root ('' for a file root)."""
+
+    path: str
+    cid: str
+    size: int
+    is_dir: bool
+
+
+@dataclass(frozen=True)
+class AddOptions:
+    """The add options codsh uses; the defaults are canonical: same bytes give the same CID anywhere."""
+
+    cid_version: int = 1
+    raw_leaves: bool = True
+    pin: bool = True
+    only_hash: bool = False
+    wrap: bool = False
+    chunker: str = CANONICAL_CHUNKER
+
+    def params(self) -> dict[str, str]:
+        return {
+            "cid-version": str(self.cid_version),
+            "raw-leaves": _flag(self.raw_leaves),
+            "pin": _flag(self.pin),
+            "only-hash": _flag(self.only_hash),
+            "wrap-with-directory": _flag(self.wrap),
+            "chunker": self.chunker,
+            "progress": "false",
+        }
+
+
+def _flag(value: bool) -> str:
+    return "true" if value else "false"
+
+
+class KuboClient:
+    """One connection pool to one kubo API. Use as `async with KuboClient(url) as ipfs:`."""
+
+    def __init__(self, api_url: str, *, connect_timeout: float = 5.0) -> None:
+        self.api_url = api_url.rstrip("/")
+        self._http = httpx.AsyncClient(
+            base_url=self.api_url + "/api/v0/",
+            timeout=httpx.Timeout(connect=connect_timeout, read=None, write=None, pool=None),
+            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
+        )
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
+
+    # -- transport ---------------------------------------------------------------------------
+
+    @asynccontextmanager
+    async def _stream(
+        self,
+        command: str,
+        params: Params = None,
+        content: AsyncIterable[bytes] | bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> AsyncIterator[httpx.Response]:
+        request = self._http.build_request(
+            "POST", command, params=params, content=content, headers=headers
+        )
+        try:
+            response = await self._http.send(request, stream=True)
+        except httpx.TransportError as exc:
+            raise KuboUnavailable(
+                f"kubo does not answer at {self.api_url} ({type(exc).__name__}: {exc})", START_HINT
+            ) from exc
+        try:
+            if response.status_code != 200:
+                await response.aread()
+                raise KuboError(command, _error_message(response))
+            yield response
+        finally:
+            await response.aclose()
+
+    async def _json(
+        self,
+        command: str,
+        params: Params = None,
+        content: AsyncIterable[bytes] | bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> Any:
+        async with self._stream(command, params, content, headers) as response:
+            body = await response.aread()
+        return json.loads(body) if body.strip() else None
+
+    async def _ndjson(
+        self,
+        command: str,
+        params: Params = None,
+        content: AsyncIterable[bytes] | bytes | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> AsyncIterator[Any]:
+        async with self._stream(command, params, content, headers) as response:
+            async for line in response.aiter_lines():
+                if line.strip():
+                    item = json.loads(line)
+                    if isinstance(item, dict) and item.get("Type") == "error":
+                        raise KuboError(command, str(item.get("Message", item)))
+                    yield item
+            trailer_error = response.headers.get("X-Stream-Error")
+            if trailer_error:
+                raise KuboError(command, trailer_error)
+
+    # -- node ------------------------------------------------------------------------------
+
+    async def version(self) -> str:
+        return str((await self._json("version"))["Version"])
+
+    async def id(self) -> dict[str, Any]:
+        result: dict[str, Any] = await self._json("id")
+        return result
+
+    # -- add -------------------------------------------------------------------------------
+
+    async def add(
+        self,
+        entries: Iterable[AddEntry] | AsyncIterable[AddEntry],
+        options: AddOptions = AddOptions(),
+    ) -> list[AddResult]:
+        """Add files and directories in one streamed request; results in kubo's order."""
+        return [result async for result in self.add_stream(entries, options)]
+
+    async def add_stream(
+        self,
+        entries: Iterable[AddEntry] | AsyncIterable[AddEntry],
+        options: AddOptions = AddOptions(),
+    ) -> AsyncIterator[AddResult]:
+        """Like `add`, but yields each result as soon as kubo reports it."""
+        boundary = multipart.new_boundary()
+        body = multipart.encode(boundary, entries)
+        headers = {"Content-Type": multipart.content_type(boundary)}
+        async for item in self._ndjson("add", options.params(), body, headers):
+            if "Hash" in item:
+                yield AddResult(name=item["Name"], cid=item["Hash"], size=int(item.get("Size", 0)))
+
+    async def add_bytes(self, data: bytes, options: AddOptions = AddOptions()) -> AddResult:
+        return (await self.add([AddEntry("data", _once(data))], options))[-1]
+
+    async def add_stream_of_bytes(
+        self, stream: AsyncIterable[bytes], options: AddOptions = AddOptions(), name: str = "data"
+    ) -> AddResult:
+        return (await self.add([AddEntry(name, stream)], options))[-1]
+
+    async def add_paths(
+        self, paths: Iterable[Path], options: AddOptions = AddOptions()
+    ) -> list[AddResult]:
+        """Add files or directory trees from disk; the last result of each top-level path is its root."""
+        return await self.add(disk_entries(paths), options)
+
+    # -- read ------------------------------------------------------------------------------
+
+    async def cat(
+        self, path: str, offset: int | None = None, length: int | None = None
+    ) -> AsyncIterator[bytes]:
+        """Stream the bytes of a UnixFS file (optionally a range of it)."""
+        params = {"arg": path}
+        if offset is not None:
+            params["offset"] = str(offset)
+        if length is not None:
+            params["length"] = str(length)
+        async with self._stream("cat", params) as response:
+            async for chunk in response.aiter_raw(CHUNK):
+                yield chunk
+            trailer_error = response.headers.get("X-Stream-Error")
+            if trailer_error:
+                raise KuboError("cat", trailer_error)
+
+    async def ls(self, path: str, timeout: str | None = None) -> list[Entry]:
+        """One level of a directory (HAMT-sharded ones included); paths are the link names.
+
+        Not streamed: kubo reports a failure after its first streamed line only in an HTTP trailer,
+        which httpx cannot read, so a streamed listing could end short without an error.
+        """
+        params = {"arg": path, "resolve-type": "true", "size": "true", "stream": "false"}
+        if timeout:
+            params["timeout"] = timeout
+        entries = []
+        async for item in self._ndjson("ls", params):
+            for obj in item.get("Objects", []):
+                for link in obj.get("Links", []):
+                    entries.append(
+                        Entry(
+                            path=link["Name"],
+                            cid=link["Hash"],
+                            size=int(link.get("Size", 0)),
+                            is_dir=link.get("Type") in (1, 5),
+                        )
+                    )
+        return entries
+
+    async def stat(self, path: str, timeout: str | None = None) -> Entry:
+        """What `path` is: a file (with its byte size) or a directory. Uses MFS stat on /ipfs paths."""
+        ipfs_path = path if path.startswith("/ipfs/") else f"/ipfs/{path}"
+        params = {"arg": ipfs_path}
+        if timeout:
+            params["timeout"] = timeout
+        info = await self._json("files/stat", params)
+        kind = info.get("Type")
+        return Entry(
+            path="",
+            cid=info["Hash"],
+            size=int(info.get("Size", 0)),
+            is_dir=kind == "directory",
+        )
+
+    async def walk(self, path: str, timeout: str | None = None) -> AsyncIterator[Entry]:
+        """Every file and directory under `path`, depth first in name order, with relative paths.
+
+        A file root yields one entry with path ''. Directories are yielded before their contents.
+        """
+        root = await self.stat(path, timeout)
+        if not root.is_dir:
+            yield root
+            return
+        stack: list[tuple[str, str]] = [("", root.cid)]
+        while stack:
+            prefix, cid = stack.pop()
+            children = sorted(await self.ls(cid, timeout), key=lambda e: e.path.encode())
+            subdirs = []
+            for child in children:
+                rel = posixpath.join(prefix, child.path) if prefix else child.path
+                entry = Entry(rel, child.cid, child.size, child.is_dir)
+                yield entry
+                if child.is_dir:
+                    subdirs.append((rel, child.cid))
+            stack.extend(reversed(subdirs))
+
+    # -- blocks and DAGs -------------------------------------------------------------------
+
+    async def dag_stat(self, cid: str) -> dict[str, int]:
+        """Total size and block count of the DAG under `cid`."""
+        result = await self._json("dag/stat", {"arg": cid, "progress": "false"})
+        if not result:  # kubo 0.42 fails on an empty file after the 200 (NaN ratio), body empty
+            raise KuboError("dag/stat", f"kubo answered without statistics for {cid}")
+        stats = result.get("DagStats", [result])[0]
+        return {"size": int(stats.get("Size", 0)), "blocks": int(stats.get("NumBlocks", 0))}
+
+    async def block_stat(
+        self, cid: str, offline: bool = True, timeout: str | None = None
+    ) -> int | None:
+        """Size of a block if this node can get it (only from its own store when offline), else None.
+
+        Online, kubo waits for a provider as long as it is allowed to: give a `timeout` ("10s")."""
+        params = {"arg": cid, "offline": _flag(offline)}
+        if timeout:
+            params["timeout"] = timeout
+        try:
+            result = await self._json("block/stat", params)
+        except KuboError as exc:
+            message = exc.kubo_message
+            if "not found" in message or "offline" in message or "deadline" in message:
+                return None
+            raise
+        return int(result["Size"])
+
+    async def has_block(self, cid: str) -> bool:
+        return await self.block_stat(cid, offline=True) is not None
+
+    async def block_put(self, data: bytes, codec: str = "dag-pb", pin: bool = False) -> str:
+        params = {"cid-codec": codec, "mhtype": "sha2-256", "pin": _flag(pin)}
+        result = await self._json("block/put", params, *_single_part(data))
+        return str(result["Key"])
+
+    async def dag_put(
+        self, node: dict[str, Any], store_codec: str = "dag-pb", pin: bool = False
+    ) -> str:
+        """Store a dag-json document as `store_codec` (dag-pb for UnixFS nodes); returns its CID."""
+        params = {"store-codec": store_codec, "input-codec": "dag-json", "pin": _flag(pin)}
+        data = json.dumps(node).encode()
+        result = await self._json("dag/put", params, *_single_part(data))
+        return str(result["Cid"]["/"])
+
+    async def pin_add(self, cid: str, timeout: str | None = None) -> None:
+        """Pin `cid` recursively; kubo fetches what it lacks, for at most `timeout` when given."""
+        params = {"arg": cid, "progress": "false"}
+        if timeout:
+            params["timeout"] = timeout
+        await self._json("pin/add", params)
+
+    async def pin_ls(self, cid: str | None = None) -> dict[str, str]:
+        """Pinned CIDs with their pin type; with `cid`, only that one (empty when not pinned)."""
+        params = {"type": "all", "stream": "true"}
+        if cid:
+            params["arg"] = cid
+        pins: dict[str, str] = {}
+        try:
+            async for item in self._ndjson("pin/ls", params):
+                pins[item["Cid"]] = item["Type"]
+        except KuboError as exc:
+            if cid and "not pinned" in exc.kubo_message:
+                return {}
+            raise
+        return pins
+
+    # -- MFS -------------------------------------------------------------------------------
+
+    async def files_mkdir(self, path: str) -> None:
+        await self._json("files/mkdir", {"arg": path, "parents": "true", "cid-version": "1"})
+
+    async def files_cp(self, source: str, dest: str) -> None:
+        await self._json("files/cp", (("arg", source), ("arg", dest), ("parents", "true")))
+
+    async def files_stat(self, path: str) -> dict[str, Any]:
+        result: dict[str, Any] = await self._json("files/stat", {"arg": path})
+        return result
+
+
+def _error_message(response: httpx.Response) -> str:
+    try:
+        body = response.json()
+        return str(body.get("Message") or body)
+    except ValueError:
+        return response.text.strip() or f"HTTP {response.status_code}"
+
+
+def _single_part(data: bytes) -> tuple[bytes, dict[str, str]]:
+    boundary = multipart.new_boundary()
+    body = multipart.part_header(boundary, "data", False) + data + b"\r\n"
+    return body + multipart.closing(boundary), {"Content-Type": multipart.content_type(boundary)}
+
+
+async def _once(data: bytes) -> AsyncIterator[bytes]:
+    yield data
+
+
+async def read_file_chunks(path: Path) -> AsyncIterator[bytes]:
+    async with await trio.open_file(path, "rb") as handle:
+        while chunk := await handle.read(CHUNK):
+            yield chunk
+
+
+def disk_entries(paths: Iterable[Path]) -> Iterable[AddEntry]:
+    """Add entries for files and directory trees on disk, depth first (kubo needs each directory's
+    contents right after it), names sorted."""
+    for top in paths:
+        yield from _disk_tree(top, top.name)
+
+
+def _disk_tree(path: Path, name: str) -> Iterable[AddEntry]:
+    if path.is_dir():
+        yield AddEntry(name)
+        for child in sorted(path.iterdir(), key=lambda p: p.name):
+            if child.is_dir() or child.is_file():
+                yield from _disk_tree(child, f"{name}/{child.name}")
+    else:
+        yield AddEntry(name, read_file_chunks(path))

@@ -1,0 +1,133 @@
+"""Start and stop local kubo daemons with their own repo: for the devstack and for tests.
+
+Each daemon gets the `test` profile (random free ports on 127.0.0.1, no public bootstrap, no mDNS),
+so several run side by side and none talks to the public network.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import signal
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from codsh.config import kubo_binary
+from codsh.errors import ServiceUnavailable
+from codsh.ipfs.address import read_api_file
+
+
+@dataclass(frozen=True)
+class KuboProcess:
+    repo: Path
+    pid: int
+    api_url: str
+
+
+def _env(repo: Path) -> dict[str, str]:
+    return {**os.environ, "IPFS_PATH": str(repo)}
+
+
+def init_repo(repo: Path) -> None:
+    """Create a repo once; later calls leave it (and its data) alone."""
+    if (repo / "config").exists():
+        return
+    repo.mkdir(parents=True, exist_ok=True)
+    run = [kubo_binary(), "init", "--profile=test", "--empty-repo"]
+    subprocess.run(run, env=_env(repo), check=True, capture_output=True)
+    config = [
+        ("Addresses.Gateway", '""'),
+        ("Addresses.API", '"/ip4/127.0.0.1/tcp/0"'),
+        ("Addresses.Swarm", '["/ip4/127.0.0.1/tcp/0"]'),
+        ("Routing.Type", '"none"'),
+        ("AutoConf.Enabled", "false"),
+    ]
+    for key, value in config:
+        subprocess.run(
+            [kubo_binary(), "config", "--json", key, value],
+            env=_env(repo),
+            check=True,
+            capture_output=True,
+        )
+
+
+def start(repo: Path, wait: float = 30.0) -> KuboProcess:
+    """Start `ipfs daemon` on `repo` in its own session; return once its API answers."""
+    init_repo(repo)
+    (repo / "api").unlink(missing_ok=True)
+    with open(repo / "daemon.log", "ab") as log:
+        proc = subprocess.Popen(
+            [kubo_binary(), "daemon", "--enable-gc=false"],
+            env=_env(repo),
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = (repo / "daemon.log").read_text(errors="replace")[-2000:]
+            raise ServiceUnavailable(f"kubo daemon on {repo} exited at start:\n{tail}")
+        url = read_api_file(repo)
+        if url and (repo / "daemon.log").read_text(errors="replace").count("Daemon is ready"):
+            (repo / "codsh-daemon.json").write_text(json.dumps({"pid": proc.pid, "api": url}))
+            return KuboProcess(repo, proc.pid, url)
+        time.sleep(0.05)
+    stop_pid(proc.pid)
+    raise ServiceUnavailable(f"kubo daemon on {repo} did not get ready within {wait:.0f}s")
+
+
+def running(repo: Path) -> KuboProcess | None:
+    """The daemon started on `repo` by `start`, if it is still alive."""
+    try:
+        info = json.loads((repo / "codsh-daemon.json").read_text())
+    except (OSError, ValueError):
+        return None
+    if not pid_alive(info["pid"]):
+        return None
+    return KuboProcess(repo, info["pid"], info["api"])
+
+
+def stop(repo: Path) -> bool:
+    proc = running(repo)
+    (repo / "codsh-daemon.json").unlink(missing_ok=True)
+    return stop_pid(proc.pid) if proc else False
+
+
+def pid_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie child of ours is not alive
+        with open(f"/proc/{pid}/stat") as stat:
+            return stat.read().split(")")[-1].split()[0] != "Z"
+    except OSError:
+        return True
+
+
+def stop_pid(pid: int, wait: float = 10.0) -> bool:
+    """SIGTERM, then SIGKILL after `wait` seconds; reaps the process when it is our child."""
+    try:
+        os.kill(pid, signal.SIGTERM)
+    except ProcessLookupError:
+        return False
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and pid_alive(pid):
+        _reap(pid)
+        time.sleep(0.05)
+    if pid_alive(pid):
+        os.kill(pid, signal.SIGKILL)
+    _reap(pid)
+    return True
+
+
+def _reap(pid: int) -> None:
+    with contextlib.suppress(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
