@@ -26,9 +26,7 @@ def generate(root: Path, years: int, days_per_year: int, hours_per_day: int, lin
     count = 0
     for year in range(2016, 2016 + years):
         for day in range(days_per_year):
-            date = datetime(year, 1, 1, tzinfo=UTC) + timedelta(
-                days=day * 365 // days_per_year
-            )
+            date = datetime(year, 1, 1, tzinfo=UTC) + timedelta(days=day * 365 // days_per_year)
             for hour in range(hours_per_day):
                 start = date + timedelta(hours=hour * 24 // hours_per_day)
                 path = root / f"{year}" / f"{start:%m}" / f"{start:%Y-%m-%dT%H}.log"
