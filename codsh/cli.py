@@ -7,6 +7,7 @@ import sys
 import click
 
 from codsh import __version__
+from codsh.commands import data, devstack, images, job
 from codsh.commands.settings import Settings
 from codsh.errors import CodshError
 
@@ -25,14 +26,8 @@ def cli(ctx: click.Context, ipfs: str | None) -> None:
     ctx.obj = Settings(ipfs)
 
 
-def _register() -> None:
-    from codsh.commands import data, devstack, images, job
-
-    for command in (*data.commands, job.job, job.run, devstack.devstack, images.images):
-        cli.add_command(command)
-
-
-_register()
+for command in (*data.commands, job.job, job.run, devstack.devstack, images.images):
+    cli.add_command(command)
 
 
 def main(argv: list[str] | None = None) -> None:

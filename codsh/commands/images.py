@@ -5,6 +5,7 @@ from __future__ import annotations
 import click
 
 from codsh import images as recipes
+from codsh.errors import InputError
 from codsh.executor.container import docker_client
 
 
@@ -31,7 +32,5 @@ def ls_command() -> None:
     for recipe in recipes.recipes():
         try:
             click.echo(f"{recipe.tag}  {recipes.resolve(client, recipe.tag)}")
-        except click.ClickException:
-            raise
-        except Exception as exc:  # noqa: BLE001 - shown to the user as is
-            click.echo(f"{recipe.tag}  missing ({exc})")
+        except InputError as exc:
+            click.echo(f"{recipe.tag}  missing: {exc.hint}")

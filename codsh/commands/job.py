@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import inspect
 import json
 import sys
 from dataclasses import asdict
@@ -210,5 +211,6 @@ run = click.Command(
     name="run",
     params=submit.params,
     callback=submit.callback,
-    help="Alias of `codsh job submit`.",
+    help=f"{inspect.cleandoc(submit.help or '')}\n\nAlias of `codsh job submit`.",
+    short_help="Run CMD over every file of a CID (alias of `codsh job submit`).",
 )
