@@ -17,20 +17,15 @@ import trio
 from codsh import __version__
 from codsh.errors import InputError
 from codsh.executor.shard import FileResult, ShardRunner
-from codsh.ipfs.client import AddOptions, KuboClient, KuboError
+from codsh.inputs import InputTree, list_input
+from codsh.ipfs.client import AddOptions, KuboClient
 from codsh.ipfs.unixfs import raw_cid
 from codsh.merge import Merged, MergeError, Output, merge_concat, merge_per_file
-from codsh.plan import InputFile, make_shards, path_order
+from codsh.plan import make_shards, path_order
 from codsh.spec import CONCAT, JobSpec, canonical_json
 
 STDERR_EXCERPT = 2000
 EMPTY_RAW = raw_cid(b"")
-
-
-@dataclass(frozen=True)
-class InputTree:
-    files: list[InputFile]
-    directories: list[str]
 
 
 @dataclass
@@ -45,32 +40,6 @@ class JobResult:
     @property
     def ok(self) -> bool:
         return not self.failed
-
-
-async def list_input(ipfs: KuboClient, path: str, find_timeout: float) -> InputTree:
-    """Every file under `path` (a directory or one file), waiting at most `find_timeout` to find it."""
-    timeout = f"{find_timeout:g}s"
-    files: list[InputFile] = []
-    directories: list[str] = []
-    try:
-        async for entry in ipfs.walk(path, timeout=timeout):
-            if entry.is_dir:
-                directories.append(entry.path)
-            else:
-                files.append(InputFile(entry.path, entry.cid, entry.size))
-    except KuboError as exc:
-        message = exc.kubo_message
-        if "deadline exceeded" in message or "context canceled" in message:
-            raise InputError(
-                f"could not find {path} within {find_timeout:g}s: no connected node provides it",
-                "check the CID; make sure a node holding it is running and connected to yours",
-            ) from exc
-        if "no link named" in message or "not exist" in message:
-            raise InputError(
-                f"{path} does not exist: {message}", "check the path after the CID with `codsh ls`"
-            ) from exc
-        raise InputError(f"cannot read the input {path}: {message}") from exc
-    return InputTree(files, directories)
 
 
 async def run_job(

@@ -17,8 +17,8 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from codsh.driver import InputTree
 from codsh.executor.shard import FileResult
+from codsh.inputs import InputTree
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 

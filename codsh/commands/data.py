@@ -11,7 +11,8 @@ import trio
 
 from codsh.commands.settings import Settings, pass_settings, run_async
 from codsh.errors import InputError
-from codsh.ipfs.client import AddOptions, Entry, KuboClient
+from codsh.inputs import DEFAULT_FIND_TIMEOUT, explained, list_input, stat_input
+from codsh.ipfs.client import AddOptions, Entry, KuboClient, KuboError
 from codsh.spec import check_input
 
 
@@ -38,15 +39,23 @@ def add(
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
         raise InputError(f"no such file or directory: {', '.join(missing)}", "check the path")
+    names = [p.resolve().name for p in paths]
+    repeated = sorted({n for n in names if names.count(n) > 1})
+    if repeated:
+        raise InputError(
+            f"several paths are named {', '.join(map(repr, repeated))}; kubo adds each under its name",
+            "add them one at a time, or put them in differently named folders",
+        )
     options = AddOptions(cid_version, raw_leaves, pin, only_hash, wrap, chunker)
 
     async def go() -> list[str]:
         async with settings.kubo() as ipfs:
             results = await ipfs.add_paths([p.resolve() for p in paths], options)
         by_name = {r.name: r.cid for r in results}
-        if wrap:
-            return [by_name[""]]
-        return [by_name[p.resolve().name] for p in paths]
+        wanted = [""] if wrap else names
+        if not all(name in by_name for name in wanted):
+            raise KuboError("add", "kubo did not report a CID for every path")
+        return [by_name[name] for name in wanted]
 
     for cid in run_async(go):
         click.echo(cid)
@@ -63,12 +72,13 @@ def ls_command(settings: Settings, path: str, recursive: bool, as_json: bool) ->
 
     async def go() -> list[Entry]:
         async with settings.kubo() as ipfs:
-            root = await ipfs.stat(path)
+            root = await stat_input(ipfs, path)
             if not root.is_dir:
                 return [Entry(path.rsplit("/", 1)[-1], root.cid, root.size, False)]
-            if recursive:
-                return [e async for e in ipfs.walk(path)]
-            return sorted(await ipfs.ls(path), key=lambda e: e.path.encode())
+            async with explained(path, DEFAULT_FIND_TIMEOUT):
+                if recursive:
+                    return [e async for e in ipfs.walk(path)]
+                return sorted(await ipfs.ls(path), key=lambda e: e.path.encode())
 
     for entry in run_async(go):
         if as_json:
@@ -90,7 +100,7 @@ def cat(settings: Settings, path: str) -> None:
 
     async def go() -> None:
         async with settings.kubo() as ipfs:
-            root = await ipfs.stat(path)
+            root = await stat_input(ipfs, path)
             if root.is_dir:
                 raise InputError(
                     f"{path} is a directory",
@@ -116,17 +126,15 @@ def get(settings: Settings, path: str, output: Path | None) -> None:
 
     async def go() -> int:
         async with settings.kubo() as ipfs:
-            count = 0
-            async for entry in ipfs.walk(path):
-                dest = safe_join(target, entry.path)
-                if entry.is_dir:
-                    dest.mkdir(parents=True, exist_ok=True)
-                    continue
-                await write_file(ipfs, f"{path}/{entry.path}" if entry.path else path, dest)
-                count += 1
-            if count == 0 and not target.exists():
-                target.mkdir(parents=True)
-            return count
+            tree = await list_input(ipfs, path)
+            is_dir = tree.directories or not (len(tree.files) == 1 and tree.files[0].path == "")
+            if is_dir:
+                target.mkdir(parents=True, exist_ok=True)
+            for directory in tree.directories:
+                safe_join(target, directory).mkdir(parents=True, exist_ok=True)
+            for file in tree.files:
+                await write_file(ipfs, file.cid, safe_join(target, file.path))
+            return len(tree.files)
 
     count = run_async(go)
     click.echo(f"{count} files written to {target}", err=True)

@@ -142,7 +142,7 @@ def submit(
     async def go() -> JobResult:
         async with settings.kubo() as ipfs:
             await ipfs.version()  # fail fast, with the how-to-start hint, when kubo is down
-            with JobProgress(enabled=not as_json) as progress:
+            with JobProgress(enabled=not as_json and stderr.is_terminal) as progress:
                 return await run_job(
                     spec,
                     ipfs,
@@ -195,7 +195,8 @@ def report(result: JobResult) -> None:
         )
     if len(result.failed) > 5:
         stderr.print(f"  ... and {len(result.failed) - 5} more: `codsh cat {result.manifest_cid}`")
-    if result.failed and all(r.exit_code == 1 for r in result.failed):
+    grep_like = result.spec.command.lstrip().startswith(("grep", "egrep", "fgrep"))
+    if grep_like and result.failed and all(r.exit_code == 1 for r in result.failed):
         stderr.print(
             "  note: grep exits 1 when no line matched; use `grep ... || [ $? = 1 ]` to accept that"
         )

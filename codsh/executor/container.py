@@ -1,8 +1,9 @@
 """The hardened container that serves one shard: docker-py calls, run in threads so trio stays free.
 
 The container sees only the shard's FIFOs (read-only bind mount at /io) and a small tmpfs at /tmp.
-A tiny busybox-sh loop inside it runs the user's command once per file, stdin/stdout/stderr wired to
-that file's FIFOs, and reports `<index> <exit code>` on /io/ctl. It has no network, a read-only root,
+A tiny busybox-sh loop inside it (PID 1) runs the user's command once per file, stdin/stdout/stderr
+wired to that file's FIFOs, kills whatever the command left running, and reports `<index> <exit
+code>` on /io/ctl. It has no network, a read-only root,
 no capabilities, no new privileges, a non-root user, and pids/memory/cpu limits.
 """
 
@@ -26,7 +27,9 @@ cmd=$1 i=$2 end=$3
 exec 3>/io/ctl
 while [ "$i" -lt "$end" ]; do
   sh -c "$cmd" <"/io/$i.in" >"/io/$i.out" 2>"/io/$i.err"
-  echo "$i $?" >&3
+  rc=$?
+  kill -9 -1 2>/dev/null  # PID 1 (this loop) survives; what the file left behind does not
+  echo "$i $rc" >&3
   i=$((i+1))
 done
 """

@@ -263,26 +263,25 @@ class KuboClient:
         )
 
     async def walk(self, path: str, timeout: str | None = None) -> AsyncIterator[Entry]:
-        """Every file and directory under `path`, depth first in name order, with relative paths.
+        """Every file and directory under `path` with relative paths, in input path order: depth
+        first, names sorted bytewise, each directory right before its contents.
 
-        A file root yields one entry with path ''. Directories are yielded before their contents.
+        A file root yields one entry with path ''.
         """
         root = await self.stat(path, timeout)
         if not root.is_dir:
             yield root
             return
-        stack: list[tuple[str, str]] = [("", root.cid)]
-        while stack:
-            prefix, cid = stack.pop()
-            children = sorted(await self.ls(cid, timeout), key=lambda e: e.path.encode())
-            subdirs = []
-            for child in children:
-                rel = posixpath.join(prefix, child.path) if prefix else child.path
-                entry = Entry(rel, child.cid, child.size, child.is_dir)
-                yield entry
-                if child.is_dir:
-                    subdirs.append((rel, child.cid))
-            stack.extend(reversed(subdirs))
+        async for entry in self._walk_dir("", root.cid, timeout):
+            yield entry
+
+    async def _walk_dir(self, prefix: str, cid: str, timeout: str | None) -> AsyncIterator[Entry]:
+        for child in sorted(await self.ls(cid, timeout), key=lambda e: e.path.encode()):
+            rel = posixpath.join(prefix, child.path) if prefix else child.path
+            yield Entry(rel, child.cid, child.size, child.is_dir)
+            if child.is_dir:
+                async for entry in self._walk_dir(rel, child.cid, timeout):
+                    yield entry
 
     # -- blocks and DAGs -------------------------------------------------------------------
 

@@ -1,0 +1,70 @@
+"""Resolving a user's CID[/path] through kubo, with errors that say what happened and what to do.
+
+Every command that reads user input (jobs and the data commands) goes through here, so a missing
+CID, a wrong path or an unreachable node reads the same everywhere.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+from codsh.errors import InputError
+from codsh.ipfs.client import Entry, KuboClient, KuboError
+from codsh.plan import InputFile
+
+DEFAULT_FIND_TIMEOUT = 30.0
+
+
+@dataclass(frozen=True)
+class InputTree:
+    """The files of an input (path '' when the input is one file) and its directories."""
+
+    files: list[InputFile]
+    directories: list[str]
+
+
+@asynccontextmanager
+async def explained(path: str, find_timeout: float) -> AsyncIterator[None]:
+    """Turn kubo's errors about `path` into InputErrors with a hint."""
+    try:
+        yield
+    except KuboError as exc:
+        message = exc.kubo_message
+        if "deadline exceeded" in message or "context canceled" in message:
+            raise InputError(
+                f"could not find {path} within {find_timeout:g}s: no connected node provides it",
+                "check the CID; make sure a node holding it is running and connected to yours "
+                "(or wait longer with --find-timeout)",
+            ) from exc
+        if "no link named" in message or "not exist" in message or "not found" in message:
+            raise InputError(
+                f"{path} does not exist: {message}",
+                "check the path after the CID with `codsh ls CID`",
+            ) from exc
+        raise InputError(
+            f"cannot read {path}: {message}", "check that it is a UnixFS file or directory"
+        ) from exc
+
+
+async def stat_input(
+    ipfs: KuboClient, path: str, find_timeout: float = DEFAULT_FIND_TIMEOUT
+) -> Entry:
+    async with explained(path, find_timeout):
+        return await ipfs.stat(path, timeout=f"{find_timeout:g}s")
+
+
+async def list_input(
+    ipfs: KuboClient, path: str, find_timeout: float = DEFAULT_FIND_TIMEOUT
+) -> InputTree:
+    """Every file under `path` (a directory or one file), waiting at most `find_timeout` to find it."""
+    files: list[InputFile] = []
+    directories: list[str] = []
+    async with explained(path, find_timeout):
+        async for entry in ipfs.walk(path, timeout=f"{find_timeout:g}s"):
+            if entry.is_dir:
+                directories.append(entry.path)
+            else:
+                files.append(InputFile(entry.path, entry.cid, entry.size))
+    return InputTree(files, directories)
