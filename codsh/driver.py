@@ -15,7 +15,7 @@ import docker
 import trio
 
 from codsh import __version__
-from codsh.errors import InputError
+from codsh.errors import InfrastructureError, InputError
 from codsh.executor.shard import FileResult, ShardRunner
 from codsh.inputs import InputTree, list_input
 from codsh.ipfs.client import AddOptions, KuboClient
@@ -62,8 +62,15 @@ async def run_job(
     limiter = trio.CapacityLimiter(slots)
 
     async def run_shard(shard_index: int) -> None:
+        shard = shards[shard_index]
         async with limiter:
-            results.extend(await runner.run(shards[shard_index], on_file))
+            try:
+                results.extend(await runner.run(shard, on_file))
+            except InfrastructureError as exc:  # this shard is lost; the others' results are kept
+                lost = [FileResult(f.path, f.cid, f.size, error=str(exc)) for f in shard.files]
+                for result in lost:
+                    on_file(result)
+                results.extend(lost)
 
     async with trio.open_nursery() as nursery:
         for index in range(len(shards)):

@@ -145,3 +145,22 @@ def test_a_2_gib_file_streams_through_with_bounded_memory(
     assert result.ok
     assert ipfs_cli(kubo, "cat", result.output_cid).strip() == str(size).encode()
     assert grown_kib < 200 * 1024, f"peak RSS grew by {grown_kib} KiB while streaming 2 GiB"
+
+
+def test_an_image_without_sh_fails_its_files_and_keeps_the_job(
+    kubo: KuboProcess, engine: docker.DockerClient, tmp_path: Path
+) -> None:
+    context = tmp_path / "image"
+    context.mkdir()
+    (context / "bb").write_bytes(Path("/bin/busybox").read_bytes())
+    (context / "Dockerfile").write_text("FROM scratch\nCOPY bb /bb\n")
+    broken, _ = engine.images.build(path=str(context), tag="codsh-test/no-sh:latest", rm=True)
+    try:
+        contents = weather_tree(tmp_path / "logs", 3)
+        cid = add_tree(kubo, tmp_path / "logs")
+        result = submit(kubo, engine, JobSpec("cat", cid, image_digest=str(broken.id)))
+    finally:
+        engine.images.remove(str(broken.id), force=True)
+    assert len(result.files) == len(contents) and len(result.failed) == len(contents)
+    assert all("container" in (r.error or "") for r in result.failed)
+    assert ipfs_cli(kubo, "ls", result.output_cid)  # the job still produced its (empty) outputs

@@ -83,6 +83,8 @@ class ShardRunner:
         try:
             scratch.chmod(0o755)
             return await _ShardRun(self, shard, scratch, progress).run()
+        except* InfrastructureError as group:
+            raise _first_leaf(group) from None  # one clear error for the shard, not a tree of them
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
 
@@ -330,6 +332,14 @@ class _Collect:
             self.data = await self._reader.read_all()
         finally:
             self.done.set()
+
+
+def _first_leaf(group: BaseExceptionGroup[InfrastructureError]) -> InfrastructureError:
+    first: BaseException = group
+    while isinstance(first, BaseExceptionGroup):
+        first = first.exceptions[0]
+    assert isinstance(first, InfrastructureError)
+    return first
 
 
 async def _once(data: bytes) -> AsyncIterator[bytes]:

@@ -1,7 +1,15 @@
-"""Async kubo RPC client over httpx: streaming both ways, kubo's own error messages kept.
+"""Async kubo RPC client: streaming both ways, kubo's own error messages kept.
 
 Every call is a POST to /api/v0/<command>. Bodies of `add` are streamed with our multipart encoder;
 `cat` yields chunks as they arrive. Not ipfshttpclient: it is synchronous and refuses kubo >= 0.8.
+
+The transport is httpcore (httpx's own connection layer) used directly: codsh needs none of httpx's
+client features (cookies, redirects, auth, URL merging), and skipping them halves the per-request
+cost, which matters when a job makes a request per input file.
+
+kubo reports a failure that happens after it sent its 200 only in an HTTP trailer, which neither
+httpx nor httpcore exposes. So listings are not streamed (failures then come as a 500) and callers
+that stream file bytes check the byte count against the size they expect.
 """
 
 from __future__ import annotations
@@ -13,8 +21,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
+from urllib.parse import urlencode, urlsplit
 
-import httpx
+import httpcore
 import trio
 
 from codsh.errors import CodshError, ServiceUnavailable
@@ -89,11 +98,10 @@ class KuboClient:
 
     def __init__(self, api_url: str, *, connect_timeout: float = 5.0) -> None:
         self.api_url = api_url.rstrip("/")
-        self._http = httpx.AsyncClient(
-            base_url=self.api_url + "/api/v0/",
-            timeout=httpx.Timeout(connect=connect_timeout, read=None, write=None, pool=None),
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=16),
-        )
+        self._base = self.api_url + "/api/v0/"
+        self._host = urlsplit(self.api_url).netloc.encode()
+        self._timeouts = {"connect": connect_timeout}
+        self._pool = httpcore.AsyncConnectionPool(max_connections=64, max_keepalive_connections=16)
 
     async def __aenter__(self) -> Self:
         return self
@@ -102,7 +110,7 @@ class KuboClient:
         await self.aclose()
 
     async def aclose(self) -> None:
-        await self._http.aclose()
+        await self._pool.aclose()
 
     # -- transport ---------------------------------------------------------------------------
 
@@ -111,31 +119,40 @@ class KuboClient:
         self,
         command: str,
         params: Params = None,
-        content: AsyncIterable[bytes] | bytes | None = None,
+        content: AsyncIterator[bytes] | bytes = b"",
         headers: dict[str, str] | None = None,
-    ) -> AsyncIterator[httpx.Response]:
-        request = self._http.build_request(
-            "POST", command, params=params, content=content, headers=headers
-        )
+    ) -> AsyncIterator[httpcore.Response]:
+        url = self._base + command + ("?" + urlencode(params) if params else "")
+        head = [(b"Host", self._host)]
+        head += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
+        if isinstance(content, bytes):
+            head.append((b"Content-Length", str(len(content)).encode()))
+        else:
+            head.append((b"Transfer-Encoding", b"chunked"))
         try:
-            response = await self._http.send(request, stream=True)
-        except httpx.TransportError as exc:
+            async with self._pool.stream(
+                "POST", url, headers=head, content=content, extensions={"timeout": self._timeouts}
+            ) as response:
+                if response.status != 200:
+                    raise KuboError(
+                        command, _error_message(response.status, await response.aread())
+                    )
+                yield response
+        except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
             raise KuboUnavailable(
                 f"kubo does not answer at {self.api_url} ({type(exc).__name__}: {exc})", START_HINT
             ) from exc
-        try:
-            if response.status_code != 200:
-                await response.aread()
-                raise KuboError(command, _error_message(response))
-            yield response
-        finally:
-            await response.aclose()
+        except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
+            raise KuboUnavailable(
+                f"lost the connection to kubo at {self.api_url} during {command} ({exc})",
+                "check that the daemon still runs (`codsh devstack status`), then retry",
+            ) from exc
 
     async def _json(
         self,
         command: str,
         params: Params = None,
-        content: AsyncIterable[bytes] | bytes | None = None,
+        content: AsyncIterator[bytes] | bytes = b"",
         headers: dict[str, str] | None = None,
     ) -> Any:
         async with self._stream(command, params, content, headers) as response:
@@ -146,19 +163,19 @@ class KuboClient:
         self,
         command: str,
         params: Params = None,
-        content: AsyncIterable[bytes] | bytes | None = None,
+        content: AsyncIterator[bytes] | bytes = b"",
         headers: dict[str, str] | None = None,
     ) -> AsyncIterator[Any]:
         async with self._stream(command, params, content, headers) as response:
-            async for line in response.aiter_lines():
-                if line.strip():
-                    item = json.loads(line)
-                    if isinstance(item, dict) and item.get("Type") == "error":
-                        raise KuboError(command, str(item.get("Message", item)))
-                    yield item
-            trailer_error = response.headers.get("X-Stream-Error")
-            if trailer_error:
-                raise KuboError(command, trailer_error)
+            buffer = b""
+            async for chunk in response.aiter_stream():
+                buffer += chunk
+                *lines, buffer = buffer.split(b"\n")
+                for line in lines:
+                    if line.strip():
+                        yield _item(command, line)
+            if buffer.strip():
+                yield _item(command, buffer)
 
     # -- node ------------------------------------------------------------------------------
 
@@ -218,17 +235,14 @@ class KuboClient:
         if length is not None:
             params["length"] = str(length)
         async with self._stream("cat", params) as response:
-            async for chunk in response.aiter_raw(CHUNK):
+            async for chunk in response.aiter_stream():
                 yield chunk
-            trailer_error = response.headers.get("X-Stream-Error")
-            if trailer_error:
-                raise KuboError("cat", trailer_error)
 
     async def ls(self, path: str, timeout: str | None = None) -> list[Entry]:
         """One level of a directory (HAMT-sharded ones included); paths are the link names.
 
         Not streamed: kubo reports a failure after its first streamed line only in an HTTP trailer,
-        which httpx cannot read, so a streamed listing could end short without an error.
+        which the client cannot read, so a streamed listing could end short without an error.
         """
         params = {"arg": path, "resolve-type": "true", "size": "true", "stream": "false"}
         if timeout:
@@ -363,12 +377,18 @@ class KuboClient:
         return result
 
 
-def _error_message(response: httpx.Response) -> str:
+def _error_message(status: int, body: bytes) -> str:
     try:
-        body = response.json()
-        return str(body.get("Message") or body)
-    except ValueError:
-        return response.text.strip() or f"HTTP {response.status_code}"
+        return str(json.loads(body).get("Message") or body.decode(errors="replace"))
+    except (ValueError, AttributeError):
+        return body.decode(errors="replace").strip() or f"HTTP {status}"
+
+
+def _item(command: str, line: bytes) -> Any:
+    item = json.loads(line)
+    if isinstance(item, dict) and item.get("Type") == "error":
+        raise KuboError(command, str(item.get("Message", item)))
+    return item
 
 
 def _single_part(data: bytes) -> tuple[bytes, dict[str, str]]:

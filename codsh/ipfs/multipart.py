@@ -51,15 +51,21 @@ def closing(boundary: str) -> bytes:
 async def encode(
     boundary: str, entries: Iterable[AddEntry] | AsyncIterable[AddEntry]
 ) -> AsyncIterator[bytes]:
-    """Yield the multipart body for `entries` in order, streaming each file's content."""
+    """Yield the multipart body for `entries` in order, streaming each file's content.
+
+    Framing is held back and sent with the next content chunk, so a small file costs one socket
+    write instead of three (header, content, delimiter).
+    """
+    pending = b""
     async for entry in _aiter(entries):
-        yield part_header(boundary, entry.path, entry.content is None)
+        pending += part_header(boundary, entry.path, entry.content is None)
         if entry.content is not None:
             async for chunk in entry.content:
                 if chunk:
-                    yield chunk
-        yield CRLF
-    yield closing(boundary)
+                    yield pending + chunk if pending else chunk
+                    pending = b""
+        pending += CRLF
+    yield pending + closing(boundary)
 
 
 async def _aiter(items: Iterable[AddEntry] | AsyncIterable[AddEntry]) -> AsyncIterator[AddEntry]:

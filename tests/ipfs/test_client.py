@@ -376,7 +376,7 @@ def test_dag_stat_of_empty_file(ipfs_call: IpfsCall) -> None:
 
     result = ipfs_call(go)
     if isinstance(result, KuboError):
-        # kubo 0.42 fails after its 200 (NaN ratio, in a trailer httpx cannot read): a KuboError
+        # kubo 0.42 fails after its 200 (NaN ratio, in a trailer the client cannot read): a KuboError
         assert result.command == "dag/stat" and "without statistics" in result.kubo_message
     else:
         assert result == {"size": 0, "blocks": 1}
