@@ -18,11 +18,13 @@ from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Protocol, TypeVar, TypeVarTuple
 
+import docker
 import pytest
 import trio
 
-from codsh import kubo_daemon
+from codsh import images, kubo_daemon
 from codsh.config import kubo_binary
+from codsh.executor.container import docker_client
 from codsh.ipfs.client import KuboClient
 from codsh.kubo_daemon import KuboProcess
 
@@ -101,3 +103,15 @@ def ipfs_cli(kubo: KuboProcess, *args: str, stdin: bytes | None = None) -> bytes
             f"ipfs {' '.join(args)} exited {result.returncode}: {result.stderr.decode()}"
         )
     return result.stdout
+
+
+@pytest.fixture(scope="session")
+def engine() -> docker.DockerClient:
+    """The real local Docker engine (make setup starts one)."""
+    return docker_client()
+
+
+@pytest.fixture(scope="session")
+def image_id(engine: docker.DockerClient) -> str:
+    """The ID of codsh/busybox, built if missing or out of date."""
+    return images.build(images.recipes()[0], engine)[0]

@@ -10,9 +10,7 @@ from pathlib import Path
 import docker
 import pytest
 
-from codsh import images
 from codsh.driver import JobResult, run_job
-from codsh.executor.container import docker_client
 from codsh.ipfs.client import AddOptions, KuboClient
 from codsh.ipfs.multipart import AddEntry
 from codsh.kubo_daemon import KuboProcess
@@ -21,16 +19,6 @@ from codsh.spec import CONCAT, PER_FILE, JobSpec
 from tests.conftest import ipfs_cli, run
 
 LISBON = "sed -n '/38.7[2-4]....,-9.1[3-5]..../p'"
-
-
-@pytest.fixture(scope="module")
-def engine() -> docker.DockerClient:
-    return docker_client()
-
-
-@pytest.fixture(scope="module")
-def image_id(engine: docker.DockerClient) -> str:
-    return images.build(images.recipes()[0], engine)[0]
 
 
 def weather_tree(root: Path, files: int) -> dict[str, bytes]:

@@ -11,6 +11,7 @@ from multiformats import CID
 from codsh.ipfs.unixfs import dag_pb_cid, raw_cid
 from codsh.merge import FANOUT, Block, MergeError, Output, merge_concat, merge_per_file
 from codsh.plan import path_order
+from tests.protobuf import fields
 
 EMPTY_RAW = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
 EMPTY_DIR = "bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354"
@@ -19,48 +20,21 @@ EMPTY_DIR = "bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354"
 # -- a minimal dag-pb / UnixFS reader ----------------------------------------------------------
 
 
-def _varint(data: bytes, pos: int) -> tuple[int, int]:
-    result = shift = 0
-    while True:
-        byte = data[pos]
-        pos += 1
-        result |= (byte & 0x7F) << shift
-        shift += 7
-        if not byte & 0x80:
-            return result, pos
-
-
-def _fields(data: bytes) -> list[tuple[int, int | bytes]]:
-    out: list[tuple[int, int | bytes]] = []
-    pos = 0
-    while pos < len(data):
-        key, pos = _varint(data, pos)
-        if key & 7 == 0:
-            value, pos = _varint(data, pos)
-            out.append((key >> 3, value))
-        else:
-            assert key & 7 == 2
-            length, pos = _varint(data, pos)
-            out.append((key >> 3, data[pos : pos + length]))
-            pos += length
-    return out
-
-
 def decode_node(block: bytes) -> tuple[list[tuple[str, str, int]], dict[str, object]]:
     """(links as (cid, name, tsize), UnixFS data as {'type', 'filesize', 'blocksizes'})."""
     links: list[tuple[str, str, int]] = []
     unixfs: dict[str, object] = {"blocksizes": []}
-    for number, value in _fields(block):
+    for number, value in fields(block):
         assert isinstance(value, bytes)
         if number == 2:
-            link = dict(_fields(value))
+            link = dict(fields(value))
             cid_bytes, name, tsize = link[1], link.get(2, b""), link[3]
             assert isinstance(cid_bytes, bytes) and isinstance(name, bytes)
             assert isinstance(tsize, int)
             links.append((str(CID.decode(cid_bytes).set(base="base32")), name.decode(), tsize))
         else:
             assert number == 1
-            for field, item in _fields(value):
+            for field, item in fields(value):
                 if field == 1:
                     unixfs["type"] = item
                 elif field == 3:

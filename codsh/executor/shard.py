@@ -28,6 +28,7 @@ from codsh.executor.container import ExitInfo, ShardContainer
 from codsh.executor.fifo import PipeReader, StatusLines, make_fifo, open_for_writing
 from codsh.ipfs.client import AddOptions, AddResult, KuboClient
 from codsh.ipfs.multipart import AddEntry
+from codsh.ipfs.sources import once
 from codsh.plan import InputFile, Shard
 from codsh.spec import JobSpec
 
@@ -281,7 +282,7 @@ class _ShardRun:
         with_stderr = [(i, r) for i, r in enumerate(self.results) if r.stderr]
         if not with_stderr:
             return
-        entries = [AddEntry(str(i), _once(r.stderr.encode())) for i, r in with_stderr]
+        entries = [AddEntry(str(i), once(r.stderr.encode())) for i, r in with_stderr]
         try:
             stored = {a.name: a.cid for a in await self.ipfs.add(entries)}
         except CodshError:
@@ -340,7 +341,3 @@ def _first_leaf(group: BaseExceptionGroup[InfrastructureError]) -> Infrastructur
         first = first.exceptions[0]
     assert isinstance(first, InfrastructureError)
     return first
-
-
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    yield data

@@ -24,13 +24,12 @@ from typing import Any, Self
 from urllib.parse import urlencode, urlsplit
 
 import httpcore
-import trio
 
 from codsh.errors import CodshError, ServiceUnavailable
 from codsh.ipfs import multipart
 from codsh.ipfs.multipart import AddEntry
+from codsh.ipfs.sources import disk_entries, once
 
-CHUNK = 256 * 1024
 Params = dict[str, str] | tuple[tuple[str, str], ...] | None
 CANONICAL_CHUNKER = "size-262144"
 START_HINT = "start one with `codsh devstack up` (then `eval $(codsh devstack env)`), or point --ipfs / CODSH_IPFS at a running kubo API"
@@ -210,7 +209,7 @@ class KuboClient:
                 yield AddResult(name=item["Name"], cid=item["Hash"], size=int(item.get("Size", 0)))
 
     async def add_bytes(self, data: bytes, options: AddOptions = AddOptions()) -> AddResult:
-        return (await self.add([AddEntry("data", _once(data))], options))[-1]
+        return (await self.add([AddEntry("data", once(data))], options))[-1]
 
     async def add_stream_of_bytes(
         self, stream: AsyncIterable[bytes], options: AddOptions = AddOptions(), name: str = "data"
@@ -395,30 +394,3 @@ def _single_part(data: bytes) -> tuple[bytes, dict[str, str]]:
     boundary = multipart.new_boundary()
     body = multipart.part_header(boundary, "data", False) + data + b"\r\n"
     return body + multipart.closing(boundary), {"Content-Type": multipart.content_type(boundary)}
-
-
-async def _once(data: bytes) -> AsyncIterator[bytes]:
-    yield data
-
-
-async def read_file_chunks(path: Path) -> AsyncIterator[bytes]:
-    async with await trio.open_file(path, "rb") as handle:
-        while chunk := await handle.read(CHUNK):
-            yield chunk
-
-
-def disk_entries(paths: Iterable[Path]) -> Iterable[AddEntry]:
-    """Add entries for files and directory trees on disk, depth first (kubo needs each directory's
-    contents right after it), names sorted."""
-    for top in paths:
-        yield from _disk_tree(top, top.name)
-
-
-def _disk_tree(path: Path, name: str) -> Iterable[AddEntry]:
-    if path.is_dir():
-        yield AddEntry(name)
-        for child in sorted(path.iterdir(), key=lambda p: p.name):
-            if child.is_dir() or child.is_file():
-                yield from _disk_tree(child, f"{name}/{child.name}")
-    else:
-        yield AddEntry(name, read_file_chunks(path))

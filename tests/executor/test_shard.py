@@ -5,10 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import docker
-import pytest
 
-from codsh import images
-from codsh.executor.container import docker_client
 from codsh.executor.shard import FileResult, ShardRunner
 from codsh.ipfs.client import KuboClient
 from codsh.ipfs.multipart import AddEntry
@@ -16,16 +13,6 @@ from codsh.kubo_daemon import KuboProcess
 from codsh.plan import InputFile, Shard
 from codsh.spec import JobSpec, Limits
 from tests.conftest import run
-
-
-@pytest.fixture(scope="module")
-def engine() -> docker.DockerClient:
-    return docker_client()
-
-
-@pytest.fixture(scope="module")
-def image_id(engine: docker.DockerClient) -> str:
-    return images.build(images.recipes()[0], engine)[0]
 
 
 async def _bytes(data: bytes):  # type: ignore[no-untyped-def]
