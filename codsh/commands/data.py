@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from pathlib import Path
 
@@ -110,7 +111,11 @@ def cat(settings: Settings, path: str) -> None:
                 out.write(chunk)
         out.flush()
 
-    run_async(go)
+    try:
+        run_async(go)
+    except BrokenPipeError:  # `codsh cat CID | head`: the reader left; end quietly, as cat does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
 
 
 @click.command()

@@ -9,12 +9,22 @@ import json
 import random
 import re
 import socket
+import subprocess
 from pathlib import Path
 
 import pytest
 
 from codsh.kubo_daemon import KuboProcess
-from tests.commands.cli import CID, Tree, add, assert_usage_error, codsh, local_tree, write_tree
+from tests.commands.cli import (
+    CID,
+    CODSH,
+    Tree,
+    add,
+    assert_usage_error,
+    codsh,
+    local_tree,
+    write_tree,
+)
 from tests.conftest import ipfs_cli
 
 CANONICAL = ("--cid-version=1", "--raw-leaves", "--chunker=size-262144")
@@ -227,3 +237,21 @@ def test_get_default_target_and_empty_dir(env: dict[str, str], tmp_path: Path) -
     assert result.code == 0, result.err
     assert f"0 files written to {cid}" in result.err
     assert (work / cid).is_dir() and list((work / cid).iterdir()) == []
+
+
+def test_cat_into_a_pipe_that_closes_early_ends_quietly(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    big = write_tree(tmp_path / "in", {"big": b"line\n" * 2_000_000})
+    cid = add(env, big / "big")
+    done = subprocess.run(
+        f"{CODSH} cat {cid} | head -n 1; echo status=${{PIPESTATUS[0]}}",
+        shell=True,
+        executable="/bin/bash",
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.stdout == "line\nstatus=141\n"
+    assert "Traceback" not in done.stderr and "BrokenPipe" not in done.stderr
