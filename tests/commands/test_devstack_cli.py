@@ -1,0 +1,53 @@
+"""`codsh devstack` and `codsh images` end to end: a devstack of its own, the real image build."""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+
+from tests.commands.cli import add, cat, codsh, write_tree
+
+
+def test_devstack_up_env_status_down(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k != "CODSH_IPFS"}
+    env["CODSH_HOME"] = str(tmp_path / "home")
+    env["IPFS_PATH"] = str(tmp_path / "no-user-kubo")  # never fall back to the user's ~/.ipfs
+
+    assert "no devstack" in codsh("devstack", "status", env=env).out.decode()
+    down_first = codsh("devstack", "env", env=env)
+    assert down_first.code != 0 and "codsh devstack up" in down_first.err
+
+    try:
+        up = codsh("devstack", "up", "--nodes", "1", env=env)
+        assert up.code == 0, up.err
+        again = codsh("devstack", "up", env=env)  # idempotent: the running node is kept
+        assert again.code == 0 and again.err.split("pid")[1] == up.err.split("pid")[1]
+
+        exports = codsh("devstack", "env", env=env).out.decode()
+        match = re.fullmatch(r"export CODSH_IPFS=(http://127\.0\.0\.1:\d+)\n", exports)
+        assert match, exports
+        assert (
+            "node0: running, API " + match.group(1)
+            in codsh("devstack", "status", env=env).out.decode()
+        )
+
+        # with no --ipfs, commands use the running devstack node
+        cid = add(env, write_tree(tmp_path / "in", {"a.txt": b"hello\n"}))
+        assert cat(env, f"{cid}/a.txt") == b"hello\n"
+    finally:
+        down = codsh("devstack", "down", env=env)
+    assert down.code == 0 and "stopped 1 node" in down.err
+    assert "node0: stopped" in codsh("devstack", "status", env=env).out.decode()
+    after = codsh("cat", cid, env=env)
+    assert after.code == 2 and "codsh devstack up" in after.err  # nothing answers: says what to do
+
+
+def test_images_build_is_idempotent_and_ls_shows_the_digest(tmp_path: Path) -> None:
+    env = {**os.environ, "CODSH_HOME": str(tmp_path)}
+    build = codsh("images", "build", env=env)
+    assert build.code == 0, build.err
+    assert re.search(r"codsh/busybox:latest: (built|up to date) \(sha256:[0-9a-f]{64}\)", build.err)
+    assert "up to date" in codsh("images", "build", env=env).err
+    listing = codsh("images", "ls", env=env).out.decode()
+    assert re.fullmatch(r"codsh/busybox:latest  sha256:[0-9a-f]{64}\n", listing), listing
