@@ -1,7 +1,8 @@
 """Start and stop local kubo daemons with their own repo: for the devstack and for tests.
 
 Each daemon gets the `test` profile (random free ports on 127.0.0.1, no public bootstrap, no mDNS),
-so several run side by side and none talks to the public network.
+so several run side by side and none talks to the public network. Given a swarm key, a repo joins a
+private network (LIBP2P_FORCE_PNET=1): its daemon only ever talks to peers holding the same key.
 """
 
 from __future__ import annotations
@@ -28,21 +29,31 @@ class KuboProcess:
 
 
 def _env(repo: Path) -> dict[str, str]:
-    return {**os.environ, "IPFS_PATH": str(repo)}
+    env = {**os.environ, "IPFS_PATH": str(repo)}
+    if (repo / "swarm.key").exists():
+        env["LIBP2P_FORCE_PNET"] = "1"  # refuse to start rather than join the public network
+    return env
 
 
-def init_repo(repo: Path) -> None:
+def new_swarm_key() -> bytes:
+    return b"/key/swarm/psk/1.0.0/\n/base16/\n" + os.urandom(32).hex().encode() + b"\n"
+
+
+def init_repo(repo: Path, swarm_key: bytes | None = None) -> None:
     """Create a repo once; later calls leave it (and its data) alone."""
     if (repo / "config").exists():
         return
     repo.mkdir(parents=True, exist_ok=True)
+    if swarm_key:
+        (repo / "swarm.key").write_bytes(swarm_key)
     run = [kubo_binary(), "init", "--profile=test", "--empty-repo"]
     subprocess.run(run, env=_env(repo), check=True, capture_output=True)
     config = [
         ("Addresses.Gateway", '""'),
         ("Addresses.API", '"/ip4/127.0.0.1/tcp/0"'),
         ("Addresses.Swarm", '["/ip4/127.0.0.1/tcp/0"]'),
-        ("Routing.Type", '"none"'),
+        # in a private swarm the DHT finds providers among the members; alone, nothing to route
+        ("Routing.Type", '"dht"' if swarm_key else '"none"'),
         ("AutoConf.Enabled", "false"),
     ]
     for key, value in config:
@@ -54,9 +65,9 @@ def init_repo(repo: Path) -> None:
         )
 
 
-def start(repo: Path, wait: float = 30.0) -> KuboProcess:
+def start(repo: Path, wait: float = 30.0, swarm_key: bytes | None = None) -> KuboProcess:
     """Start `ipfs daemon` on `repo` in its own session; return once its API answers."""
-    init_repo(repo)
+    init_repo(repo, swarm_key)
     (repo / "api").unlink(missing_ok=True)
     with open(repo / "daemon.log", "ab") as log:
         proc = subprocess.Popen(

@@ -30,9 +30,12 @@ class Shard:
         return sum(f.size for f in self.files)
 
 
-def path_order(path: str) -> tuple[bytes, ...]:
-    """Input path order: component by component, bytewise, so `a/b` sorts before `a.txt`."""
-    return tuple(part.encode("utf-8") for part in path.split("/"))
+def path_order(path: str) -> tuple[str, ...]:
+    """Input path order: component by component, bytewise, so `a/b` sorts before `a.txt`.
+
+    Comparing str components by code point is the same as comparing their UTF-8 bytes.
+    """
+    return tuple(path.split("/"))
 
 
 def make_shards(
@@ -41,9 +44,10 @@ def make_shards(
     max_files: int = 1000,
     max_bytes: int = 8 * 1024**3,
     min_shards: int = 1,
+    presorted: bool = False,
 ) -> list[Shard]:
-    """Cut `files` (taken in path order) into consecutive shards."""
-    ordered = sorted(files, key=lambda f: path_order(f.path))
+    """Cut `files` (taken in path order; pass `presorted` when they already are) into shards."""
+    ordered = files if presorted else sorted(files, key=lambda f: path_order(f.path))
     if not ordered:
         return []
     # An even split over at least `min_shards` (sizes differ by one at most), capped by `max_files`.

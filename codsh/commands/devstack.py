@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import click
+import trio
 
 from codsh import devstack as stack
 
@@ -21,6 +24,24 @@ def up(nodes: int) -> None:
             f"{node.name}: kubo API {node.api_url} (pid {node.pid}, repo {node.repo})", err=True
         )
     click.echo("use it from this shell with: eval $(codsh devstack env)", err=True)
+
+
+@devstack.command(name="add")
+@click.argument("path", type=click.Path(exists=True, path_type=Path))
+@click.option(
+    "--spread",
+    type=click.IntRange(1),
+    default=1,
+    show_default=True,
+    help="How many nodes store each file.",
+)
+def add_command(path: Path, spread: int) -> None:
+    """Add PATH so each file is stored on SPREAD nodes only (round robin); print the root CID.
+
+    Every node can list the dataset, but holds only its share of the bytes: locality is real.
+    """
+    running = [n.api_url for n in stack.status() if n.running and n.api_url]
+    click.echo(trio.run(stack.add_spread, path, spread, running))
 
 
 @devstack.command()

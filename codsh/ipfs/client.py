@@ -341,9 +341,10 @@ class KuboClient:
         result = await self._json("dag/put", params, *_single_part(data))
         return str(result["Cid"]["/"])
 
-    async def pin_add(self, cid: str, timeout: str | None = None) -> None:
-        """Pin `cid` recursively; kubo fetches what it lacks, for at most `timeout` when given."""
-        params = {"arg": cid, "progress": "false"}
+    async def pin_add(self, cid: str, timeout: str | None = None, recursive: bool = True) -> None:
+        """Pin `cid` (recursively: kubo fetches what it lacks, for at most `timeout` when given;
+        directly: only that block, which must be here)."""
+        params = {"arg": cid, "progress": "false", "recursive": _flag(recursive)}
         if timeout:
             params["timeout"] = timeout
         await self._json("pin/add", params)
@@ -362,6 +363,17 @@ class KuboClient:
                 return {}
             raise
         return pins
+
+    # -- swarm -----------------------------------------------------------------------------
+
+    async def swarm_connect(self, address: str) -> None:
+        """Connect to a peer by multiaddr (ending in /p2p/<peer ID>)."""
+        await self._json("swarm/connect", {"arg": address})
+
+    async def swarm_peers(self) -> list[str]:
+        """Peer IDs this node is connected to."""
+        result = await self._json("swarm/peers")
+        return [peer["Peer"] for peer in (result or {}).get("Peers") or []]
 
     # -- MFS -------------------------------------------------------------------------------
 
