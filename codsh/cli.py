@@ -7,7 +7,7 @@ import sys
 import click
 
 from codsh import __version__
-from codsh.commands import data, devstack, images, job
+from codsh.commands import cluster, data, devstack, images, job
 from codsh.commands.settings import Settings
 from codsh.errors import CodshError
 
@@ -26,7 +26,15 @@ def cli(ctx: click.Context, ipfs: str | None) -> None:
     ctx.obj = Settings(ipfs)
 
 
-for command in (*data.commands, job.job, job.run, devstack.devstack, images.images):
+for command in (
+    *data.commands,
+    job.job,
+    job.run,
+    devstack.devstack,
+    images.images,
+    cluster.scheduler,
+    cluster.node,
+):
     cli.add_command(command)
 
 

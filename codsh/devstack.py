@@ -7,7 +7,11 @@ bootstrap) and are connected to each other, so bitswap moves blocks between them
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,11 +19,14 @@ import trio
 
 from codsh import kubo_daemon
 from codsh.config import devstack_dir
-from codsh.errors import CodshError
+from codsh.errors import CodshError, ServiceUnavailable
 from codsh.ipfs.client import AddResult, KuboClient
 from codsh.ipfs.multipart import AddEntry
 from codsh.ipfs.sources import read_file_chunks
 from codsh.merge import Output, merge_per_file
+from codsh.processes import pid_alive, spawn, stop_pid
+
+CODSH = [sys.executable, "-m", "codsh"]
 
 
 @dataclass(frozen=True)
@@ -56,6 +63,7 @@ def swarm_key() -> bytes:
 
 
 def up(nodes: int = 1) -> list[NodeStatus]:
+    """Start (or keep) N kubo nodes, connect them, then the scheduler and one codsh node each."""
     key = swarm_key()
     statuses = []
     for index in range(nodes):
@@ -64,7 +72,69 @@ def up(nodes: int = 1) -> list[NodeStatus]:
         statuses.append(NodeStatus(f"node{index}", repo, True, proc.api_url, proc.pid))
     if nodes > 1:
         trio.run(connect_all, [s.api_url for s in statuses if s.api_url])
+    start_cluster(statuses)
     return statuses
+
+
+def tls_dir() -> Path:
+    return devstack_dir() / "tls"
+
+
+def scheduler_info() -> dict[str, str] | None:
+    """{"address", "dashboard"} of the devstack's running scheduler, or None."""
+    pid = _read_pid(devstack_dir() / "scheduler.pid")
+    try:
+        info: dict[str, str] = json.loads((devstack_dir() / "scheduler.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return info if pid and pid_alive(pid) else None
+
+
+def start_cluster(kubo_nodes: list[NodeStatus], wait: float = 90.0) -> dict[str, str]:
+    """The Dask scheduler (TLS, certificates made here once) and a codsh node per kubo node."""
+    from codsh.cluster.tls import make_certs
+
+    make_certs(tls_dir())
+    info = scheduler_info()
+    restarted = info is None
+    if info is None:
+        address_file = devstack_dir() / "scheduler.json"
+        address_file.unlink(missing_ok=True)
+        command = [*CODSH, "scheduler", "--tls", str(tls_dir()), "--port", "0"]
+        proc = spawn(
+            [*command, "--address-file", str(address_file)], devstack_dir() / "scheduler.log"
+        )
+        (devstack_dir() / "scheduler.pid").write_text(str(proc.pid))
+        deadline = time.monotonic() + wait
+        while (info := scheduler_info()) is None:
+            if proc.poll() is not None or time.monotonic() > deadline:
+                raise ServiceUnavailable(
+                    "the Dask scheduler did not start", f"see {devstack_dir() / 'scheduler.log'}"
+                )
+            time.sleep(0.1)
+    slots = max(1, (os.cpu_count() or 1) // max(1, len(kubo_nodes)))
+    for node in kubo_nodes:
+        pid_file = node.repo.parent / "worker.pid"
+        pid = _read_pid(pid_file)
+        if pid and pid_alive(pid) and not restarted:
+            continue
+        if pid:
+            stop_pid(pid)
+        join = [*CODSH, "node", "join", info["address"], "--ipfs", str(node.api_url)]
+        join += ["--tls", str(tls_dir()), "--slots", str(slots), "--name", node.name]
+        proc = spawn([*join, "--label", f"devstack={node.name}"], node.repo.parent / "worker.log")
+        pid_file.write_text(str(proc.pid))
+    from codsh.cluster.driver import wait_for_nodes
+
+    wait_for_nodes(info["address"], tls_dir(), len(kubo_nodes), wait)
+    return info
+
+
+def _read_pid(path: Path) -> int | None:
+    try:
+        return int(path.read_text())
+    except (OSError, ValueError):
+        return None
 
 
 async def connect_all(api_urls: list[str]) -> None:
@@ -98,6 +168,14 @@ def status() -> list[NodeStatus]:
 
 
 def down(purge: bool = False) -> list[str]:
+    for repo in node_repos():
+        pid = _read_pid(repo.parent / "worker.pid")
+        if pid:
+            stop_pid(pid)
+    pid = _read_pid(devstack_dir() / "scheduler.pid")
+    if pid:
+        stop_pid(pid)
+    (devstack_dir() / "scheduler.json").unlink(missing_ok=True)
     stopped = [repo.parent.name for repo in node_repos() if kubo_daemon.stop(repo)]
     if purge:
         shutil.rmtree(devstack_dir(), ignore_errors=True)

@@ -21,6 +21,7 @@ from codsh.inputs import InputTree, list_input
 from codsh.ipfs.client import AddOptions, KuboClient
 from codsh.ipfs.unixfs import raw_cid
 from codsh.merge import Merged, MergeError, Output, merge_concat, merge_per_file
+from codsh.placement import LocalityReport
 from codsh.plan import make_shards, path_order
 from codsh.spec import CONCAT, JobSpec, canonical_json
 
@@ -36,6 +37,7 @@ class JobResult:
     seconds: float
     spec: JobSpec
     failed: list[FileResult] = field(default_factory=list)
+    placement: LocalityReport | None = None  # how local a cluster run was
 
     @property
     def ok(self) -> bool:
@@ -76,16 +78,36 @@ async def run_job(
         for index in range(len(shards)):
             nursery.start_soon(run_shard, index)
 
-    merged = await store_merge(ipfs, spec, tree, results)
+    return await finish_job(ipfs, spec, tree, results, started)
+
+
+async def finish_job(
+    ipfs: KuboClient,
+    spec: JobSpec,
+    tree: InputTree,
+    results: list[FileResult],
+    started: float,
+    placement: LocalityReport | None = None,
+) -> JobResult:
+    """Merge by reference, store the manifest, and say how it went (one node and cluster alike).
+
+    With a `placement` (a cluster run) the outputs live on the nodes that made them, which pinned
+    them; the driver's kubo then stores and pins only the new merge nodes, fetching no output.
+    """
+    merged = await store_merge(ipfs, spec, tree, results, outputs_here=placement is None)
     seconds = round(time.monotonic() - started, 3)
-    manifest = build_manifest(spec, merged.cid, results, seconds)
+    manifest = build_manifest(spec, merged.cid, results, seconds, placement)
     manifest_cid = (await ipfs.add_bytes(manifest.encode(), AddOptions())).cid
     failed = [r for r in results if not r.ok]
-    return JobResult(merged.cid, manifest_cid, results, seconds, spec, failed)
+    return JobResult(merged.cid, manifest_cid, results, seconds, spec, failed, placement)
 
 
 async def store_merge(
-    ipfs: KuboClient, spec: JobSpec, tree: InputTree, results: list[FileResult]
+    ipfs: KuboClient,
+    spec: JobSpec,
+    tree: InputTree,
+    results: list[FileResult],
+    outputs_here: bool = True,
 ) -> Merged:
     """Merge the outputs by reference and store the new nodes; files without output get an empty one."""
     outputs = [
@@ -96,6 +118,8 @@ async def store_merge(
     ]
     if any(r.output_cid is None for r in results):
         await ipfs.block_put(b"", codec="raw")
+        if not outputs_here:
+            await ipfs.pin_add(EMPTY_RAW, recursive=False)
     try:
         if spec.mode == CONCAT:
             merged = merge_concat(outputs)
@@ -107,12 +131,19 @@ async def store_merge(
         stored = await ipfs.block_put(block.data, codec=block.codec)
         if stored != block.cid:
             raise RuntimeError(f"kubo stored a merge node as {stored}, expected {block.cid}")
-    await ipfs.pin_add(merged.cid)
+        if not outputs_here:
+            await ipfs.pin_add(block.cid, recursive=False)
+    if outputs_here:
+        await ipfs.pin_add(merged.cid)  # everything is local: one recursive pin covers it all
     return merged
 
 
 def build_manifest(
-    spec: JobSpec, output_cid: str, results: list[FileResult], seconds: float
+    spec: JobSpec,
+    output_cid: str,
+    results: list[FileResult],
+    seconds: float,
+    placement: LocalityReport | None = None,
 ) -> str:
     """The job's record, stored beside the output: spec, and per file exit code, stderr, timing."""
     ordered = sorted(results, key=lambda r: path_order(r.path))
@@ -134,6 +165,7 @@ def build_manifest(
         "spec": asdict(spec),
         "output": output_cid,
         "summary": summary,
+        "placement": asdict(placement) if placement else None,
         "files": files,
     }
     return canonical_json(manifest)

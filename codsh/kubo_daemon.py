@@ -7,10 +7,8 @@ private network (LIBP2P_FORCE_PNET=1): its daemon only ever talks to peers holdi
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -19,6 +17,7 @@ from pathlib import Path
 from codsh.config import kubo_binary
 from codsh.errors import ServiceUnavailable
 from codsh.ipfs.address import read_api_file
+from codsh.processes import pid_alive, spawn, stop_pid
 
 
 @dataclass(frozen=True)
@@ -69,15 +68,7 @@ def start(repo: Path, wait: float = 30.0, swarm_key: bytes | None = None) -> Kub
     """Start `ipfs daemon` on `repo` in its own session; return once its API answers."""
     init_repo(repo, swarm_key)
     (repo / "api").unlink(missing_ok=True)
-    with open(repo / "daemon.log", "ab") as log:
-        proc = subprocess.Popen(
-            [kubo_binary(), "daemon", "--enable-gc=false"],
-            env=_env(repo),
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
-            start_new_session=True,
-        )
+    proc = spawn([kubo_binary(), "daemon", "--enable-gc=false"], repo / "daemon.log", _env(repo))
     deadline = time.monotonic() + wait
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -107,38 +98,3 @@ def stop(repo: Path) -> bool:
     proc = running(repo)
     (repo / "codsh-daemon.json").unlink(missing_ok=True)
     return stop_pid(proc.pid) if proc else False
-
-
-def pid_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie child of ours is not alive
-        with open(f"/proc/{pid}/stat") as stat:
-            return stat.read().split(")")[-1].split()[0] != "Z"
-    except OSError:
-        return True
-
-
-def stop_pid(pid: int, wait: float = 10.0) -> bool:
-    """SIGTERM, then SIGKILL after `wait` seconds; reaps the process when it is our child."""
-    try:
-        os.kill(pid, signal.SIGTERM)
-    except ProcessLookupError:
-        return False
-    deadline = time.monotonic() + wait
-    while time.monotonic() < deadline and pid_alive(pid):
-        _reap(pid)
-        time.sleep(0.05)
-    if pid_alive(pid):
-        os.kill(pid, signal.SIGKILL)
-    _reap(pid)
-    return True
-
-
-def _reap(pid: int) -> None:
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)

@@ -65,6 +65,27 @@ class Placement:
         return counts
 
 
+@dataclass(frozen=True)
+class LocalityReport:
+    """What a job's placement achieved, for its summary and its manifest."""
+
+    locality: float
+    bytes_total: int
+    bytes_moved: int
+    shards_per_node: dict[str, int]
+
+    @classmethod
+    def of(cls, placement: Placement, names: Mapping[str, str] | None = None) -> LocalityReport:
+        """The report, with nodes shown by `names` (e.g. Dask worker address -> worker name)."""
+        shards: dict[str, int] = {}
+        for node, count in placement.shards_per_node().items():
+            shown = (names or {}).get(node, node)
+            shards[shown] = shards.get(shown, 0) + count
+        return cls(
+            round(placement.locality, 4), placement.bytes_total, placement.bytes_moved, shards
+        )
+
+
 class PlacementError(ValueError):
     """No node can run the job (none matches the selector, or there are no nodes)."""
 

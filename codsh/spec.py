@@ -39,6 +39,11 @@ class JobSpec:
     def canonical_json(self) -> str:
         return canonical_json(asdict(self))
 
+    @classmethod
+    def from_json(cls, text: str) -> JobSpec:
+        fields = json.loads(text)
+        return cls(**{**fields, "limits": Limits(**fields["limits"])})
+
     def result_key(self) -> dict[str, Any]:
         """What the output CID depends on: the command, the image by digest and the input."""
         return {

@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# The Lisbon demo (ARCHITECTURE.md, scenario 3) on a local one-node devstack:
-# ten years of hourly weather logs behind one CID, the design's sed filter run next to the data,
-# the matches concatenated by reference into one CID, checked against a local run.
+# The Lisbon demo (ARCHITECTURE.md, scenario 3) on a local 3-node devstack:
+# ten years of hourly weather logs behind one CID, each file stored on one node only; the design's
+# sed filter runs on the nodes that hold the files, the matches are concatenated by reference into
+# one CID and checked against a local run.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 codsh=.venv/bin/codsh
 step() { printf '\n\033[1;32m== %s\033[0m\n' "$*" >&2; }
 
-step "devstack: one local kubo node"
-$codsh devstack up --nodes 1
+step "devstack: three kubo nodes in a private swarm, a Dask scheduler (TLS), three codsh nodes"
+$codsh devstack up --nodes 3
 eval "$($codsh devstack env)"
 
 data=.tools/demo-data/weather
@@ -16,13 +17,13 @@ if [ ! -d "$data" ]; then
   step "generating the weather-log dataset"
   .venv/bin/python scripts/weather_logs.py "$data"
 fi
-step "adding it to IPFS"
-CID=$($codsh add "$data")
+step "adding it so that each file is stored on one of the three nodes only"
+CID=$($codsh devstack add --spread 1 "$data")
 echo "dataset: $CID ($(find "$data" -type f | wc -l) files)" >&2
 $codsh ls "$CID" >&2
 
 FILTER="sed -n '/38.7[2-4]....,-9.1[3-5]..../p'"
-step "codsh job submit -e \"$FILTER\" -c $CID --concat"
+step "codsh job submit -e \"$FILTER\" -c $CID --concat   (on the cluster: where each file is)"
 OUT=$($codsh job submit -e "$FILTER" -c "$CID" --concat)
 echo "output: $OUT" >&2
 

@@ -18,11 +18,17 @@ def devstack() -> None:
 @devstack.command()
 @click.option("--nodes", type=click.IntRange(1, 64), default=1, show_default=True)
 def up(nodes: int) -> None:
-    """Start the nodes (those already running are kept)."""
+    """Start N kubo nodes in a private swarm, a Dask scheduler and N codsh nodes (running ones
+    are kept)."""
     for node in stack.up(nodes):
         click.echo(
             f"{node.name}: kubo API {node.api_url} (pid {node.pid}, repo {node.repo})", err=True
         )
+    info = stack.scheduler_info() or {}
+    click.echo(
+        f"scheduler: {info.get('address')} (TLS, certificates in {stack.tls_dir()})", err=True
+    )
+    click.echo(f"dashboard: {info.get('dashboard') or 'not available'}", err=True)
     click.echo("use it from this shell with: eval $(codsh devstack env)", err=True)
 
 
@@ -51,6 +57,10 @@ def env() -> None:
     if not running:
         raise click.ClickException("the devstack is not running; start it with `codsh devstack up`")
     click.echo(f"export CODSH_IPFS={running[0].api_url}")
+    info = stack.scheduler_info()
+    if info:
+        click.echo(f"export CODSH_SCHEDULER={info['address']}")
+        click.echo(f"export CODSH_TLS={stack.tls_dir()}")
 
 
 @devstack.command()
@@ -62,6 +72,10 @@ def status() -> None:
     for node in nodes:
         state = f"running, API {node.api_url}, pid {node.pid}" if node.running else "stopped"
         click.echo(f"{node.name}: {state}")
+    info = stack.scheduler_info()
+    if nodes:
+        where = f"{info['address']}, dashboard {info['dashboard']}" if info else "stopped"
+        click.echo(f"scheduler: {where}")
 
 
 @devstack.command()

@@ -6,11 +6,13 @@ import inspect
 import json
 import sys
 from dataclasses import asdict
+from pathlib import Path
 
 import click
 from rich.filesize import decimal
 
 from codsh import images
+from codsh.commands.cluster import parse_labels
 from codsh.commands.settings import Settings, pass_settings, run_async
 from codsh.driver import JobResult, run_job
 from codsh.errors import EXIT_FAILURES, EXIT_OK, InputError
@@ -91,6 +93,26 @@ def read_input_cid(cid: str | None) -> str:
     help="Seconds to wait for the input CID to be found.",
 )
 @click.option(
+    "--scheduler",
+    envvar="CODSH_SCHEDULER",
+    metavar="ADDR",
+    help="Run on the cluster at ADDR (tls://host:port) [env CODSH_SCHEDULER]; without it, on this node.",
+)
+@click.option(
+    "--tls",
+    "tls",
+    envvar="CODSH_TLS",
+    type=click.Path(path_type=Path),
+    help="The cluster's certificates folder [env CODSH_TLS].",
+)
+@click.option(
+    "--select",
+    "select",
+    multiple=True,
+    metavar="KEY=VALUE",
+    help="Run only on nodes with this label (repeatable).",
+)
+@click.option(
     "--json",
     "as_json",
     is_flag=True,
@@ -110,6 +132,9 @@ def submit(
     output_limit: str,
     slots: int,
     find_timeout: float,
+    scheduler: str | None,
+    tls: Path | None,
+    select: tuple[str, ...],
     as_json: bool,
 ) -> None:
     """Run CMD over every file of a CID; print the output CID.
@@ -139,10 +164,29 @@ def submit(
         limits=limits,
     )
 
+    labels = parse_labels(select)
+    if scheduler and tls is None:
+        raise InputError(
+            "--scheduler needs the cluster's certificates", "pass --tls DIR or set CODSH_TLS"
+        )
+
     async def go() -> JobResult:
         async with settings.kubo() as ipfs:
             await ipfs.version()  # fail fast, with the how-to-start hint, when kubo is down
             with JobProgress(enabled=not as_json and stderr.is_terminal) as progress:
+                if scheduler and tls:
+                    from codsh.cluster.driver import run_cluster_job
+
+                    return await run_cluster_job(
+                        spec,
+                        ipfs,
+                        scheduler,
+                        tls,
+                        select=labels,
+                        find_timeout=find_timeout,
+                        on_listed=progress.listed,
+                        on_file=progress.file_done,
+                    )
                 return await run_job(
                     spec,
                     ipfs,
@@ -169,6 +213,7 @@ def result_record(result: JobResult) -> dict[str, object]:
         "files": len(result.files),
         "failed": len(result.failed),
         "seconds": result.seconds,
+        "placement": asdict(result.placement) if result.placement else None,
         "spec": asdict(result.spec),
         "failures": [
             {"path": r.path, "error": r.error, "stderr": r.stderr[:500]} for r in result.failed[:20]
@@ -186,6 +231,13 @@ def report(result: JobResult) -> None:
         f"{len(result.failed)} failed[/] | {decimal(n_in)} in, {decimal(n_out)} out | "
         f"{result.seconds:.2f}s | manifest {result.manifest_cid}"
     )
+    if result.placement:
+        report = result.placement
+        where = ", ".join(f"{n}: {c}" for n, c in sorted(report.shards_per_node.items()))
+        stderr.print(
+            f"  locality {report.locality:.2f}, {decimal(report.bytes_moved)} to move between "
+            f"nodes; shards per node: {where}"
+        )
     for failed in result.failed[:5]:
         first_line = failed.stderr.strip().splitlines()[:1]
         detail = f" — {first_line[0]}" if first_line else ""

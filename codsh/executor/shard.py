@@ -54,6 +54,7 @@ class FileResult:
     stderr_cid: str | None = None
     seconds: float = 0.0
     error: str | None = None
+    node: str = ""  # where it ran, on a cluster
 
     @property
     def ok(self) -> bool:

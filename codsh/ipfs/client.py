@@ -371,9 +371,9 @@ class KuboClient:
         await self._json("swarm/connect", {"arg": address})
 
     async def swarm_peers(self) -> list[str]:
-        """Peer IDs this node is connected to."""
+        """Peer IDs this node is connected to (once each, however many connections it has)."""
         result = await self._json("swarm/peers")
-        return [peer["Peer"] for peer in (result or {}).get("Peers") or []]
+        return sorted({peer["Peer"] for peer in (result or {}).get("Peers") or []})
 
     # -- MFS -------------------------------------------------------------------------------
 

@@ -1,0 +1,159 @@
+"""Run a job on the cluster: list, ask every node what it holds, place by locality, submit, merge.
+
+Dask does the scheduling, the transport and the bookkeeping of tasks; the driver only decides where
+each shard should run (codsh/placement.py) and merges the nodes' output CIDs by reference.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import trio
+from distributed import Client, Future, as_completed
+
+from codsh.cluster.node import inventory, run_shard_task
+from codsh.cluster.tls import security
+from codsh.driver import JobResult, finish_job
+from codsh.errors import InputError, ServiceUnavailable
+from codsh.executor.shard import FileResult
+from codsh.inputs import InputTree, list_input
+from codsh.ipfs.client import KuboClient
+from codsh.placement import LocalityReport, Node, Placement, PlacementError, Task, place
+from codsh.spec import JobSpec
+
+CONNECT_TIMEOUT = 20.0
+
+
+def connect(scheduler: str, tls: Path) -> Client:
+    try:
+        return Client(scheduler, security=security(tls), timeout=CONNECT_TIMEOUT)
+    except (OSError, TimeoutError) as exc:
+        raise ServiceUnavailable(
+            f"cannot reach the codsh scheduler at {scheduler} ({exc})",
+            "start the devstack (`codsh devstack up --nodes 3`) or check --scheduler and --tls",
+        ) from exc
+
+
+def wait_for_nodes(scheduler: str, tls: Path, count: int, wait: float) -> None:
+    """Block until `count` codsh nodes have joined the scheduler (or say which are missing)."""
+    client = connect(scheduler, tls)
+    try:
+        client.wait_for_workers(count, timeout=wait)
+    except TimeoutError as exc:
+        joined = len(client.scheduler_info()["workers"])
+        raise ServiceUnavailable(
+            f"only {joined} of {count} codsh nodes joined {scheduler} within {wait:g}s",
+            "see the nodes' worker.log files (under the devstack folder for a devstack)",
+        ) from exc
+    finally:
+        client.close()
+
+
+def plan(answers: Mapping[str, Any], tree: InputTree, select: Mapping[str, str]) -> Placement:
+    """Placement from the nodes' answers to the inventory round; sick nodes take no shard."""
+    nodes = [
+        Node(address, int(answer["slots"]), answer["labels"])
+        for address, answer in answers.items()
+        if answer.get("healthy")
+    ]
+    if not nodes:
+        sick = "; ".join(f"{a}: {x.get('error')}" for a, x in answers.items()) or "no node joined"
+        raise ServiceUnavailable(
+            f"no healthy codsh node ({sick})", "start nodes with `codsh node join` or the devstack"
+        )
+    holders: dict[str, set[str]] = {}
+    for address, answer in answers.items():
+        for cid in answer.get("held", []):
+            holders.setdefault(cid, set()).add(address)
+    try:
+        return place(
+            tree.files, {c: frozenset(n) for c, n in holders.items()}, nodes, select=select
+        )
+    except PlacementError as exc:
+        raise InputError(str(exc), "check --select against the nodes' labels") from exc
+
+
+async def run_cluster_job(
+    spec: JobSpec,
+    ipfs: KuboClient,
+    scheduler: str,
+    tls: Path,
+    *,
+    select: Mapping[str, str] | None = None,
+    find_timeout: float = 30.0,
+    on_listed: Callable[[InputTree], None] = lambda _: None,
+    on_file: Callable[[FileResult], None] = lambda _: None,
+) -> JobResult:
+    started = time.monotonic()
+    tree = await list_input(ipfs, spec.input, find_timeout)
+    on_listed(tree)
+    client = await trio.to_thread.run_sync(connect, scheduler, tls)
+    try:
+        cids = sorted({f.cid for f in tree.files})
+        answers = await trio.to_thread.run_sync(lambda: client.run(inventory, cids))
+        placement = plan(answers, tree, select or {})
+        names = await trio.to_thread.run_sync(worker_names, client)
+        results = await trio.to_thread.run_sync(
+            _run_tasks, client, spec, placement.tasks, names, on_file
+        )
+    finally:
+        await trio.to_thread.run_sync(client.close)
+    report = LocalityReport.of(placement, names)
+    return await finish_job(ipfs, spec, tree, results, started, report)
+
+
+def worker_names(client: Client) -> dict[str, str]:
+    """Dask worker address -> the name it joined with (what reports show)."""
+    workers = client.scheduler_info()["workers"]
+    return {address: str(info.get("name") or address) for address, info in workers.items()}
+
+
+def _run_tasks(
+    client: Client,
+    spec: JobSpec,
+    tasks: list[Task],
+    names: Mapping[str, str],
+    on_file: Callable[[FileResult], None],
+) -> list[FileResult]:
+    """Submit every shard to its node and collect results as they come (in a worker thread)."""
+    job = uuid.uuid4().hex[:12]
+    spec_json = spec.canonical_json()
+    futures: dict[Future[Any], Task] = {}
+    for task in tasks:
+        files = [(f.path, f.cid, f.size) for f in task.shard.files]
+        future = client.submit(
+            run_shard_task,
+            spec_json,
+            task.shard.index,
+            files,
+            key=f"codsh-{job}-shard-{task.shard.index}",
+            workers=[task.node],
+            pure=False,
+        )
+        futures[future] = task
+    results: list[FileResult] = []
+    for future in as_completed(list(futures)):
+        task = futures[future]
+        try:
+            answer = future.result()
+            node = names.get(answer["node"], answer["node"])
+            shard_results = [FileResult(**{**r, "node": node}) for r in answer["results"]]
+        except Exception as exc:  # noqa: BLE001 - the shard is lost, the job goes on
+            shard_results = [
+                FileResult(
+                    f.path,
+                    f.cid,
+                    f.size,
+                    error=f"shard failed on {names.get(task.node, task.node)}: {exc}",
+                    node=names.get(task.node, task.node),
+                )
+                for f in task.shard.files
+            ]
+        for result in shard_results:
+            trio.from_thread.run_sync(on_file, result)
+        results.extend(shard_results)
+    return results

@@ -1,0 +1,114 @@
+"""A codsh node: a Dask worker with a plugin that knows its kubo, its labels and its slots.
+
+Dask schedules, reschedules and reports; what runs on the node is codsh's own shard executor (the
+same one as the one-node path) against the node's own kubo and Docker engine.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict
+from pathlib import Path
+from typing import Any
+
+import docker
+import trio
+from distributed import Worker, WorkerPlugin, get_worker
+
+from codsh.cluster.tls import security
+from codsh.executor.container import docker_client
+from codsh.executor.shard import FileResult, ShardRunner
+from codsh.ipfs.client import KuboClient
+from codsh.plan import InputFile, Shard
+from codsh.spec import JobSpec
+
+PLUGIN = "codsh"
+
+
+class CodshNode(WorkerPlugin):
+    """Lives in the worker: the node's kubo API, labels and slots, and its Docker client."""
+
+    name = PLUGIN
+
+    def __init__(self, ipfs_api: str, labels: Mapping[str, str], slots: int) -> None:
+        self.ipfs_api = ipfs_api
+        self.labels = dict(labels)
+        self.slots = slots
+        self.docker: docker.DockerClient | None = None
+
+    def setup(self, worker: Worker) -> None:
+        self.docker = docker_client()
+
+
+def _plugin(worker: Worker | None = None) -> CodshNode:
+    plugin = (worker or get_worker()).plugins[PLUGIN]
+    assert isinstance(plugin, CodshNode)
+    return plugin
+
+
+def inventory(cids: Sequence[str], dask_worker: Worker) -> dict[str, Any]:
+    """Answer the driver's one round of questions: am I healthy, what do I hold, who am I.
+
+    Run on every node at once by `client.run`; a node holds what its kubo has pinned.
+    """
+    plugin = _plugin(dask_worker)
+
+    async def ask() -> dict[str, Any]:
+        async with KuboClient(plugin.ipfs_api) as ipfs:
+            peer = (await ipfs.id())["ID"]
+            pinned = await ipfs.pin_ls()
+        wanted = set(cids)
+        return {"peer": peer, "held": sorted(wanted.intersection(pinned))}
+
+    try:
+        answer = trio.run(ask)
+    except Exception as exc:  # noqa: BLE001 - a sick node says so instead of failing the round
+        return {"healthy": False, "error": str(exc), "labels": plugin.labels, "slots": plugin.slots}
+    return {"healthy": True, "labels": plugin.labels, "slots": plugin.slots, **answer}
+
+
+def run_shard_task(
+    spec_json: str, index: int, files: Sequence[tuple[str, str, int]]
+) -> dict[str, Any]:
+    """A Dask task: run one shard on this node, pin its outputs here, return the file results."""
+    worker = get_worker()
+    plugin = _plugin(worker)
+    assert plugin.docker is not None
+    spec = JobSpec.from_json(spec_json)
+    shard = Shard(index, tuple(InputFile(path, cid, size) for path, cid, size in files))
+
+    async def run() -> list[FileResult]:
+        async with KuboClient(plugin.ipfs_api) as ipfs:
+            results = await ShardRunner(spec, ipfs, plugin.docker).run(shard)  # type: ignore[arg-type]
+            for cid in {r.output_cid for r in results if r.output_cid}:
+                await ipfs.pin_add(cid)  # the node keeps what it produced
+        return results
+
+    results = trio.run(run)
+    return {"node": worker.address, "results": [asdict(r) for r in results]}
+
+
+def serve(
+    scheduler: str,
+    ipfs_api: str,
+    labels: Mapping[str, str],
+    slots: int,
+    tls: Path,
+    name: str | None,
+) -> None:
+    """Run a node until it is stopped: a Dask worker with the codsh plugin."""
+
+    async def main() -> None:
+        async with Worker(
+            scheduler,
+            nthreads=slots,
+            name=name,
+            host="127.0.0.1" if scheduler.split("://")[-1].startswith("127.") else None,
+            security=security(tls),
+            plugins=(CodshNode(ipfs_api, labels, slots),),
+            resources={"slots": slots},
+        ) as worker:
+            await worker.finished()
+
+    asyncio.run(main())
