@@ -66,13 +66,17 @@ def up(nodes: int = 1) -> list[NodeStatus]:
     """Start (or keep) N kubo nodes, connect them, then the scheduler and one codsh node each."""
     key = swarm_key()
     statuses = []
+    fresh = set()  # kubo nodes started now: their API moved, so their codsh node must restart
     for index in range(nodes):
         repo = node_repo(index)
-        proc = kubo_daemon.running(repo) or kubo_daemon.start(repo, swarm_key=key)
+        proc = kubo_daemon.running(repo)
+        if proc is None:
+            proc = kubo_daemon.start(repo, swarm_key=key)
+            fresh.add(f"node{index}")
         statuses.append(NodeStatus(f"node{index}", repo, True, proc.api_url, proc.pid))
     if nodes > 1:
         trio.run(connect_all, [s.api_url for s in statuses if s.api_url])
-    start_cluster(statuses)
+    start_cluster(statuses, fresh)
     return statuses
 
 
@@ -90,7 +94,9 @@ def scheduler_info() -> dict[str, str] | None:
     return info if pid and pid_alive(pid) else None
 
 
-def start_cluster(kubo_nodes: list[NodeStatus], wait: float = 90.0) -> dict[str, str]:
+def start_cluster(
+    kubo_nodes: list[NodeStatus], fresh: set[str] | None = None, wait: float = 90.0
+) -> dict[str, str]:
     """The Dask scheduler (TLS, certificates made here once) and a codsh node per kubo node."""
     from codsh.cluster.tls import make_certs
 
@@ -116,7 +122,7 @@ def start_cluster(kubo_nodes: list[NodeStatus], wait: float = 90.0) -> dict[str,
     for node in kubo_nodes:
         pid_file = node.repo.parent / "worker.pid"
         pid = _read_pid(pid_file)
-        if pid and pid_alive(pid) and not restarted:
+        if pid and pid_alive(pid) and not restarted and node.name not in (fresh or set()):
             continue
         if pid:
             stop_pid(pid)

@@ -73,6 +73,7 @@ class LocalityReport:
     bytes_total: int
     bytes_moved: int
     shards_per_node: dict[str, int]
+    rescheduled: int = 0  # shards rerun elsewhere because their node left
 
     @classmethod
     def of(cls, placement: Placement, names: Mapping[str, str] | None = None) -> LocalityReport:
@@ -84,6 +85,24 @@ class LocalityReport:
         return cls(
             round(placement.locality, 4), placement.bytes_total, placement.bytes_moved, shards
         )
+
+
+def replacement_node(
+    shard: Shard,
+    holders: Mapping[str, frozenset[str]],
+    candidates: Sequence[str],
+    busy: Mapping[str, int],
+) -> str:
+    """Where to rerun a shard whose node left: the candidate storing most of its bytes, then the
+    one with the fewest shards pending, then by name (deterministic)."""
+    if not candidates:
+        raise PlacementError("no node is left to run the shard on")
+
+    def preference(node: str) -> tuple[int, int, str]:
+        stored = sum(f.size for f in shard.files if node in holders.get(f.cid, ()))
+        return (-stored, busy.get(node, 0), node)
+
+    return min(candidates, key=preference)
 
 
 class PlacementError(ValueError):

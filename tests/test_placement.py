@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from codsh.placement import Node, Placement, PlacementError, place
+from codsh.placement import Node, Placement, PlacementError, place, replacement_node
 from codsh.plan import InputFile
 
 NODES = [Node("n0"), Node("n1"), Node("n2")]
@@ -97,3 +97,12 @@ def test_empty_input_and_determinism() -> None:
     given = files(50)
     holders = spread(given, ["n0", "n1", "n2"], 2)
     assert place(given, holders, NODES) == place(list(reversed(given)), holders, NODES)
+
+
+def test_a_lost_shard_goes_to_the_node_storing_most_of_it() -> None:
+    shard = place(files(3, size=10), {}, [Node("gone")]).tasks[0].shard
+    holders = {"cid0": frozenset({"n1"}), "cid1": frozenset({"n2"}), "cid2": frozenset({"n2"})}
+    assert replacement_node(shard, holders, ["n0", "n1", "n2"], {}) == "n2"
+    assert replacement_node(shard, {}, ["n0", "n1", "n2"], {"n0": 2, "n1": 1, "n2": 1}) == "n1"
+    with pytest.raises(PlacementError):
+        replacement_node(shard, holders, [], {})

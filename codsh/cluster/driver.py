@@ -7,22 +7,23 @@ each shard should run (codsh/placement.py) and merges the nodes' output CIDs by 
 from __future__ import annotations
 
 import time
-import uuid
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
 import trio
-from distributed import Client, Future, as_completed
+from distributed import Client
 
-from codsh.cluster.node import inventory, run_shard_task
+from codsh.cluster.node import inventory
+from codsh.cluster.tasks import ShardTasks
 from codsh.cluster.tls import security
 from codsh.driver import JobResult, finish_job
 from codsh.errors import InputError, ServiceUnavailable
 from codsh.executor.shard import FileResult
 from codsh.inputs import InputTree, list_input
 from codsh.ipfs.client import KuboClient
-from codsh.placement import LocalityReport, Node, Placement, PlacementError, Task, place
+from codsh.placement import LocalityReport, Node, Placement, PlacementError, place
 from codsh.spec import JobSpec
 
 CONNECT_TIMEOUT = 20.0
@@ -53,8 +54,11 @@ def wait_for_nodes(scheduler: str, tls: Path, count: int, wait: float) -> None:
         client.close()
 
 
-def plan(answers: Mapping[str, Any], tree: InputTree, select: Mapping[str, str]) -> Placement:
-    """Placement from the nodes' answers to the inventory round; sick nodes take no shard."""
+def plan(
+    answers: Mapping[str, Any], tree: InputTree, select: Mapping[str, str]
+) -> tuple[Placement, dict[str, frozenset[str]]]:
+    """Placement from the nodes' answers to the inventory round (sick nodes take no shard), and
+    who holds what (file CID -> node addresses)."""
     nodes = [
         Node(address, int(answer["slots"]), answer["labels"])
         for address, answer in answers.items()
@@ -69,10 +73,9 @@ def plan(answers: Mapping[str, Any], tree: InputTree, select: Mapping[str, str])
     for address, answer in answers.items():
         for cid in answer.get("held", []):
             holders.setdefault(cid, set()).add(address)
+    held = {cid: frozenset(where) for cid, where in holders.items()}
     try:
-        return place(
-            tree.files, {c: frozenset(n) for c, n in holders.items()}, nodes, select=select
-        )
+        return place(tree.files, held, nodes, select=select), held
     except PlacementError as exc:
         raise InputError(str(exc), "check --select against the nodes' labels") from exc
 
@@ -95,14 +98,13 @@ async def run_cluster_job(
     try:
         cids = sorted({f.cid for f in tree.files})
         answers = await trio.to_thread.run_sync(lambda: client.run(inventory, cids))
-        placement = plan(answers, tree, select or {})
+        placement, holders = plan(answers, tree, select or {})
         names = await trio.to_thread.run_sync(worker_names, client)
-        results = await trio.to_thread.run_sync(
-            _run_tasks, client, spec, placement.tasks, names, on_file
-        )
+        tasks = ShardTasks(client, spec, holders, names, on_file)
+        results = await trio.to_thread.run_sync(tasks.run, placement.tasks)
     finally:
         await trio.to_thread.run_sync(client.close)
-    report = LocalityReport.of(placement, names)
+    report = replace(LocalityReport.of(placement, names), rescheduled=tasks.rescheduled)
     return await finish_job(ipfs, spec, tree, results, started, report)
 
 
@@ -110,50 +112,3 @@ def worker_names(client: Client) -> dict[str, str]:
     """Dask worker address -> the name it joined with (what reports show)."""
     workers = client.scheduler_info()["workers"]
     return {address: str(info.get("name") or address) for address, info in workers.items()}
-
-
-def _run_tasks(
-    client: Client,
-    spec: JobSpec,
-    tasks: list[Task],
-    names: Mapping[str, str],
-    on_file: Callable[[FileResult], None],
-) -> list[FileResult]:
-    """Submit every shard to its node and collect results as they come (in a worker thread)."""
-    job = uuid.uuid4().hex[:12]
-    spec_json = spec.canonical_json()
-    futures: dict[Future[Any], Task] = {}
-    for task in tasks:
-        files = [(f.path, f.cid, f.size) for f in task.shard.files]
-        future = client.submit(
-            run_shard_task,
-            spec_json,
-            task.shard.index,
-            files,
-            key=f"codsh-{job}-shard-{task.shard.index}",
-            workers=[task.node],
-            pure=False,
-        )
-        futures[future] = task
-    results: list[FileResult] = []
-    for future in as_completed(list(futures)):
-        task = futures[future]
-        try:
-            answer = future.result()
-            node = names.get(answer["node"], answer["node"])
-            shard_results = [FileResult(**{**r, "node": node}) for r in answer["results"]]
-        except Exception as exc:  # noqa: BLE001 - the shard is lost, the job goes on
-            shard_results = [
-                FileResult(
-                    f.path,
-                    f.cid,
-                    f.size,
-                    error=f"shard failed on {names.get(task.node, task.node)}: {exc}",
-                    node=names.get(task.node, task.node),
-                )
-                for f in task.shard.files
-            ]
-        for result in shard_results:
-            trio.from_thread.run_sync(on_file, result)
-        results.extend(shard_results)
-    return results

@@ -7,6 +7,9 @@ same one as the one-node path) against the node's own kubo and Docker engine.
 from __future__ import annotations
 
 import asyncio
+import hashlib
+import shutil
+import tempfile
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -17,7 +20,8 @@ import trio
 from distributed import Worker, WorkerPlugin, get_worker
 
 from codsh.cluster.tls import security
-from codsh.executor.container import docker_client
+from codsh.config import scratch_root
+from codsh.executor.container import NODE_LABEL, docker_client, remove_leftovers
 from codsh.executor.shard import FileResult, ShardRunner
 from codsh.ipfs.client import KuboClient
 from codsh.plan import InputFile, Shard
@@ -31,14 +35,23 @@ class CodshNode(WorkerPlugin):
 
     name = PLUGIN
 
-    def __init__(self, ipfs_api: str, labels: Mapping[str, str], slots: int) -> None:
+    def __init__(self, ipfs_api: str, labels: Mapping[str, str], slots: int, node_id: str) -> None:
         self.ipfs_api = ipfs_api
         self.labels = dict(labels)
         self.slots = slots
+        self.node_id = node_id  # stable across restarts: names this node's containers and scratch
         self.docker: docker.DockerClient | None = None
 
+    @property
+    def scratch(self) -> Path:
+        return (scratch_root() or Path(tempfile.gettempdir())) / f"codsh-node-{self.node_id}"
+
     def setup(self, worker: Worker) -> None:
+        """Start clean: what a killed previous run of this node left behind is removed."""
         self.docker = docker_client()
+        remove_leftovers(self.docker, self.node_id)
+        shutil.rmtree(self.scratch, ignore_errors=True)
+        self.scratch.mkdir(parents=True)
 
 
 def _plugin(worker: Worker | None = None) -> CodshNode:
@@ -74,13 +87,15 @@ def run_shard_task(
     """A Dask task: run one shard on this node, pin its outputs here, return the file results."""
     worker = get_worker()
     plugin = _plugin(worker)
-    assert plugin.docker is not None
+    engine = plugin.docker
+    assert engine is not None
     spec = JobSpec.from_json(spec_json)
     shard = Shard(index, tuple(InputFile(path, cid, size) for path, cid, size in files))
 
     async def run() -> list[FileResult]:
         async with KuboClient(plugin.ipfs_api) as ipfs:
-            results = await ShardRunner(spec, ipfs, plugin.docker).run(shard)  # type: ignore[arg-type]
+            runner = ShardRunner(spec, ipfs, engine, plugin.scratch, {NODE_LABEL: plugin.node_id})
+            results = await runner.run(shard)
             for cid in {r.output_cid for r in results if r.output_cid}:
                 await ipfs.pin_add(cid)  # the node keeps what it produced
         return results
@@ -98,6 +113,7 @@ def serve(
     name: str | None,
 ) -> None:
     """Run a node until it is stopped: a Dask worker with the codsh plugin."""
+    node_id = name or hashlib.sha256(ipfs_api.encode()).hexdigest()[:12]
 
     async def main() -> None:
         async with Worker(
@@ -106,7 +122,7 @@ def serve(
             name=name,
             host="127.0.0.1" if scheduler.split("://")[-1].startswith("127.") else None,
             security=security(tls),
-            plugins=(CodshNode(ipfs_api, labels, slots),),
+            plugins=(CodshNode(ipfs_api, labels, slots, node_id),),
             resources={"slots": slots},
         ) as worker:
             await worker.finished()

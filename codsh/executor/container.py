@@ -10,6 +10,7 @@ no capabilities, no new privileges, a non-root user, and pids/memory/cpu limits.
 from __future__ import annotations
 
 import contextlib
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -35,6 +36,8 @@ done
 """
 
 USER = "65534:65534"
+ROLE_LABEL = "org.codsh.role"
+NODE_LABEL = "org.codsh.node"  # which codsh node started it, to clean up after a crash
 DOCKER_HINT = (
     "start the Docker engine (`make setup` starts dockerd when none answers), or set DOCKER_HOST"
 )
@@ -65,11 +68,19 @@ class ExitInfo:
 class ShardContainer:
     """One container running the per-file loop for files [start, end) of a shard."""
 
-    def __init__(self, client: docker.DockerClient, image_id: str, limits: Limits, scratch: Path):
+    def __init__(
+        self,
+        client: docker.DockerClient,
+        image_id: str,
+        limits: Limits,
+        scratch: Path,
+        labels: Mapping[str, str] | None = None,
+    ):
         self._client = client
         self._image_id = image_id
         self._limits = limits
         self._scratch = scratch
+        self._labels = {**(labels or {}), ROLE_LABEL: "shard"}
         self._container: Any = None
 
     async def start(self, command: str, start: int, end: int) -> None:
@@ -94,7 +105,7 @@ class ShardContainer:
                 tmpfs={"/tmp": "rw,nosuid,nodev,size=64m,mode=1777"},
                 volumes={str(self._scratch): {"bind": "/io", "mode": "ro"}},
                 working_dir="/tmp",
-                labels={"org.codsh.role": "shard"},
+                labels=self._labels,
             )
         except docker.errors.ImageNotFound as exc:
             raise InfrastructureError(f"image {self._image_id} is gone: {exc}") from exc
@@ -126,3 +137,14 @@ class ShardContainer:
 def _force_remove(container: Any) -> None:
     with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
         container.remove(force=True)
+
+
+def remove_leftovers(client: docker.DockerClient, node: str) -> int:
+    """Remove the shard containers a previous run of `node` left behind (e.g. after a SIGKILL)."""
+    filters: dict[str, str | list[str] | bool] = {
+        "label": [f"{ROLE_LABEL}=shard", f"{NODE_LABEL}={node}"]
+    }
+    leftovers = client.containers.list(all=True, filters=filters)
+    for container in leftovers:
+        _force_remove(container)
+    return len(leftovers)

@@ -15,7 +15,7 @@ import contextlib
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -74,11 +74,13 @@ class ShardRunner:
         ipfs: KuboClient,
         docker_client: docker.DockerClient,
         scratch_root: Path | None = None,
+        labels: Mapping[str, str] | None = None,
     ) -> None:
         self.spec = spec
         self.ipfs = ipfs
         self.docker = docker_client
         self.scratch_root = scratch_root or config.scratch_root()
+        self.labels = labels  # put on every container, e.g. which node started it
 
     async def run(self, shard: Shard, progress: Progress = lambda _: None) -> list[FileResult]:
         scratch = Path(tempfile.mkdtemp(prefix="codsh-shard-", dir=self.scratch_root))
@@ -183,7 +185,11 @@ class _ShardRun:
         self, status: StatusLines, parts: trio.MemorySendChannel[AddEntry], start: int
     ) -> None:
         container = ShardContainer(
-            self.runner.docker, self.spec.image_digest, self.spec.limits, self.scratch
+            self.runner.docker,
+            self.spec.image_digest,
+            self.spec.limits,
+            self.scratch,
+            self.runner.labels,
         )
         self.exit = None
         try:

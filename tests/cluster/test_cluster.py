@@ -6,8 +6,6 @@ CID a one-node run gives.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-
 import docker
 import pytest
 from distributed import Client
@@ -20,17 +18,6 @@ from codsh.spec import CONCAT, PER_FILE, JobSpec
 from tests.conftest import run
 
 LISBON = "sed -n '/38.7[2-4]....,-9.1[3-5]..../p'"
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[devstack.NodeStatus]]:
-    home = tmp_path_factory.mktemp("cluster-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CODSH_HOME", str(home))
-        try:
-            yield devstack.up(3)
-        finally:
-            devstack.down(purge=True)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,126 @@
+"""Submit a job's shards to Dask and see them through, rerunning those whose node left.
+
+Shards are pinned to their node (strict worker restrictions), so Dask never moves work away from
+the data on its own; when a node leaves, its pending shards would wait for it forever, so this loop
+notices (the scheduler's worker list, checked every `poll` seconds) and resubmits them to the node
+storing most of their bytes among those left. A shard that fails for any other reason is recorded,
+not retried: its files fail with the reason and the job goes on.
+"""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections import Counter
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import trio
+from distributed import Client, Future, wait
+
+from codsh.cluster.node import run_shard_task
+from codsh.executor.shard import FileResult
+from codsh.placement import PlacementError, Task, replacement_node
+from codsh.spec import JobSpec
+
+NO_NODE_WAIT = 60.0  # seconds to wait for a node to (re)join when none is left
+
+
+class ShardTasks:
+    def __init__(
+        self,
+        client: Client,
+        spec: JobSpec,
+        holders: Mapping[str, frozenset[str]],
+        names: Mapping[str, str],
+        on_file: Callable[[FileResult], None],
+    ) -> None:
+        self.client = client
+        self.spec_json = spec.canonical_json()
+        self.holders = holders
+        self.names = names
+        self.on_file = on_file
+        self.job = uuid.uuid4().hex[:12]
+        self.pending: dict[Future[Any], Task] = {}
+        self.results: list[FileResult] = []
+        self.rescheduled = 0
+        self._submitted = 0
+
+    def run(self, tasks: list[Task], poll: float = 1.0) -> list[FileResult]:
+        """Blocking (call it from a worker thread): returns every file's result."""
+        for task in tasks:
+            self._submit(task)
+        alone_since: float | None = None
+        while self.pending:
+            try:
+                done = wait(list(self.pending), timeout=poll, return_when="FIRST_COMPLETED").done
+            except TimeoutError:
+                done = set()
+            for future in done:
+                self._collect(future, self.pending.pop(future))
+            live = sorted(self.client.scheduler_info()["workers"])
+            lost = [(f, t) for f, t in self.pending.items() if t.node not in live]
+            if lost and not live:
+                alone_since = alone_since or time.monotonic()
+                if time.monotonic() - alone_since > NO_NODE_WAIT:
+                    self._give_up(f"no codsh node left for {NO_NODE_WAIT:g}s")
+                continue
+            alone_since = None
+            for future, task in lost:
+                self._rerun(future, task, live)
+        return self.results
+
+    def _submit(self, task: Task) -> None:
+        self._submitted += 1
+        future = self.client.submit(
+            run_shard_task,
+            self.spec_json,
+            task.shard.index,
+            [(f.path, f.cid, f.size) for f in task.shard.files],
+            key=f"codsh-{self.job}-shard-{task.shard.index}-{self._submitted}",
+            workers=[task.node],
+            pure=False,
+        )
+        self.pending[future] = task
+
+    def _rerun(self, future: Future[Any], task: Task, live: list[str]) -> None:
+        future.cancel()
+        del self.pending[future]
+        busy = Counter(t.node for t in self.pending.values())
+        try:
+            node = replacement_node(task.shard, self.holders, live, busy)
+        except PlacementError as exc:
+            self._fail(task, str(exc))
+            return
+        stored = sum(f.size for f in task.shard.files if node in self.holders.get(f.cid, ()))
+        self.rescheduled += 1
+        self._submit(Task(task.shard, node, stored))
+
+    def _collect(self, future: Future[Any], task: Task) -> None:
+        try:
+            answer = future.result()
+        except Exception as exc:  # noqa: BLE001 - the shard is lost, the job goes on
+            self._fail(task, f"shard failed on {self._name(task.node)}: {exc}")
+            return
+        node = self._name(answer["node"])
+        self._report([FileResult(**{**r, "node": node}) for r in answer["results"]])
+
+    def _give_up(self, reason: str) -> None:
+        for future, task in list(self.pending.items()):
+            future.cancel()
+            self._fail(task, reason)
+        self.pending.clear()
+
+    def _fail(self, task: Task, reason: str) -> None:
+        node = self._name(task.node)
+        self._report(
+            [FileResult(f.path, f.cid, f.size, error=reason, node=node) for f in task.shard.files]
+        )
+
+    def _report(self, results: list[FileResult]) -> None:
+        for result in results:
+            trio.from_thread.run_sync(self.on_file, result)
+        self.results.extend(results)
+
+    def _name(self, address: str) -> str:
+        return self.names.get(address, address)
