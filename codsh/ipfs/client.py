@@ -375,6 +375,11 @@ class KuboClient:
         result = await self._json("swarm/peers")
         return sorted({peer["Peer"] for peer in (result or {}).get("Peers") or []})
 
+    async def bitswap_received(self) -> int:
+        """Bytes this node has received from peers over bitswap since it started."""
+        result = await self._json("stats/bitswap")
+        return int(result.get("DataReceived", 0))
+
     # -- MFS -------------------------------------------------------------------------------
 
     async def files_mkdir(self, path: str) -> None:
