@@ -20,6 +20,10 @@ def data_dir() -> Path:
     return (Path(xdg) if xdg else Path.home() / ".local" / "share") / "codsh"
 
 
+def jobs_db() -> Path:
+    return data_dir() / "jobs.sqlite"
+
+
 def devstack_dir() -> Path:
     return data_dir() / "devstack"
 

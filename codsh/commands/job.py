@@ -12,11 +12,14 @@ import click
 from rich.filesize import decimal
 
 from codsh import images
+from codsh.commands import records
 from codsh.commands.cluster import parse_labels
 from codsh.commands.settings import Settings, pass_settings, run_async
+from codsh.config import jobs_db
 from codsh.driver import JobResult, run_job
 from codsh.errors import EXIT_FAILURES, EXIT_OK, InputError
 from codsh.executor.container import docker_client
+from codsh.jobs import JobStore
 from codsh.progress import JobProgress, stderr
 from codsh.spec import CONCAT, DEFAULT_IMAGE, PER_FILE, JobSpec, Limits, check_command, check_input
 
@@ -197,12 +200,21 @@ def submit(
                     on_file=progress.file_done,
                 )
 
-    result = run_async(go)
+    store = JobStore(jobs_db())
+    record = store.create(spec, runs_on=scheduler or "this node")
+    try:
+        result = run_async(go)
+        store.finish(record.id, result)
+    except BaseException as exc:
+        store.fail(record.id, str(exc) or type(exc).__name__)
+        raise
+    finally:
+        store.close()
     if as_json:
-        click.echo(json.dumps(result_record(result), ensure_ascii=False))
+        click.echo(json.dumps({"job": record.id, **result_record(result)}, ensure_ascii=False))
     else:
         click.echo(result.output_cid)
-        report(result)
+        report(result, record.id)
     sys.exit(EXIT_OK if result.ok else EXIT_FAILURES)
 
 
@@ -221,7 +233,7 @@ def result_record(result: JobResult) -> dict[str, object]:
     }
 
 
-def report(result: JobResult) -> None:
+def report(result: JobResult, job_id: str) -> None:
     """The one-line summary on stderr, then the first failures and where to read the rest."""
     n_in = sum(r.input_size for r in result.files)
     n_out = sum(r.output_size for r in result.files)
@@ -229,7 +241,7 @@ def report(result: JobResult) -> None:
     stderr.print(
         f"[{style}]{len(result.files)} files, {len(result.files) - len(result.failed)} ok, "
         f"{len(result.failed)} failed[/] | {decimal(n_in)} in, {decimal(n_out)} out | "
-        f"{result.seconds:.2f}s | manifest {result.manifest_cid}"
+        f"{result.seconds:.2f}s | job {job_id} | manifest {result.manifest_cid}"
     )
     if result.placement:
         report = result.placement
@@ -256,10 +268,14 @@ def report(result: JobResult) -> None:
 
 @click.group()
 def job() -> None:
-    """Submit jobs and read their results."""
+    """Submit jobs and read their records."""
 
 
 job.add_command(submit)
+job.add_command(records.list_command)
+job.add_command(records.describe)
+
+
 run = click.Command(
     name="run",
     params=submit.params,

@@ -347,7 +347,11 @@ class KuboClient:
         params = {"arg": cid, "progress": "false", "recursive": _flag(recursive)}
         if timeout:
             params["timeout"] = timeout
-        await self._json("pin/add", params)
+        try:
+            await self._json("pin/add", params)
+        except KuboError as exc:
+            if "already pinned recursively" not in exc.kubo_message:
+                raise  # a direct pin of something pinned recursively already: it is pinned
 
     async def pin_ls(self, cid: str | None = None) -> dict[str, str]:
         """Pinned CIDs with their pin type; with `cid`, only that one (empty when not pinned)."""

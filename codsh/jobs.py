@@ -1,0 +1,158 @@
+"""Job records: what ran, where, how it stands and what it produced, in SQLite under the data dir.
+
+Written by the process that runs the job (the driver), read by `codsh job list` and `describe`.
+A record left "running" by a process that no longer exists reads as "interrupted".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import uuid
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from codsh.driver import JobResult
+from codsh.errors import InputError
+from codsh.processes import pid_alive
+from codsh.spec import JobSpec
+
+RUNNING, SUCCEEDED, PARTIAL, ERROR, INTERRUPTED = (
+    "running",
+    "succeeded",
+    "partial",
+    "error",
+    "interrupted",
+)
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    state TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    runs_on TEXT NOT NULL,
+    command TEXT NOT NULL,
+    input TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    output TEXT,
+    manifest TEXT,
+    files INTEGER,
+    failed INTEGER,
+    seconds REAL,
+    placement TEXT,
+    error TEXT
+)
+"""
+
+
+@dataclass
+class JobRecord:
+    id: str
+    created: float
+    updated: float
+    state: str
+    pid: int
+    runs_on: str  # "this node" or the scheduler's address
+    command: str
+    input: str
+    mode: str
+    spec: str
+    output: str | None = None
+    manifest: str | None = None
+    files: int | None = None
+    failed: int | None = None
+    seconds: float | None = None
+    placement: str | None = None
+    error: str | None = None
+
+    def as_dict(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["spec"] = json.loads(self.spec)
+        record["placement"] = json.loads(self.placement) if self.placement else None
+        return record
+
+
+class JobStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self._db = sqlite3.connect(path, timeout=30)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute(SCHEMA)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def create(self, spec: JobSpec, runs_on: str) -> JobRecord:
+        now = time.time()
+        record = JobRecord(
+            id=uuid.uuid4().hex[:12],
+            created=now,
+            updated=now,
+            state=RUNNING,
+            pid=os.getpid(),
+            runs_on=runs_on,
+            command=spec.command,
+            input=spec.input,
+            mode=spec.mode,
+            spec=spec.canonical_json(),
+        )
+        names = [f.name for f in fields(JobRecord)]
+        marks = ", ".join("?" for _ in names)
+        values = [getattr(record, name) for name in names]
+        with self._db:
+            self._db.execute(f"INSERT INTO jobs ({', '.join(names)}) VALUES ({marks})", values)
+        return record
+
+    def finish(self, job_id: str, result: JobResult) -> None:
+        placement = json.dumps(asdict(result.placement)) if result.placement else None
+        self._update(
+            job_id,
+            state=SUCCEEDED if result.ok else PARTIAL,
+            output=result.output_cid,
+            manifest=result.manifest_cid,
+            files=len(result.files),
+            failed=len(result.failed),
+            seconds=result.seconds,
+            placement=placement,
+        )
+
+    def fail(self, job_id: str, error: str) -> None:
+        self._update(job_id, state=ERROR, error=error)
+
+    def _update(self, job_id: str, **values: Any) -> None:
+        values["updated"] = time.time()
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        with self._db:
+            self._db.execute(
+                f"UPDATE jobs SET {assignments} WHERE id = ?", [*values.values(), job_id]
+            )
+
+    def get(self, prefix: str) -> JobRecord:
+        """The job whose ID starts with `prefix` (IDs are long; a few characters usually do)."""
+        rows = self._db.execute(
+            "SELECT * FROM jobs WHERE id LIKE ? ORDER BY created DESC LIMIT 2", [prefix + "%"]
+        ).fetchall()
+        if not rows or not prefix:
+            raise InputError(f"no job {prefix!r}", "`codsh job list` shows the jobs run from here")
+        if len(rows) > 1:
+            raise InputError(
+                f"several jobs start with {prefix!r}", "give more characters of the ID"
+            )
+        return _record(rows[0])
+
+    def recent(self, limit: int = 50) -> list[JobRecord]:
+        rows = self._db.execute("SELECT * FROM jobs ORDER BY created DESC LIMIT ?", [limit])
+        return [_record(row) for row in rows.fetchall()]
+
+
+def _record(row: sqlite3.Row) -> JobRecord:
+    record = JobRecord(**dict(row))
+    if record.state == RUNNING and not pid_alive(record.pid):
+        record.state = INTERRUPTED
+    return record
