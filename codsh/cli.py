@@ -9,7 +9,7 @@ import click
 from codsh import __version__
 from codsh.commands import cluster, data, devstack, images, job
 from codsh.commands.settings import Settings
-from codsh.errors import CodshError
+from codsh.errors import CodshError, leaf
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -48,12 +48,15 @@ def main(argv: list[str] | None = None) -> None:
     except click.ClickException as exc:
         exc.show()
         sys.exit(exc.exit_code)
-    except CodshError as exc:
-        click.secho(f"error: {exc.message}", fg="red", err=True)
-        if exc.hint:
-            click.echo(f"  hint: {exc.hint}", err=True)
-        sys.exit(exc.exit_code)
-    except KeyboardInterrupt:
-        click.echo("interrupted", err=True)
-        sys.exit(130)
+    except (CodshError, KeyboardInterrupt, BaseExceptionGroup) as exc:
+        if leaf(exc, KeyboardInterrupt):
+            click.echo("interrupted", err=True)
+            sys.exit(130)
+        error = leaf(exc, CodshError)
+        if not isinstance(error, CodshError):
+            raise
+        click.secho(f"error: {error.message}", fg="red", err=True)
+        if error.hint:
+            click.echo(f"  hint: {error.hint}", err=True)
+        sys.exit(error.exit_code)
     sys.exit(code if isinstance(code, int) else 0)

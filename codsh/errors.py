@@ -33,3 +33,15 @@ class InfrastructureError(CodshError):
     """Something below the user's command broke (container start, kubo write); may be retried."""
 
     exit_code = EXIT_FAILURES
+
+
+def leaf(exc: BaseException, kind: type[BaseException]) -> BaseException | None:
+    """`exc` itself, or the first `kind` inside the exception groups trio nurseries raise."""
+    if isinstance(exc, kind):
+        return exc
+    if isinstance(exc, BaseExceptionGroup):
+        for inner in exc.exceptions:
+            found = leaf(inner, kind)
+            if found is not None:
+                return found
+    return None

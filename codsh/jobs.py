@@ -20,13 +20,15 @@ from codsh.errors import InputError
 from codsh.processes import pid_alive
 from codsh.spec import JobSpec
 
-RUNNING, SUCCEEDED, PARTIAL, ERROR, INTERRUPTED = (
+RUNNING, SUCCEEDED, PARTIAL, ERROR, CANCELLED, INTERRUPTED = (
     "running",
     "succeeded",
     "partial",
     "error",
+    "cancelled",
     "interrupted",
 )
+FINAL = {SUCCEEDED: 0, PARTIAL: 1, ERROR: 2, CANCELLED: 2, INTERRUPTED: 2}  # state -> exit code
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (
@@ -122,8 +124,16 @@ class JobStore:
             placement=placement,
         )
 
-    def fail(self, job_id: str, error: str) -> None:
-        self._update(job_id, state=ERROR, error=error)
+    def fail(self, job_id: str, error: str, state: str = ERROR) -> None:
+        self._update(job_id, state=state, error=error)
+
+    def adopt(self, job_id: str) -> JobRecord:
+        """This process now runs recorded job `job_id` (a detached run)."""
+        self.set_pid(job_id, os.getpid())
+        return self.get(job_id)
+
+    def set_pid(self, job_id: str, pid: int) -> None:
+        self._update(job_id, pid=pid)
 
     def _update(self, job_id: str, **values: Any) -> None:
         values["updated"] = time.time()

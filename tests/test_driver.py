@@ -147,8 +147,10 @@ def test_an_image_without_sh_fails_its_files_and_keeps_the_job(
         contents = weather_tree(tmp_path / "logs", 3)
         cid = add_tree(kubo, tmp_path / "logs")
         result = submit(kubo, engine, JobSpec("cat", cid, image_digest=str(broken.id)))
+        left = engine.containers.list(all=True, filters={"ancestor": str(broken.id)})
     finally:
         engine.images.remove(str(broken.id), force=True)
     assert len(result.files) == len(contents) and len(result.failed) == len(contents)
-    assert all("container" in (r.error or "") for r in result.failed)
+    assert all("/bin/sh" in (r.error or "") for r in result.failed)
+    assert left == []  # a container that could not start is removed too
     assert ipfs_cli(kubo, "ls", result.output_cid)  # the job still produced its (empty) outputs

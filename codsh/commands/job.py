@@ -17,9 +17,10 @@ from codsh.commands.cluster import parse_labels
 from codsh.commands.settings import Settings, pass_settings, run_async
 from codsh.config import jobs_db
 from codsh.driver import JobResult, run_job
-from codsh.errors import EXIT_FAILURES, EXIT_OK, InputError
+from codsh.errors import EXIT_FAILURES, EXIT_OK, CodshError, InputError, leaf
 from codsh.executor.container import docker_client
-from codsh.jobs import JobStore
+from codsh.jobs import CANCELLED, JobStore
+from codsh.processes import spawn
 from codsh.progress import JobProgress, stderr
 from codsh.spec import CONCAT, DEFAULT_IMAGE, PER_FILE, JobSpec, Limits, check_command, check_input
 
@@ -121,6 +122,12 @@ def read_input_cid(cid: str | None) -> str:
     is_flag=True,
     help="Print a JSON result (output and manifest CIDs) instead of the CID.",
 )
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="Run in the background; print the job ID (then `codsh job wait ID` prints the CID).",
+)
+@click.option("--job-id", hidden=True, help="Run as this recorded job (what --detach uses).")
 @pass_settings
 def submit(
     settings: Settings,
@@ -139,6 +146,8 @@ def submit(
     tls: Path | None,
     select: tuple[str, ...],
     as_json: bool,
+    detach: bool,
+    job_id: str | None,
 ) -> None:
     """Run CMD over every file of a CID; print the output CID.
 
@@ -201,12 +210,19 @@ def submit(
                 )
 
     store = JobStore(jobs_db())
-    record = store.create(spec, runs_on=scheduler or "this node")
+    record = store.adopt(job_id) if job_id else store.create(spec, runs_on=scheduler or "this node")
+    if detach:
+        store.close()
+        click.echo(start_detached(record.id, input_path))
+        return
     try:
         result = run_async(go)
         store.finish(record.id, result)
     except BaseException as exc:
-        store.fail(record.id, str(exc) or type(exc).__name__)
+        if leaf(exc, KeyboardInterrupt):
+            store.fail(record.id, "cancelled", CANCELLED)
+        else:
+            store.fail(record.id, str(leaf(exc, CodshError) or exc) or type(exc).__name__)
         raise
     finally:
         store.close()
@@ -216,6 +232,18 @@ def submit(
         click.echo(result.output_cid)
         report(result, record.id)
     sys.exit(EXIT_OK if result.ok else EXIT_FAILURES)
+
+
+def start_detached(job_id: str, input_path: str) -> str:
+    """Run this same command in the background as recorded job `job_id`; its output goes to a log."""
+    argv = [arg for arg in sys.argv[1:] if arg != "--detach"]
+    command = [sys.executable, "-m", "codsh", *argv, "--job-id", job_id, "-c", input_path]
+    log = jobs_db().parent / "jobs" / f"{job_id}.log"
+    proc = spawn(command, log)
+    store = JobStore(jobs_db())
+    store.set_pid(job_id, proc.pid)
+    store.close()
+    return job_id
 
 
 def result_record(result: JobResult) -> dict[str, object]:
@@ -274,6 +302,9 @@ def job() -> None:
 job.add_command(submit)
 job.add_command(records.list_command)
 job.add_command(records.describe)
+job.add_command(records.logs)
+job.add_command(records.wait)
+job.add_command(records.cancel)
 
 
 run = click.Command(

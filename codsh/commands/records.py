@@ -1,14 +1,27 @@
-"""`codsh job list` and `codsh job describe`: the records of jobs run from this machine."""
+"""`codsh job list / describe / logs / wait / cancel`: the jobs run from this machine."""
 
 from __future__ import annotations
 
 import json
+import os
+import signal
+import sys
 import time
 
 import click
 
+from codsh.commands.settings import Settings, pass_settings, run_async
 from codsh.config import jobs_db
-from codsh.jobs import JobStore
+from codsh.errors import InputError
+from codsh.jobs import FINAL, RUNNING, JobRecord, JobStore
+
+
+def load(job_id: str) -> JobRecord:
+    store = JobStore(jobs_db())
+    try:
+        return store.get(job_id)
+    finally:
+        store.close()
 
 
 @click.command(name="list")
@@ -42,12 +55,7 @@ def list_command(limit: int, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True)
 def describe(job_id: str, as_json: bool) -> None:
     """Everything recorded about one job (an ID prefix is enough)."""
-    store = JobStore(jobs_db())
-    try:
-        record = store.get(job_id)
-    finally:
-        store.close()
-    fields = record.as_dict()
+    fields = load(job_id).as_dict()
     if as_json:
         click.echo(json.dumps(fields, ensure_ascii=False))
         return
@@ -68,3 +76,77 @@ def describe(job_id: str, as_json: bool) -> None:
         click.echo(f"{'error:':10} {fields['error']}")
     if fields["manifest"]:
         click.echo(f"per-file exit codes, stderr and timings: codsh cat {fields['manifest']}")
+
+
+@click.command()
+@click.argument("job_id")
+@click.option(
+    "--file", "path", metavar="PATH", help="Only this file (its path in the input); full stderr."
+)
+@pass_settings
+def logs(settings: Settings, job_id: str, path: str | None) -> None:
+    """Per file: exit code, time, node, error and stderr, from the job's manifest."""
+    record = load(job_id)
+    if not record.manifest:
+        raise InputError(
+            f"job {record.id} has no manifest ({record.state})",
+            "a job writes its manifest when it ends; see `codsh job describe`",
+        )
+
+    async def read(cid: str) -> bytes:
+        async with settings.kubo() as ipfs:
+            return b"".join([chunk async for chunk in ipfs.cat(cid)])
+
+    files = json.loads(run_async(read, record.manifest))["files"]
+    if path is not None:
+        files = [f for f in files if f["path"] == path.strip("/")]
+        if not files:
+            raise InputError(
+                f"job {record.id} has no file {path!r}", "`codsh job logs ID` lists them"
+            )
+    for entry in files:
+        where = f" on {entry['node']}" if entry.get("node") else ""
+        status = f"exit {entry['exit_code']}" if entry["exit_code"] is not None else "no exit code"
+        click.echo(
+            f"== {entry['path'] or '(the input file)'}: {status}, {entry['seconds']}s{where}"
+        )
+        if entry["error"]:
+            click.echo(f"   error: {entry['error']}")
+        stderr = entry["stderr"]
+        if path is not None and entry["stderr_cid"]:
+            stderr = run_async(read, entry["stderr_cid"]).decode("utf-8", errors="replace")
+        if stderr:
+            click.echo(stderr.rstrip("\n"))
+
+
+@click.command()
+@click.argument("job_id")
+@click.option("--timeout", type=float, help="Give up after this many seconds (exit 2).")
+def wait(job_id: str, timeout: float | None) -> None:
+    """Wait for a job to end; print its output CID. Exit 0 ok, 1 some files failed, 2 otherwise."""
+    deadline = time.monotonic() + timeout if timeout is not None else None
+    record = load(job_id)
+    while record.state == RUNNING:
+        if deadline is not None and time.monotonic() > deadline:
+            raise InputError(f"job {record.id} is still running after {timeout:g}s", "wait longer")
+        time.sleep(0.5)
+        record = load(job_id)
+    if record.output:
+        click.echo(record.output)
+    if record.error:
+        click.echo(f"job {record.id}: {record.state}: {record.error}", err=True)
+    sys.exit(FINAL.get(record.state, 2))
+
+
+@click.command()
+@click.argument("job_id")
+def cancel(job_id: str) -> None:
+    """Stop a running job: its containers are removed and it is recorded as cancelled."""
+    record = load(job_id)
+    if record.state != RUNNING:
+        raise InputError(f"job {record.id} is not running ({record.state})", "nothing to cancel")
+    os.kill(record.pid, signal.SIGINT)  # the driver cleans up as on Ctrl-C
+    deadline = time.monotonic() + 30
+    while load(job_id).state == RUNNING and time.monotonic() < deadline:
+        time.sleep(0.2)
+    click.echo(f"job {record.id}: {load(job_id).state}", err=True)

@@ -89,10 +89,9 @@ class ShardContainer:
     def _start_sync(self, command: str, start: int, end: int) -> None:
         limits = self._limits
         try:
-            self._container = self._client.containers.run(
+            self._container = self._client.containers.create(
                 self._image_id,
                 ["sh", "-c", RUNNER, "codsh-runner", command, str(start), str(end)],
-                detach=True,
                 network_mode="none",
                 read_only=True,
                 cap_drop=["ALL"],
@@ -107,8 +106,14 @@ class ShardContainer:
                 working_dir="/tmp",
                 labels=self._labels,
             )
+            self._container.start()  # a failed start leaves it created: remove() cleans up
         except docker.errors.ImageNotFound as exc:
             raise InfrastructureError(f"image {self._image_id} is gone: {exc}") from exc
+        except docker.errors.APIError as exc:
+            raise InfrastructureError(
+                f"cannot start the job container: {exc.explanation or exc}",
+                "the image must have /bin/sh (see --image and `codsh images ls`)",
+            ) from exc
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise InfrastructureError(
                 f"cannot start the job container: {exc}", DOCKER_HINT

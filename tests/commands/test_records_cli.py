@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 from tests.commands.cli import add, assert_usage_error, codsh, write_tree
@@ -33,3 +34,41 @@ def test_jobs_are_recorded_listed_and_described(env: dict[str, str], tmp_path: P
     assert "state:     partial" in text and json.loads(partial.out)["manifest"] in text
 
     assert_usage_error(codsh("job", "describe", "zzzz", env=env), "no job")
+
+
+def test_job_logs_shows_each_files_exit_code_and_stderr(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    env = {**env, "CODSH_HOME": str(tmp_path / "home")}
+    source = add(env, write_tree(tmp_path / "in", {"ok.txt": b"x\n", "bad.txt": b"y\n"}))
+    command = 'if grep -q y; then echo "no good: $(id -u)" >&2; exit 3; fi'
+    job = json.loads(codsh("run", "-e", command, "-c", source, "--json", env=env).out)["job"]
+    logs = codsh("job", "logs", job, env=env).out.decode()
+    assert "== bad.txt: exit 3" in logs and "no good: 65534" in logs
+    assert "== ok.txt: exit 0" in logs
+    one = codsh("job", "logs", job, "--file", "bad.txt", env=env).out.decode()
+    assert "ok.txt" not in one and "no good: 65534" in one
+    assert_usage_error(codsh("job", "logs", job, "--file", "nope", env=env), "nope")
+
+
+def test_detach_wait_and_cancel(env: dict[str, str], tmp_path: Path) -> None:
+    env = {**env, "CODSH_HOME": str(tmp_path / "home")}
+    source = add(env, write_tree(tmp_path / "in", {"a.txt": b"a\n", "b.txt": b"b\n"}))
+
+    detached = codsh("run", "-e", "sleep 1; cat", "-c", source, "--detach", env=env)
+    assert detached.code == 0, detached.err
+    job = detached.out.decode().strip()
+    assert len(job) == 12 and detached.seconds < 10  # returned at once, with the job ID
+    waited = codsh("job", "wait", job, env=env)
+    assert waited.code == 0 and waited.cid == source  # `cat` gives back its input
+
+    endless = (
+        codsh("run", "-e", "sleep 600", "-c", source, "--detach", env=env).out.decode().strip()
+    )
+    time.sleep(2)
+    cancelled = codsh("job", "cancel", endless, env=env)
+    assert cancelled.code == 0 and "cancelled" in cancelled.err
+    assert codsh("job", "wait", endless, env=env).code == 2
+    described = json.loads(codsh("job", "describe", endless, "--json", env=env).out)
+    assert described["state"] == "cancelled"
+    assert_usage_error(codsh("job", "cancel", endless, env=env), "not running")
