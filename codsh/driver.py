@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
 import docker
@@ -22,7 +22,7 @@ from codsh.ipfs.client import AddOptions, KuboClient
 from codsh.ipfs.unixfs import raw_cid
 from codsh.merge import Merged, MergeError, Output, merge_concat, merge_per_file
 from codsh.placement import LocalityReport
-from codsh.plan import make_shards, path_order
+from codsh.plan import InputFile, make_shards, path_order
 from codsh.spec import CONCAT, JobSpec, canonical_json
 
 STDERR_EXCERPT = 2000
@@ -53,14 +53,17 @@ async def run_job(
     find_timeout: float = 30.0,
     on_listed: Callable[[InputTree], None] = lambda _: None,
     on_file: Callable[[FileResult], None] = lambda _: None,
+    done: Mapping[str, FileResult] | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> JobResult:
+    """Run `spec` here; files in `done` (an earlier run of the same job) are not run again."""
     started = time.monotonic()
     tree = await list_input(ipfs, spec.input, find_timeout)
     on_listed(tree)
+    todo, results = split_done(tree, done or {}, on_file)
     slots = slots or os.cpu_count() or 1
-    shards = make_shards(tree.files, min_shards=slots)
-    runner = ShardRunner(spec, ipfs, docker_client)
-    results: list[FileResult] = []
+    shards = make_shards(todo, min_shards=slots)
+    runner = ShardRunner(spec, ipfs, docker_client, labels=labels)
     limiter = trio.CapacityLimiter(slots)
 
     async def run_shard(shard_index: int) -> None:
@@ -79,6 +82,18 @@ async def run_job(
             nursery.start_soon(run_shard, index)
 
     return await finish_job(ipfs, spec, tree, results, started)
+
+
+def split_done(
+    tree: InputTree, done: Mapping[str, FileResult], on_file: Callable[[FileResult], None]
+) -> tuple[list[InputFile], list[FileResult]]:
+    """The files still to run, and the results kept from an earlier run of the same job (same path
+    and same input CID); kept results are reported through `on_file` like new ones."""
+    kept = [done[f.path] for f in tree.files if f.path in done and done[f.path].input_cid == f.cid]
+    for result in kept:
+        on_file(result)
+    kept_paths = {r.path for r in kept}
+    return [f for f in tree.files if f.path not in kept_paths], kept
 
 
 async def finish_job(

@@ -15,8 +15,11 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Any
 
+import trio
+
 from codsh.driver import JobResult
 from codsh.errors import InputError
+from codsh.executor.shard import FileResult
 from codsh.processes import pid_alive
 from codsh.spec import JobSpec
 
@@ -49,7 +52,13 @@ CREATE TABLE IF NOT EXISTS jobs (
     seconds REAL,
     placement TEXT,
     error TEXT
-)
+);
+CREATE TABLE IF NOT EXISTS job_files (
+    job_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    result TEXT NOT NULL,
+    PRIMARY KEY (job_id, path)
+);
 """
 
 
@@ -83,9 +92,11 @@ class JobRecord:
 class JobStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        self._db = sqlite3.connect(path, timeout=30)
+        # one user at a time, but that user may be a worker thread (see ResultSaver)
+        self._db = sqlite3.connect(path, timeout=30, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
-        self._db.execute(SCHEMA)
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
 
     def close(self) -> None:
         self._db.close()
@@ -135,6 +146,22 @@ class JobStore:
     def set_pid(self, job_id: str, pid: int) -> None:
         self._update(job_id, pid=pid)
 
+    def restart(self, job_id: str) -> JobRecord:
+        """Run a stopped job again in this process (`codsh job resume`)."""
+        self._update(job_id, state=RUNNING, pid=os.getpid(), error=None)
+        return self.get(job_id)
+
+    def save_results(self, job_id: str, results: list[FileResult]) -> None:
+        rows = [(job_id, r.path, json.dumps(asdict(r))) for r in results]
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO job_files VALUES (?, ?, ?)", rows)
+
+    def results(self, job_id: str) -> dict[str, FileResult]:
+        """The per-file results recorded so far, by input path."""
+        rows = self._db.execute("SELECT result FROM job_files WHERE job_id = ?", [job_id])
+        found = [FileResult(**json.loads(row["result"])) for row in rows.fetchall()]
+        return {result.path: result for result in found}
+
     def _update(self, job_id: str, **values: Any) -> None:
         values["updated"] = time.time()
         assignments = ", ".join(f"{name} = ?" for name in values)
@@ -166,3 +193,28 @@ def _record(row: sqlite3.Row) -> JobRecord:
     if record.state == RUNNING and not pid_alive(record.pid):
         record.state = INTERRUPTED
     return record
+
+
+class ResultSaver:
+    """Records per-file results as a job runs, in batches (a commit per file would cost more than
+    the file), so a resumed job reruns at most the last `every` seconds of work."""
+
+    def __init__(self, store: JobStore, job_id: str, every: float = 1.0) -> None:
+        self._store = store
+        self._job_id = job_id
+        self._every = every
+        self._pending: list[FileResult] = []
+
+    def add(self, result: FileResult) -> None:
+        self._pending.append(result)
+
+    async def run(self) -> None:
+        while True:
+            await trio.sleep(self._every)
+            await self.flush()
+
+    async def flush(self) -> None:
+        batch, self._pending = self._pending, []
+        if batch:
+            with trio.CancelScope(shield=True):
+                await trio.to_thread.run_sync(self._store.save_results, self._job_id, batch)

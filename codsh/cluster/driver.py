@@ -18,12 +18,13 @@ from distributed import Client
 from codsh.cluster.node import inventory
 from codsh.cluster.tasks import ShardTasks
 from codsh.cluster.tls import security
-from codsh.driver import JobResult, finish_job
+from codsh.driver import JobResult, finish_job, split_done
 from codsh.errors import InputError, ServiceUnavailable
 from codsh.executor.shard import FileResult
 from codsh.inputs import InputTree, list_input
 from codsh.ipfs.client import KuboClient
 from codsh.placement import LocalityReport, Node, Placement, PlacementError, place
+from codsh.plan import InputFile
 from codsh.spec import JobSpec
 
 CONNECT_TIMEOUT = 20.0
@@ -55,7 +56,7 @@ def wait_for_nodes(scheduler: str, tls: Path, count: int, wait: float) -> None:
 
 
 def plan(
-    answers: Mapping[str, Any], tree: InputTree, select: Mapping[str, str]
+    answers: Mapping[str, Any], files: list[InputFile], select: Mapping[str, str]
 ) -> tuple[Placement, dict[str, frozenset[str]]]:
     """Placement from the nodes' answers to the inventory round (sick nodes take no shard), and
     who holds what (file CID -> node addresses)."""
@@ -75,7 +76,7 @@ def plan(
             holders.setdefault(cid, set()).add(address)
     held = {cid: frozenset(where) for cid, where in holders.items()}
     try:
-        return place(tree.files, held, nodes, select=select), held
+        return place(files, held, nodes, select=select), held
     except PlacementError as exc:
         raise InputError(str(exc), "check --select against the nodes' labels") from exc
 
@@ -90,18 +91,21 @@ async def run_cluster_job(
     find_timeout: float = 30.0,
     on_listed: Callable[[InputTree], None] = lambda _: None,
     on_file: Callable[[FileResult], None] = lambda _: None,
+    done: Mapping[str, FileResult] | None = None,
 ) -> JobResult:
+    """Run `spec` on the cluster; files in `done` (an earlier run of the job) are not run again."""
     started = time.monotonic()
     tree = await list_input(ipfs, spec.input, find_timeout)
     on_listed(tree)
+    todo, kept = split_done(tree, done or {}, on_file)
     client = await trio.to_thread.run_sync(connect, scheduler, tls)
     try:
-        cids = sorted({f.cid for f in tree.files})
+        cids = sorted({f.cid for f in todo})
         answers = await trio.to_thread.run_sync(lambda: client.run(inventory, cids))
-        placement, holders = plan(answers, tree, select or {})
+        placement, holders = plan(answers, todo, select or {})
         names = await trio.to_thread.run_sync(worker_names, client)
         tasks = ShardTasks(client, spec, holders, names, on_file)
-        results = await trio.to_thread.run_sync(tasks.run, placement.tasks)
+        results = kept + await trio.to_thread.run_sync(tasks.run, placement.tasks)
     finally:
         await trio.to_thread.run_sync(client.close)
     report = replace(LocalityReport.of(placement, names), rescheduled=tasks.rescheduled)

@@ -49,7 +49,7 @@ class CodshNode(WorkerPlugin):
     def setup(self, worker: Worker) -> None:
         """Start clean: what a killed previous run of this node left behind is removed."""
         self.docker = docker_client()
-        remove_leftovers(self.docker, self.node_id)
+        remove_leftovers(self.docker, NODE_LABEL, self.node_id)
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.scratch.mkdir(parents=True)
 

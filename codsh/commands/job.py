@@ -3,25 +3,20 @@
 from __future__ import annotations
 
 import inspect
-import json
 import sys
-from dataclasses import asdict
 from pathlib import Path
 
 import click
-from rich.filesize import decimal
 
 from codsh import images
-from codsh.commands import records
+from codsh.commands import execution, records
 from codsh.commands.cluster import parse_labels
-from codsh.commands.settings import Settings, pass_settings, run_async
+from codsh.commands.execution import Target, execute, start_detached
+from codsh.commands.settings import Settings, pass_settings
 from codsh.config import jobs_db
-from codsh.driver import JobResult, run_job
-from codsh.errors import EXIT_FAILURES, EXIT_OK, CodshError, InputError, leaf
+from codsh.errors import InputError
 from codsh.executor.container import docker_client
-from codsh.jobs import CANCELLED, JobStore
-from codsh.processes import spawn
-from codsh.progress import JobProgress, stderr
+from codsh.jobs import JobStore
 from codsh.spec import CONCAT, DEFAULT_IMAGE, PER_FILE, JobSpec, Limits, check_command, check_input
 
 SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -181,117 +176,14 @@ def submit(
         raise InputError(
             "--scheduler needs the cluster's certificates", "pass --tls DIR or set CODSH_TLS"
         )
-
-    async def go() -> JobResult:
-        async with settings.kubo() as ipfs:
-            await ipfs.version()  # fail fast, with the how-to-start hint, when kubo is down
-            with JobProgress(enabled=not as_json and stderr.is_terminal) as progress:
-                if scheduler and tls:
-                    from codsh.cluster.driver import run_cluster_job
-
-                    return await run_cluster_job(
-                        spec,
-                        ipfs,
-                        scheduler,
-                        tls,
-                        select=labels,
-                        find_timeout=find_timeout,
-                        on_listed=progress.listed,
-                        on_file=progress.file_done,
-                    )
-                return await run_job(
-                    spec,
-                    ipfs,
-                    engine,
-                    slots=slots,
-                    find_timeout=find_timeout,
-                    on_listed=progress.listed,
-                    on_file=progress.file_done,
-                )
-
     store = JobStore(jobs_db())
     record = store.adopt(job_id) if job_id else store.create(spec, runs_on=scheduler or "this node")
     if detach:
         store.close()
         click.echo(start_detached(record.id, input_path))
         return
-    try:
-        result = run_async(go)
-        store.finish(record.id, result)
-    except BaseException as exc:
-        if leaf(exc, KeyboardInterrupt):
-            store.fail(record.id, "cancelled", CANCELLED)
-        else:
-            store.fail(record.id, str(leaf(exc, CodshError) or exc) or type(exc).__name__)
-        raise
-    finally:
-        store.close()
-    if as_json:
-        click.echo(json.dumps({"job": record.id, **result_record(result)}, ensure_ascii=False))
-    else:
-        click.echo(result.output_cid)
-        report(result, record.id)
-    sys.exit(EXIT_OK if result.ok else EXIT_FAILURES)
-
-
-def start_detached(job_id: str, input_path: str) -> str:
-    """Run this same command in the background as recorded job `job_id`; its output goes to a log."""
-    argv = [arg for arg in sys.argv[1:] if arg != "--detach"]
-    command = [sys.executable, "-m", "codsh", *argv, "--job-id", job_id, "-c", input_path]
-    log = jobs_db().parent / "jobs" / f"{job_id}.log"
-    proc = spawn(command, log)
-    store = JobStore(jobs_db())
-    store.set_pid(job_id, proc.pid)
-    store.close()
-    return job_id
-
-
-def result_record(result: JobResult) -> dict[str, object]:
-    return {
-        "output": result.output_cid,
-        "manifest": result.manifest_cid,
-        "files": len(result.files),
-        "failed": len(result.failed),
-        "seconds": result.seconds,
-        "placement": asdict(result.placement) if result.placement else None,
-        "spec": asdict(result.spec),
-        "failures": [
-            {"path": r.path, "error": r.error, "stderr": r.stderr[:500]} for r in result.failed[:20]
-        ],
-    }
-
-
-def report(result: JobResult, job_id: str) -> None:
-    """The one-line summary on stderr, then the first failures and where to read the rest."""
-    n_in = sum(r.input_size for r in result.files)
-    n_out = sum(r.output_size for r in result.files)
-    style = "green" if result.ok else "yellow"
-    stderr.print(
-        f"[{style}]{len(result.files)} files, {len(result.files) - len(result.failed)} ok, "
-        f"{len(result.failed)} failed[/] | {decimal(n_in)} in, {decimal(n_out)} out | "
-        f"{result.seconds:.2f}s | job {job_id} | manifest {result.manifest_cid}"
-    )
-    if result.placement:
-        report = result.placement
-        where = ", ".join(f"{n}: {c}" for n, c in sorted(report.shards_per_node.items()))
-        stderr.print(
-            f"  locality {report.locality:.2f}, {decimal(report.bytes_moved)} to move between "
-            f"nodes; shards per node: {where}"
-        )
-    for failed in result.failed[:5]:
-        first_line = failed.stderr.strip().splitlines()[:1]
-        detail = f" — {first_line[0]}" if first_line else ""
-        stderr.print(
-            f"  [red]failed[/] {failed.path or '(input file)'!r}: {failed.error}{detail}",
-            markup=True,
-        )
-    if len(result.failed) > 5:
-        stderr.print(f"  ... and {len(result.failed) - 5} more: `codsh cat {result.manifest_cid}`")
-    grep_like = result.spec.command.lstrip().startswith(("grep", "egrep", "fgrep"))
-    if grep_like and result.failed and all(r.exit_code == 1 for r in result.failed):
-        stderr.print(
-            "  note: grep exits 1 when no line matched; use `grep ... || [ $? = 1 ]` to accept that"
-        )
+    target = Target(scheduler, tls, labels, slots, find_timeout)
+    execute(settings, spec, store, record.id, target, as_json, engine)
 
 
 @click.group()
@@ -300,6 +192,7 @@ def job() -> None:
 
 
 job.add_command(submit)
+job.add_command(execution.resume)
 job.add_command(records.list_command)
 job.add_command(records.describe)
 job.add_command(records.logs)

@@ -38,6 +38,7 @@ done
 USER = "65534:65534"
 ROLE_LABEL = "org.codsh.role"
 NODE_LABEL = "org.codsh.node"  # which codsh node started it, to clean up after a crash
+JOB_LABEL = "org.codsh.job"  # which job's driver started it (one-node runs)
 DOCKER_HINT = (
     "start the Docker engine (`make setup` starts dockerd when none answers), or set DOCKER_HOST"
 )
@@ -144,10 +145,10 @@ def _force_remove(container: Any) -> None:
         container.remove(force=True)
 
 
-def remove_leftovers(client: docker.DockerClient, node: str) -> int:
-    """Remove the shard containers a previous run of `node` left behind (e.g. after a SIGKILL)."""
+def remove_leftovers(client: docker.DockerClient, label: str, value: str) -> int:
+    """Remove the shard containers labelled `label=value` that a killed process left behind."""
     filters: dict[str, str | list[str] | bool] = {
-        "label": [f"{ROLE_LABEL}=shard", f"{NODE_LABEL}={node}"]
+        "label": [f"{ROLE_LABEL}=shard", f"{label}={value}"]
     }
     leftovers = client.containers.list(all=True, filters=filters)
     for container in leftovers:

@@ -37,6 +37,8 @@ from codsh.spec import JobSpec
 OUTPUT_OPTIONS = AddOptions(pin=False)
 DRAIN_GRACE = 5.0  # seconds a finished file may take to flush its output into kubo
 PREFETCH_CHUNKS = 4  # chunks of the next file's input held while the current file runs
+BATCH_FILES = 200  # outputs per add request (results are complete when their request is)
+BATCH_SECONDS = 1.0  # and an add request stays open at most this long
 
 
 @dataclass
@@ -106,6 +108,10 @@ class _ShardRun:
         self._file_scope: trio.CancelScope | None = None
         self._inputs: dict[int, trio.MemoryReceiveChannel[InputItem]] = {}
         self._outputs: dict[str, AddResult] = {}
+        self._by_index: dict[int, FileResult] = {}
+        self._finished: set[int] = set()  # ran to the end (or failed for good)
+        self._added: set[int] = set()  # its output part's add request completed
+        self._reported: set[int] = set()
         self._nursery: trio.Nursery | None = None
 
     async def run(self) -> list[FileResult]:
@@ -145,18 +151,54 @@ class _ShardRun:
                 )
 
     async def _add_outputs(self, parts: trio.MemoryReceiveChannel[AddEntry]) -> None:
-        """One add request for the whole shard; part `i` is file `i`'s stdout."""
+        """Outputs go to kubo in streamed add requests (part `i` is file `i`'s stdout) of at most
+        BATCH_FILES parts, each closed BATCH_SECONDS after it opened; when one completes, its files'
+        output CIDs are known and they are reported, so progress and job records stay current."""
+        async with parts:
+            while True:
+                try:
+                    first = await parts.receive()
+                except trio.EndOfChannel:
+                    return
+                names: list[str] = []
+                try:
+                    batch = self.ipfs.add_stream(self._batch(first, parts, names), OUTPUT_OPTIONS)
+                    async for added in batch:
+                        self._outputs[added.name] = added
+                except CodshError as exc:
+                    raise InfrastructureError(f"could not add outputs to kubo: {exc}") from exc
+                for name in names:
+                    self._added.add(int(name))
+                    self._report_when_complete(int(name))
 
-        async def entries() -> AsyncIterator[AddEntry]:
-            async with parts:
-                async for entry in parts:
-                    yield entry
+    async def _batch(
+        self, entry: AddEntry, parts: trio.MemoryReceiveChannel[AddEntry], names: list[str]
+    ) -> AsyncIterator[AddEntry]:
+        deadline = trio.current_time() + BATCH_SECONDS
+        while True:
+            names.append(entry.path)
+            yield entry
+            if len(names) >= BATCH_FILES:
+                return
+            following = None
+            with trio.move_on_at(deadline), contextlib.suppress(trio.EndOfChannel):
+                following = await parts.receive()
+            if following is None:
+                return
+            entry = following
 
-        try:
-            async for added in self.ipfs.add_stream(entries(), OUTPUT_OPTIONS):
-                self._outputs[added.name] = added
-        except CodshError as exc:
-            raise InfrastructureError(f"could not add outputs to kubo: {exc}") from exc
+    def _report_when_complete(self, index: int) -> None:
+        """Report file `index` once it has both finished running and had its output stored."""
+        result = self._by_index.get(index)
+        if result is None or index not in self._added or index in self._reported:
+            return
+        if index not in self._finished:
+            return
+        added = self._outputs.get(str(index))
+        if added is not None:
+            result.output_cid, result.output_tsize = added.cid, added.size
+        self._reported.add(index)
+        self.progress(result)
 
     def _prefetch(self, index: int) -> None:
         """Start reading file `index` from kubo now, holding a few chunks until its turn."""
@@ -199,7 +241,8 @@ class _ShardRun:
                 for index in range(start, len(self.files)):
                     result, usable = await self._run_file(index, status, parts)
                     self.results.append(result)
-                    self.progress(result)
+                    self._finished.add(index)
+                    self._report_when_complete(index)
                     if not usable:
                         break
                 nursery.cancel_scope.cancel()
@@ -217,6 +260,7 @@ class _ShardRun:
         """Run file `index`; also say whether the container can go on to the next file."""
         file = self.files[index]
         result = FileResult(file.path, file.cid, file.size)
+        self._by_index[index] = result
         limits = self.spec.limits
         self._prefetch(index)
         self._prefetch(index + 1)
@@ -279,13 +323,13 @@ class _ShardRun:
         return result, usable
 
     async def _finish_results(self) -> None:
-        """Attach output CIDs from the shard's add, and store non-empty stderr (one request)."""
+        """Report files no add request covered (no output), and store non-empty stderr."""
         for index, result in enumerate(self.results):
-            added = self._outputs.get(str(index))
-            if added is None:
+            if str(index) not in self._outputs:
                 result.error = "; ".join(filter(None, [result.error, "no output was recorded"]))
-                continue
-            result.output_cid, result.output_tsize = added.cid, added.size
+            if index not in self._reported:
+                self._added.add(index)
+                self._report_when_complete(index)
         with_stderr = [(i, r) for i, r in enumerate(self.results) if r.stderr]
         if not with_stderr:
             return

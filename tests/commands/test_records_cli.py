@@ -3,6 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import signal
+import sqlite3
 import time
 from pathlib import Path
 
@@ -72,3 +76,35 @@ def test_detach_wait_and_cancel(env: dict[str, str], tmp_path: Path) -> None:
     described = json.loads(codsh("job", "describe", endless, "--json", env=env).out)
     assert described["state"] == "cancelled"
     assert_usage_error(codsh("job", "cancel", endless, env=env), "not running")
+
+
+def test_resume_after_the_driver_is_killed(env: dict[str, str], tmp_path: Path) -> None:
+    env = {**env, "CODSH_HOME": str(tmp_path / "home")}
+    tree = {f"f{i}.txt": f"line {i}\n".encode() for i in range(6)}
+    source = add(env, write_tree(tmp_path / "in", tree))
+    slow = ("run", "-e", "sleep 1; sed s/line/LINE/", "-c", source, "--slots", "1")
+    undisturbed = codsh(*slow, env=env).cid
+
+    job = codsh(*slow, "--detach", env=env).out.decode().strip()
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # kill it once some files are recorded, not all
+        recorded = sqlite3.connect(tmp_path / "home" / "jobs.sqlite").execute(
+            "SELECT COUNT(*) FROM job_files WHERE job_id = ?", [job]
+        )
+        if recorded.fetchone()[0] >= 2:
+            break
+        time.sleep(0.2)
+    pid = json.loads(codsh("job", "describe", job, "--json", env=env).out)["pid"]
+    os.kill(pid, signal.SIGKILL)
+    time.sleep(0.5)
+    assert (
+        json.loads(codsh("job", "describe", job, "--json", env=env).out)["state"] == "interrupted"
+    )
+
+    resumed = codsh("job", "resume", job, env=env)
+    assert resumed.code == 0, resumed.err
+    done_before = int(re.search(r"(\d+) files already done", resumed.err).group(1))  # type: ignore[union-attr]
+    assert 2 <= done_before < 6  # those were not run again
+    assert resumed.cid == undisturbed
+    assert json.loads(codsh("job", "describe", job, "--json", env=env).out)["state"] == "succeeded"
+    assert_usage_error(codsh("job", "resume", job, env=env), "already succeeded")
