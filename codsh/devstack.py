@@ -239,7 +239,7 @@ async def add_spread(path: Path, replicas: int, api_urls: list[str]) -> str:
         async with KuboClient(url) as ipfs:
             for block in merged.blocks:
                 await ipfs.block_put(block.data, codec=block.codec)
-                await ipfs.pin_add(block.cid, recursive=False)
+            await ipfs.pin_add(*[block.cid for block in merged.blocks], recursive=False)
     return merged.cid
 
 

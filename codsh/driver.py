@@ -146,10 +146,10 @@ async def store_merge(
         stored = await ipfs.block_put(block.data, codec=block.codec)
         if stored != block.cid:
             raise RuntimeError(f"kubo stored a merge node as {stored}, expected {block.cid}")
-        if not outputs_here:
-            await ipfs.pin_add(block.cid, recursive=False)
-    if outputs_here:
-        await ipfs.pin_add(merged.cid)  # everything is local: one recursive pin covers it all
+    if not outputs_here:
+        await ipfs.pin_add(*[block.cid for block in merged.blocks], recursive=False)
+    else:  # everything is local: one recursive pin covers it all
+        await ipfs.pin_add(merged.cid)
     return merged
 
 

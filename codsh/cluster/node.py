@@ -96,8 +96,8 @@ def run_shard_task(
         async with KuboClient(plugin.ipfs_api) as ipfs:
             runner = ShardRunner(spec, ipfs, engine, plugin.scratch, {NODE_LABEL: plugin.node_id})
             results = await runner.run(shard)
-            for cid in {r.output_cid for r in results if r.output_cid}:
-                await ipfs.pin_add(cid)  # the node keeps what it produced
+            # the node keeps what it produced (one request: a pin per output costs ~1 ms each)
+            await ipfs.pin_add(*sorted({r.output_cid for r in results if r.output_cid}))
         return results
 
     results = trio.run(run)

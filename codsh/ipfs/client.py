@@ -341,17 +341,27 @@ class KuboClient:
         result = await self._json("dag/put", params, *_single_part(data))
         return str(result["Cid"]["/"])
 
-    async def pin_add(self, cid: str, timeout: str | None = None, recursive: bool = True) -> None:
-        """Pin `cid` (recursively: kubo fetches what it lacks, for at most `timeout` when given;
-        directly: only that block, which must be here)."""
-        params = {"arg": cid, "progress": "false", "recursive": _flag(recursive)}
-        if timeout:
-            params["timeout"] = timeout
+    async def pin_add(self, *cids: str, timeout: str | None = None, recursive: bool = True) -> None:
+        """Pin `cids`, in one request (recursively: kubo fetches what it lacks, for at most
+        `timeout` when given; directly: only that block, which must be here)."""
+        if not cids:
+            return
+        params = (
+            *(("arg", cid) for cid in cids),
+            ("progress", "false"),
+            ("recursive", _flag(recursive)),
+            *((("timeout", timeout),) if timeout else ()),
+        )
         try:
             await self._json("pin/add", params)
         except KuboError as exc:
             if "already pinned recursively" not in exc.kubo_message:
-                raise  # a direct pin of something pinned recursively already: it is pinned
+                raise
+            # a direct pin of something pinned recursively already: that one is pinned; the
+            # request stopped there, so pin the others one by one
+            if len(cids) > 1:
+                for cid in cids:
+                    await self.pin_add(cid, timeout=timeout, recursive=recursive)
 
     async def pin_ls(self, cid: str | None = None) -> dict[str, str]:
         """Pinned CIDs with their pin type; with `cid`, only that one (empty when not pinned)."""

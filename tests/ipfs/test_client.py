@@ -797,3 +797,17 @@ def test_client_reads_what_the_cli_added(
     content, client_cid = ipfs_call(go)
     assert content == data
     assert client_cid == cli_cid  # the client's defaults are kubo's canonical CIDv1 add
+
+
+def test_pin_add_many_in_one_call_even_when_one_is_pinned_recursively(ipfs_call: IpfsCall) -> None:
+    async def go(ipfs: KuboClient) -> tuple[dict[str, str], dict[str, str], dict[str, str]]:
+        pinned = (await ipfs.add_bytes(unique_bytes("pinned"), AddOptions(pin=True))).cid
+        loose = [(await ipfs.add_bytes(unique_bytes(n), AddOptions(pin=False))).cid for n in "xy"]
+        await ipfs.pin_add(*loose)  # recursive, one request
+        third = (await ipfs.add_bytes(unique_bytes("z"), AddOptions(pin=False))).cid
+        await ipfs.pin_add(pinned, third, recursive=False)  # `pinned` cannot be pinned directly
+        return await ipfs.pin_ls(loose[0]), await ipfs.pin_ls(loose[1]), await ipfs.pin_ls(third)
+
+    first, second, third = ipfs_call(go)
+    assert list(first.values()) == ["recursive"] and list(second.values()) == ["recursive"]
+    assert list(third.values()) == ["direct"]
