@@ -21,6 +21,7 @@ from distributed import Worker, WorkerPlugin, get_worker
 
 from codsh.cluster.tls import security
 from codsh.config import scratch_root
+from codsh.errors import InfrastructureError
 from codsh.executor.container import NODE_LABEL, docker_client, remove_leftovers
 from codsh.executor.shard import FileResult, ShardRunner
 from codsh.ipfs.client import KuboClient
@@ -100,7 +101,10 @@ def run_shard_task(
             await ipfs.pin_add(*sorted({r.output_cid for r in results if r.output_cid}))
         return results
 
-    results = trio.run(run)
+    try:
+        results = trio.run(run)
+    except InfrastructureError as exc:  # said plainly: the driver may try another node
+        return {"node": worker.address, "infrastructure_error": exc.message}
     return {"node": worker.address, "results": [asdict(r) for r in results]}
 
 

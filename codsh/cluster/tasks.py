@@ -3,8 +3,9 @@
 Shards are pinned to their node (strict worker restrictions), so Dask never moves work away from
 the data on its own; when a node leaves, its pending shards would wait for it forever, so this loop
 notices (the scheduler's worker list, checked every `poll` seconds) and resubmits them to the node
-storing most of their bytes among those left. A shard that fails for any other reason is recorded,
-not retried: its files fail with the reason and the job goes on.
+storing most of their bytes among those left. A shard whose infrastructure fails (container or
+kubo, not the user's command) is tried on one other node; a command failing on a file is recorded
+in that file's result and never retried.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ from codsh.placement import PlacementError, Task, replacement_node
 from codsh.spec import JobSpec
 
 NO_NODE_WAIT = 60.0  # seconds to wait for a node to (re)join when none is left
+MAX_TRIES = 2  # nodes a shard is tried on when the infrastructure (not the command) fails
 
 
 class ShardTasks:
@@ -45,6 +47,8 @@ class ShardTasks:
         self.results: list[FileResult] = []
         self.rescheduled = 0
         self._submitted = 0
+        self._tried: dict[int, set[str]] = {}  # shard index -> nodes it was sent to
+        self._broken: dict[int, list[str]] = {}  # shard index -> infrastructure failures
 
     def run(self, tasks: list[Task], poll: float = 1.0) -> list[FileResult]:
         """Blocking (call it from a worker thread): returns every file's result."""
@@ -72,6 +76,7 @@ class ShardTasks:
 
     def _submit(self, task: Task) -> None:
         self._submitted += 1
+        self._tried.setdefault(task.shard.index, set()).add(task.node)
         future = self.client.submit(
             run_shard_task,
             self.spec_json,
@@ -86,11 +91,14 @@ class ShardTasks:
     def _rerun(self, future: Future[Any], task: Task, live: list[str]) -> None:
         future.cancel()
         del self.pending[future]
+        self._place_again(task, live)
+
+    def _place_again(self, task: Task, candidates: list[str], why: str = "") -> None:
         busy = Counter(t.node for t in self.pending.values())
         try:
-            node = replacement_node(task.shard, self.holders, live, busy)
+            node = replacement_node(task.shard, self.holders, candidates, busy)
         except PlacementError as exc:
-            self._fail(task, str(exc))
+            self._fail(task, why or str(exc))
             return
         stored = sum(f.size for f in task.shard.files if node in self.holders.get(f.cid, ()))
         self.rescheduled += 1
@@ -101,6 +109,18 @@ class ShardTasks:
             answer = future.result()
         except Exception as exc:  # noqa: BLE001 - the shard is lost, the job goes on
             self._fail(task, f"shard failed on {self._name(task.node)}: {exc}")
+            return
+        if "infrastructure_error" in answer:  # not the user's command: worth a try elsewhere
+            index = task.shard.index
+            failure = f"{self._name(task.node)}: {answer['infrastructure_error']}"
+            self._broken.setdefault(index, []).append(failure)
+            why = "infrastructure failed on " + "; then on ".join(self._broken[index])
+            tried = self._tried[index]
+            others = [n for n in self.client.scheduler_info()["workers"] if n not in tried]
+            if len(tried) >= MAX_TRIES or not others:
+                self._fail(task, why)
+            else:
+                self._place_again(task, sorted(others), why)
             return
         node = self._name(answer["node"])
         self._report([FileResult(**{**r, "node": node}) for r in answer["results"]])

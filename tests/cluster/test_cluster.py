@@ -98,3 +98,17 @@ def test_a_client_without_the_certificates_is_refused(stack: list[devstack.NodeS
     assert info is not None and info["address"].startswith("tls://")
     with pytest.raises(Exception):  # noqa: B017 - refused at connect: TLS error or timeout
         Client(info["address"], timeout=5)
+
+
+def test_an_infrastructure_failure_is_tried_on_one_other_node(
+    stack: list[devstack.NodeStatus], dataset: str
+) -> None:
+    # an image no node has: the container cannot start anywhere (infrastructure, not the command)
+    missing = "sha256:" + "0" * 64
+    result = cluster_run(stack, JobSpec("cat", dataset, image_digest=missing))
+    assert len(result.failed) == 12
+    errors = {r.error for r in result.failed}
+    assert all(
+        e and e.count("infrastructure failed on") == 1 and "; then on node" in e for e in errors
+    )
+    assert result.placement is not None and result.placement.rescheduled == 3  # one retry each
