@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import socket
 import sys
 import time
 from dataclasses import dataclass
@@ -106,7 +107,8 @@ def start_cluster(
     if info is None:
         address_file = devstack_dir() / "scheduler.json"
         address_file.unlink(missing_ok=True)
-        command = [*CODSH, "scheduler", "--tls", str(tls_dir()), "--port", "0"]
+        port = scheduler_port()  # the same at every start: a restarted scheduler is found again
+        command = [*CODSH, "scheduler", "--tls", str(tls_dir()), "--port", str(port)]
         proc = spawn(
             [*command, "--address-file", str(address_file)], devstack_dir() / "scheduler.log"
         )
@@ -134,6 +136,16 @@ def start_cluster(
 
     wait_for_nodes(info["address"], tls_dir(), len(kubo_nodes), wait)
     return info
+
+
+def scheduler_port() -> int:
+    """A free port chosen at the first start, then kept."""
+    path = devstack_dir() / "scheduler.port"
+    if not path.exists():
+        with socket.socket() as probe:
+            probe.bind(("127.0.0.1", 0))
+            path.write_text(str(probe.getsockname()[1]))
+    return int(path.read_text())
 
 
 def _read_pid(path: Path) -> int | None:

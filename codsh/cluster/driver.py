@@ -6,6 +6,7 @@ each shard should run (codsh/placement.py) and merges the nodes' output CIDs by 
 
 from __future__ import annotations
 
+import socket
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -28,12 +29,16 @@ from codsh.plan import InputFile
 from codsh.spec import JobSpec
 
 CONNECT_TIMEOUT = 20.0
+RECONNECT_TIMEOUT = 120.0  # how long a job waits for a restarted scheduler
 
 
 def connect(scheduler: str, tls: Path) -> Client:
+    """A client that fails fast when nothing listens, and rides out a scheduler restart later."""
+    host, _, port = scheduler.split("://")[-1].rpartition(":")
     try:
-        return Client(scheduler, security=security(tls), timeout=CONNECT_TIMEOUT)
-    except (OSError, TimeoutError) as exc:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+        return Client(scheduler, security=security(tls), timeout=RECONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as exc:
         raise ServiceUnavailable(
             f"cannot reach the codsh scheduler at {scheduler} ({exc})",
             "start the devstack (`codsh devstack up --nodes 3`) or check --scheduler and --tls",

@@ -120,15 +120,17 @@ def serve(
     node_id = name or hashlib.sha256(ipfs_api.encode()).hexdigest()[:12]
 
     async def main() -> None:
-        async with Worker(
-            scheduler,
-            nthreads=slots,
-            name=name,
-            host="127.0.0.1" if scheduler.split("://")[-1].startswith("127.") else None,
-            security=security(tls),
-            plugins=(CodshNode(ipfs_api, labels, slots, node_id),),
-            resources={"slots": slots},
-        ) as worker:
-            await worker.finished()
+        while True:  # a worker ends when it loses the scheduler: join again when it is back
+            async with Worker(
+                scheduler,
+                nthreads=slots,
+                name=name,
+                host="127.0.0.1" if scheduler.split("://")[-1].startswith("127.") else None,
+                security=security(tls),
+                plugins=(CodshNode(ipfs_api, labels, slots, node_id),),
+                resources={"slots": slots},
+            ) as worker:
+                await worker.finished()
+            await asyncio.sleep(1)
 
     asyncio.run(main())

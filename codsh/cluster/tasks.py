@@ -18,6 +18,7 @@ from typing import Any
 
 import trio
 from distributed import Client, Future, wait
+from distributed.client import FuturesCancelledError
 
 from codsh.cluster.node import run_shard_task
 from codsh.executor.shard import FileResult
@@ -26,6 +27,7 @@ from codsh.spec import JobSpec
 
 NO_NODE_WAIT = 60.0  # seconds to wait for a node to (re)join when none is left
 MAX_TRIES = 2  # nodes a shard is tried on when the infrastructure (not the command) fails
+MAX_LOST = 3  # times a shard is resubmitted after the scheduler lost it (it restarted)
 
 
 class ShardTasks:
@@ -49,6 +51,7 @@ class ShardTasks:
         self._submitted = 0
         self._tried: dict[int, set[str]] = {}  # shard index -> nodes it was sent to
         self._broken: dict[int, list[str]] = {}  # shard index -> infrastructure failures
+        self._lost: dict[int, int] = {}  # shard index -> times the scheduler lost it
 
     def run(self, tasks: list[Task], poll: float = 1.0) -> list[FileResult]:
         """Blocking (call it from a worker thread): returns every file's result."""
@@ -60,8 +63,13 @@ class ShardTasks:
                 done = wait(list(self.pending), timeout=poll, return_when="FIRST_COMPLETED").done
             except TimeoutError:
                 done = set()
+            except FuturesCancelledError:  # the scheduler went away: its futures are cancelled
+                done = {f for f in self.pending if f.status in ("cancelled", "finished", "error")}
             for future in done:
                 self._collect(future, self.pending.pop(future))
+            if self.client.status != "running":  # reconnecting to a restarted scheduler
+                time.sleep(poll)
+                continue
             live = sorted(self.client.scheduler_info()["workers"])
             lost = [(f, t) for f, t in self.pending.items() if t.node not in live]
             if lost and not live:
@@ -105,6 +113,14 @@ class ShardTasks:
         self._submit(Task(task.shard, node, stored))
 
     def _collect(self, future: Future[Any], task: Task) -> None:
+        if future.status == "cancelled":  # not by us: the scheduler went away with it
+            self._lost[task.shard.index] = self._lost.get(task.shard.index, 0) + 1
+            if self._lost[task.shard.index] > MAX_LOST:
+                self._fail(task, f"lost with the scheduler {MAX_LOST} times")
+            else:
+                self.rescheduled += 1
+                self._submit(task)  # same node; if it is gone, the node check moves it
+            return
         try:
             answer = future.result()
         except Exception as exc:  # noqa: BLE001 - the shard is lost, the job goes on

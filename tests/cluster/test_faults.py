@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 from pathlib import Path
 
 import docker
@@ -17,17 +18,20 @@ from codsh.ipfs.client import KuboClient
 from codsh.spec import JobSpec
 from tests.conftest import run
 
+CODSH = str(Path(sys.executable).with_name("codsh"))
 SLOW_CAT = "sleep 1; cat"  # a second per file: long enough to kill a node in the middle
 
 
 def make_dataset(stack: list[devstack.NodeStatus], root: Path, replicas: int) -> str:
     for index in range(9):
         (root / f"f{index}.log").write_text(f"line {index}\n")
-    return run(devstack.add_spread, root, replicas, [str(n.api_url) for n in stack])
+    current = [str(n.api_url) for n in devstack.status()]  # a restarted kubo has a new API port
+    return run(devstack.add_spread, root, replicas, current)
 
 
 def submit(stack: list[devstack.NodeStatus], spec: JobSpec, kill: str | None = None) -> JobResult:
-    """Run `spec` on the cluster; with `kill`, SIGKILL that node's worker 2 s into the job."""
+    """Run `spec` on the cluster; with `kill`, SIGKILL that node's worker 2 s into the job (or,
+    for "scheduler", the scheduler, which the devstack then starts again on the same address)."""
     info = devstack.scheduler_info()
     assert info is not None
     result: list[JobResult] = []
@@ -41,10 +45,15 @@ def submit(stack: list[devstack.NodeStatus], spec: JobSpec, kill: str | None = N
             nursery.start_soon(job)
             if kill:
                 await trio.sleep(2)
-                pid = int(
-                    (Path(os.environ["CODSH_HOME"]) / "devstack" / kill / "worker.pid").read_text()
-                )
-                os.kill(pid, signal.SIGKILL)
+                home = Path(os.environ["CODSH_HOME"]) / "devstack"
+                scheduler = kill == "scheduler"
+                pid_file = home / "scheduler.pid" if scheduler else home / kill / "worker.pid"
+                os.kill(int(pid_file.read_text()), signal.SIGKILL)
+                if scheduler:  # a separate process, as a user would (one Dask client per process)
+                    await trio.sleep(1)
+                    await trio.run_process(
+                        [CODSH, "devstack", "up", "--nodes", "3"], capture_stderr=True
+                    )
 
     run(go, deadline=300)
     return result[0]
@@ -85,3 +94,16 @@ def test_a_node_whose_kubo_is_down_takes_no_shard(
     again = submit(devstack.status(), JobSpec("cat", dataset, image_digest=image_id))
     assert again.ok and again.output_cid == result.output_cid  # node1 is back, with its new API
     assert again.placement is not None and "node1" in again.placement.shards_per_node
+
+
+@pytest.mark.slow
+def test_the_scheduler_killed_and_restarted_mid_job_gives_the_same_output(
+    stack: list[devstack.NodeStatus], tmp_path: Path, image_id: str
+) -> None:
+    dataset = make_dataset(stack, tmp_path, replicas=1)
+    spec = JobSpec(SLOW_CAT, dataset, image_digest=image_id)
+    undisturbed = submit(stack, spec)
+    disturbed = submit(stack, spec, kill="scheduler")
+    assert disturbed.ok, [r.error for r in disturbed.failed]
+    assert disturbed.output_cid == undisturbed.output_cid
+    assert disturbed.placement is not None and disturbed.placement.rescheduled >= 1
