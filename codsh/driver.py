@@ -51,6 +51,7 @@ async def run_job(
     *,
     slots: int = 0,
     find_timeout: float = 30.0,
+    shard_size: int = 1000,
     on_listed: Callable[[InputTree], None] = lambda _: None,
     on_file: Callable[[FileResult], None] = lambda _: None,
     done: Mapping[str, FileResult] | None = None,
@@ -62,7 +63,7 @@ async def run_job(
     on_listed(tree)
     todo, results = split_done(tree, done or {}, on_file)
     slots = slots or os.cpu_count() or 1
-    shards = make_shards(todo, min_shards=slots)
+    shards = make_shards(todo, max_files=shard_size, min_shards=slots)
     runner = ShardRunner(spec, ipfs, docker_client, labels=labels)
     limiter = trio.CapacityLimiter(slots)
 

@@ -61,7 +61,10 @@ def wait_for_nodes(scheduler: str, tls: Path, count: int, wait: float) -> None:
 
 
 def plan(
-    answers: Mapping[str, Any], files: list[InputFile], select: Mapping[str, str]
+    answers: Mapping[str, Any],
+    files: list[InputFile],
+    select: Mapping[str, str],
+    shard_size: int = 1000,
 ) -> tuple[Placement, dict[str, frozenset[str]]]:
     """Placement from the nodes' answers to the inventory round (sick nodes take no shard), and
     who holds what (file CID -> node addresses)."""
@@ -81,7 +84,7 @@ def plan(
             holders.setdefault(cid, set()).add(address)
     held = {cid: frozenset(where) for cid, where in holders.items()}
     try:
-        return place(files, held, nodes, select=select), held
+        return place(files, held, nodes, select=select, max_files=shard_size), held
     except PlacementError as exc:
         raise InputError(str(exc), "check --select against the nodes' labels") from exc
 
@@ -94,6 +97,7 @@ async def run_cluster_job(
     *,
     select: Mapping[str, str] | None = None,
     find_timeout: float = 30.0,
+    shard_size: int = 1000,
     on_listed: Callable[[InputTree], None] = lambda _: None,
     on_file: Callable[[FileResult], None] = lambda _: None,
     done: Mapping[str, FileResult] | None = None,
@@ -107,7 +111,7 @@ async def run_cluster_job(
     try:
         cids = sorted({f.cid for f in todo})
         answers = await trio.to_thread.run_sync(lambda: client.run(inventory, cids))
-        placement, holders = plan(answers, todo, select or {})
+        placement, holders = plan(answers, todo, select or {}, shard_size)
         names = await trio.to_thread.run_sync(worker_names, client)
         tasks = ShardTasks(client, spec, holders, names, on_file)
         results = kept + await trio.to_thread.run_sync(tasks.run, placement.tasks)

@@ -35,6 +35,7 @@ class Target:
     select: dict[str, str]
     slots: int = 0
     find_timeout: float = 30.0
+    shard_size: int = 1000
 
 
 def execute(
@@ -67,6 +68,7 @@ def execute(
                     target.tls,
                     select=target.select,
                     find_timeout=target.find_timeout,
+                    shard_size=target.shard_size,
                     on_listed=progress.listed,
                     on_file=on_file,
                     done=done,
@@ -77,6 +79,7 @@ def execute(
                 engine,
                 slots=target.slots,
                 find_timeout=target.find_timeout,
+                shard_size=target.shard_size,
                 on_listed=progress.listed,
                 on_file=on_file,
                 done=done,

@@ -85,6 +85,13 @@ def read_input_cid(cid: str | None) -> str:
 )
 @click.option("--slots", type=int, default=0, help="Containers at once [default: CPU count].")
 @click.option(
+    "--shard-size",
+    type=click.IntRange(1),
+    default=1000,
+    show_default=True,
+    help="At most this many files per shard (one container serves a shard).",
+)
+@click.option(
     "--find-timeout",
     type=float,
     default=30.0,
@@ -136,6 +143,7 @@ def submit(
     pids: int,
     output_limit: str,
     slots: int,
+    shard_size: int,
     find_timeout: float,
     scheduler: str | None,
     tls: Path | None,
@@ -182,7 +190,7 @@ def submit(
         store.close()
         click.echo(start_detached(record.id, input_path))
         return
-    target = Target(scheduler, tls, labels, slots, find_timeout)
+    target = Target(scheduler, tls, labels, slots, find_timeout, shard_size)
     execute(settings, spec, store, record.id, target, as_json, engine)
 
 

@@ -54,16 +54,29 @@ def list_command(limit: int, as_json: bool) -> None:
 @click.argument("job_id")
 @click.option("--json", "as_json", is_flag=True)
 def describe(job_id: str, as_json: bool) -> None:
-    """Everything recorded about one job (an ID prefix is enough)."""
-    fields = load(job_id).as_dict()
+    """Everything recorded about one job (an ID prefix is enough), with its progress so far."""
+    store = JobStore(jobs_db())
+    try:
+        record = store.get(job_id)
+        results = store.results(record.id)
+    finally:
+        store.close()
+    fields = record.as_dict()
+    fields["files_recorded"] = len(results)
+    fields["failures"] = [
+        {"path": r.path, "node": r.node, "error": r.error} for r in results.values() if not r.ok
+    ]
     if as_json:
         click.echo(json.dumps(fields, ensure_ascii=False))
         return
     for name in ("id", "state", "command", "input", "mode", "runs_on", "output", "manifest"):
         click.echo(f"{name + ':':10} {fields[name] if fields[name] is not None else '-'}")
-    click.echo(
-        f"{'files:':10} {fields['files']} ({fields['failed']} failed) in {fields['seconds']} s"
-    )
+    if fields["files"] is None:
+        click.echo(f"{'progress:':10} {fields['files_recorded']} files done so far")
+    else:
+        click.echo(
+            f"{'files:':10} {fields['files']} ({fields['failed']} failed) in {fields['seconds']} s"
+        )
     if fields["placement"]:
         placement = fields["placement"]
         click.echo(
@@ -74,6 +87,15 @@ def describe(job_id: str, as_json: bool) -> None:
         )
     if fields["error"]:
         click.echo(f"{'error:':10} {fields['error']}")
+    for failure in fields["failures"][:10]:
+        where = f" on {failure['node']}" if failure["node"] else ""
+        click.echo(
+            f"{'failed:':10} {failure['path'] or '(the input file)'}{where}: {failure['error']}"
+        )
+    if len(fields["failures"]) > 10:
+        click.echo(
+            f"{'':10} ... {len(fields['failures']) - 10} more (`codsh job logs {record.id}`)"
+        )
     if fields["manifest"]:
         click.echo(f"per-file exit codes, stderr and timings: codsh cat {fields['manifest']}")
 
@@ -83,8 +105,9 @@ def describe(job_id: str, as_json: bool) -> None:
 @click.option(
     "--file", "path", metavar="PATH", help="Only this file (its path in the input); full stderr."
 )
+@click.option("--json", "as_json", is_flag=True, help="The manifest's file entries, one JSON each.")
 @pass_settings
-def logs(settings: Settings, job_id: str, path: str | None) -> None:
+def logs(settings: Settings, job_id: str, path: str | None, as_json: bool) -> None:
     """Per file: exit code, time, node, error and stderr, from the job's manifest."""
     record = load(job_id)
     if not record.manifest:
@@ -105,6 +128,9 @@ def logs(settings: Settings, job_id: str, path: str | None) -> None:
                 f"job {record.id} has no file {path!r}", "`codsh job logs ID` lists them"
             )
     for entry in files:
+        if as_json:
+            click.echo(json.dumps(entry, ensure_ascii=False))
+            continue
         where = f" on {entry['node']}" if entry.get("node") else ""
         status = f"exit {entry['exit_code']}" if entry["exit_code"] is not None else "no exit code"
         click.echo(
@@ -122,7 +148,8 @@ def logs(settings: Settings, job_id: str, path: str | None) -> None:
 @click.command()
 @click.argument("job_id")
 @click.option("--timeout", type=float, help="Give up after this many seconds (exit 2).")
-def wait(job_id: str, timeout: float | None) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the job's record as JSON.")
+def wait(job_id: str, timeout: float | None, as_json: bool) -> None:
     """Wait for a job to end; print its output CID. Exit 0 ok, 1 some files failed, 2 otherwise."""
     deadline = time.monotonic() + timeout if timeout is not None else None
     record = load(job_id)
@@ -131,7 +158,9 @@ def wait(job_id: str, timeout: float | None) -> None:
             raise InputError(f"job {record.id} is still running after {timeout:g}s", "wait longer")
         time.sleep(0.5)
         record = load(job_id)
-    if record.output:
+    if as_json:
+        click.echo(json.dumps(record.as_dict(), ensure_ascii=False))
+    elif record.output:
         click.echo(record.output)
     if record.error:
         click.echo(f"job {record.id}: {record.state}: {record.error}", err=True)
@@ -140,7 +169,8 @@ def wait(job_id: str, timeout: float | None) -> None:
 
 @click.command()
 @click.argument("job_id")
-def cancel(job_id: str) -> None:
+@click.option("--json", "as_json", is_flag=True, help="Print the job's record as JSON.")
+def cancel(job_id: str, as_json: bool) -> None:
     """Stop a running job: its containers are removed and it is recorded as cancelled."""
     record = load(job_id)
     if record.state != RUNNING:
@@ -149,4 +179,7 @@ def cancel(job_id: str) -> None:
     deadline = time.monotonic() + 30
     while load(job_id).state == RUNNING and time.monotonic() < deadline:
         time.sleep(0.2)
-    click.echo(f"job {record.id}: {load(job_id).state}", err=True)
+    final = load(job_id)
+    click.echo(f"job {final.id}: {final.state}", err=True)
+    if as_json:
+        click.echo(json.dumps(final.as_dict(), ensure_ascii=False))

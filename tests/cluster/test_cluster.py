@@ -112,3 +112,11 @@ def test_an_infrastructure_failure_is_tried_on_one_other_node(
         e and e.count("infrastructure failed on") == 1 and "; then on node" in e for e in errors
     )
     assert result.placement is not None and result.placement.rescheduled == 3  # one retry each
+
+
+def test_shard_size_bounds_the_files_per_shard(
+    stack: list[devstack.NodeStatus], dataset: str, image_id: str
+) -> None:
+    result = cluster_run(stack, JobSpec("cat", dataset, image_digest=image_id), shard_size=2)
+    assert result.ok and result.placement is not None
+    assert result.placement.shards_per_node == {"node0": 2, "node1": 2, "node2": 2}  # 4 files each

@@ -37,6 +37,14 @@ def test_jobs_are_recorded_listed_and_described(env: dict[str, str], tmp_path: P
     text = described.out.decode()
     assert "state:     partial" in text and json.loads(partial.out)["manifest"] in text
 
+    as_json = json.loads(codsh("job", "describe", partial_job, "--json", env=env).out)
+    assert as_json["files_recorded"] == 2
+    assert as_json["failures"] == [{"path": "b.txt", "node": "", "error": "exited with code 1"}]
+    assert "failed:    b.txt: exited with code 1" in text
+
+    waited = json.loads(codsh("job", "wait", ok_job, "--json", env=env).out)
+    assert waited["state"] == "succeeded" and waited["output"] == json.loads(ok.out)["output"]
+
     assert_usage_error(codsh("job", "describe", "zzzz", env=env), "no job")
 
 
@@ -50,6 +58,8 @@ def test_job_logs_shows_each_files_exit_code_and_stderr(
     logs = codsh("job", "logs", job, env=env).out.decode()
     assert "== bad.txt: exit 3" in logs and "no good: 65534" in logs
     assert "== ok.txt: exit 0" in logs
+    entries = [json.loads(line) for line in codsh("job", "logs", job, "--json", env=env).lines]
+    assert {e["path"]: e["exit_code"] for e in entries} == {"bad.txt": 3, "ok.txt": 0}
     one = codsh("job", "logs", job, "--file", "bad.txt", env=env).out.decode()
     assert "ok.txt" not in one and "no good: 65534" in one
     assert_usage_error(codsh("job", "logs", job, "--file", "nope", env=env), "nope")
