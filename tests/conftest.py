@@ -22,7 +22,7 @@ import docker
 import pytest
 import trio
 
-from codsh import images, kubo_daemon
+from codsh import devstack, images, kubo_daemon
 from codsh.config import kubo_binary
 from codsh.executor.container import docker_client
 from codsh.ipfs.client import KuboClient
@@ -115,3 +115,15 @@ def engine() -> docker.DockerClient:
 def image_id(engine: docker.DockerClient) -> str:
     """The ID of codsh/busybox, built if missing or out of date."""
     return images.build(images.recipes()[0], engine)[0]
+
+
+@pytest.fixture(scope="module")
+def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[devstack.NodeStatus]]:
+    """A 3-node devstack of the test module's own: kubo daemons, a Dask scheduler, codsh nodes."""
+    home = tmp_path_factory.mktemp("devstack-home")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("CODSH_HOME", str(home))
+        try:
+            yield devstack.up(3)
+        finally:
+            devstack.down(purge=True)

@@ -3,26 +3,12 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
-
-import pytest
 
 from codsh import devstack
 from codsh.ipfs.client import KuboClient
 from codsh.kubo_daemon import KuboProcess
 from tests.conftest import ipfs_cli, run
-
-
-@pytest.fixture(scope="module")
-def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[devstack.NodeStatus]]:
-    home = tmp_path_factory.mktemp("devstack-home")
-    with pytest.MonkeyPatch.context() as patch:
-        patch.setenv("CODSH_HOME", str(home))
-        try:
-            yield devstack.up(3)
-        finally:
-            devstack.down(purge=True)
 
 
 def urls(stack: list[devstack.NodeStatus]) -> list[str]:

@@ -2,13 +2,28 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from codsh.ipfs.address import api_url
 
+F = TypeVar("F", bound=Callable[..., Any])
 TLS_HELP = "Folder with ca.pem, cert.pem, key.pem [env CODSH_TLS; the devstack makes one]"
+
+
+def tls_option(required: bool = False) -> Callable[[F], F]:
+    """--tls / CODSH_TLS: the folder with the cluster's certificates."""
+    return click.option(
+        "--tls",
+        "tls",
+        envvar="CODSH_TLS",
+        required=required,
+        type=click.Path(path_type=Path),
+        help=TLS_HELP,
+    )
 
 
 def parse_labels(labels: tuple[str, ...]) -> dict[str, str]:
@@ -22,14 +37,7 @@ def parse_labels(labels: tuple[str, ...]) -> dict[str, str]:
 
 
 @click.command()
-@click.option(
-    "--tls",
-    "tls",
-    envvar="CODSH_TLS",
-    required=True,
-    type=click.Path(path_type=Path),
-    help=TLS_HELP,
-)
+@tls_option(required=True)
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8786, show_default=True, help="0 for any free port.")
 @click.option(
@@ -64,14 +72,7 @@ def node() -> None:
 @click.option(
     "--slots", type=click.IntRange(1), default=1, show_default=True, help="Shards at once."
 )
-@click.option(
-    "--tls",
-    "tls",
-    envvar="CODSH_TLS",
-    required=True,
-    type=click.Path(path_type=Path),
-    help=TLS_HELP,
-)
+@tls_option(required=True)
 @click.option("--name", help="Worker name shown by the scheduler.")
 def join(
     scheduler_address: str,

@@ -14,6 +14,7 @@ import docker
 import trio
 from rich.filesize import decimal
 
+from codsh.commands.cluster import tls_option
 from codsh.commands.settings import Settings, pass_settings, run_async
 from codsh.config import jobs_db
 from codsh.driver import JobResult, run_job
@@ -119,13 +120,7 @@ def execute(
 
 @click.command()
 @click.argument("job_id")
-@click.option(
-    "--tls",
-    "tls",
-    envvar="CODSH_TLS",
-    type=click.Path(path_type=Path),
-    help="The cluster's certificates folder [env CODSH_TLS].",
-)
+@tls_option()
 @click.option(
     "--slots",
     type=int,

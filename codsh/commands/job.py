@@ -10,7 +10,7 @@ import click
 
 from codsh import images
 from codsh.commands import execution, records
-from codsh.commands.cluster import parse_labels
+from codsh.commands.cluster import parse_labels, tls_option
 from codsh.commands.execution import Target, execute, start_detached
 from codsh.commands.settings import Settings, pass_settings
 from codsh.config import jobs_db
@@ -104,13 +104,7 @@ def read_input_cid(cid: str | None) -> str:
     metavar="ADDR",
     help="Run on the cluster at ADDR (tls://host:port) [env CODSH_SCHEDULER]; without it, on this node.",
 )
-@click.option(
-    "--tls",
-    "tls",
-    envvar="CODSH_TLS",
-    type=click.Path(path_type=Path),
-    help="The cluster's certificates folder [env CODSH_TLS].",
-)
+@tls_option()
 @click.option(
     "--select",
     "select",
