@@ -7,7 +7,7 @@ the session's daemon to an async function and returns what it returns:
     def test_version(ipfs_call: IpfsCall) -> None:
         assert ipfs_call(lambda ipfs: ipfs.version()) == "0.42.0"
 
-Nothing is mocked: the daemon is the real kubo binary, on random local ports, with no bootstrap.
+Nothing is faked: the daemon is the real kubo binary, on random local ports, with no bootstrap.
 """
 
 from __future__ import annotations
