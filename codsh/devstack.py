@@ -221,9 +221,7 @@ async def add_spread(path: Path, replicas: int, api_urls: list[str]) -> str:
         )
     top = path.resolve()
     files = _local_files(top)
-    directories = sorted(
-        {rel.rsplit("/", 1)[0] for rel, _ in files if "/" in rel} | set(_local_dirs(top))
-    )
+    directories = _local_dirs(top)  # every folder, the empty ones too
     count = min(max(1, replicas), len(api_urls))
     chosen: dict[int, list[int]] = {node: [] for node in range(len(api_urls))}
     for index in range(len(files)):

@@ -211,11 +211,6 @@ class KuboClient:
     async def add_bytes(self, data: bytes, options: AddOptions = AddOptions()) -> AddResult:
         return (await self.add([AddEntry("data", once(data))], options))[-1]
 
-    async def add_stream_of_bytes(
-        self, stream: AsyncIterable[bytes], options: AddOptions = AddOptions(), name: str = "data"
-    ) -> AddResult:
-        return (await self.add([AddEntry(name, stream)], options))[-1]
-
     async def add_paths(
         self, paths: Iterable[Path], options: AddOptions = AddOptions()
     ) -> list[AddResult]:

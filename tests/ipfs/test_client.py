@@ -339,8 +339,8 @@ def test_same_bytes_same_cid_however_streamed(ipfs_call: IpfsCall) -> None:
 
     async def go(ipfs: KuboClient) -> set[str]:
         cids = {(await ipfs.add_bytes(data)).cid, (await ipfs.add_bytes(data)).cid}
-        cids.add((await ipfs.add_stream_of_bytes(pieces(data), name="other name")).cid)
-        cids.add((await ipfs.add_stream_of_bytes(pieces(data, (MiB,)))).cid)
+        cids.add((await ipfs.add([AddEntry("other name", pieces(data))]))[-1].cid)
+        cids.add((await ipfs.add([AddEntry("data", pieces(data, (MiB,)))]))[-1].cid)
         return cids
 
     assert len(ipfs_call(go)) == 1
