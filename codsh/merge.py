@@ -99,15 +99,37 @@ def _directory(tree: dict[str, object], blocks: list[Block], where: str) -> Merg
             merged = Merged(child.cid, child.size, child.tsize)
         links.append(Link(merged.cid, name, merged.tsize))
         size += merged.size
-    data = encode_node(links, unixfs_directory_data())
-    if len(data) > MAX_BLOCK_SIZE:
+    try:
+        block, tsize = directory_block(links)
+    except DirectoryTooLarge as exc:
         raise MergeError(
-            f"the output directory {where or '/'} has {len(links)} entries, too many for one block; "
+            f"the output directory {where or '/'} has {exc.entries} entries, too many for one block; "
             "HAMT-sharded output directories are not supported yet (use --concat, or split the input)"
-        )
-    cid = dag_pb_cid(data)
-    blocks.append(Block(cid, data))
-    return Merged(cid, size, len(data) + sum(link.tsize for link in links))
+        ) from None
+    blocks.append(block)
+    return Merged(block.cid, size, tsize)
+
+
+class DirectoryTooLarge(MergeError):
+    """A directory node would pass MAX_BLOCK_SIZE: kubo would shard it (HAMT), codsh cannot yet."""
+
+    def __init__(self, entries: int) -> None:
+        super().__init__(f"a directory of {entries} entries is too large for one block")
+        self.entries = entries
+
+
+def directory_block(links: Sequence[Link]) -> tuple[Block, int]:
+    """One UnixFS directory node linking `links` by reference, and its DAG size (tsize).
+
+    Links are sorted by name bytewise, as kubo sorts them, so the same entries give kubo's CID.
+    Shared by merges and datasets; names must be unique (the callers check).
+    """
+    ordered = sorted(links, key=lambda link: link.name.encode("utf-8"))
+    data = encode_node(ordered, unixfs_directory_data())
+    if len(data) > MAX_BLOCK_SIZE:
+        raise DirectoryTooLarge(len(ordered))
+    block = Block(dag_pb_cid(data), data)
+    return block, len(data) + sum(link.tsize for link in ordered)
 
 
 def merge_concat(outputs: list[Output]) -> Merged:

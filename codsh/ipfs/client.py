@@ -301,6 +301,14 @@ class KuboClient:
         stats = result.get("DagStats", [result])[0]
         return {"size": int(stats.get("Size", 0)), "blocks": int(stats.get("NumBlocks", 0))}
 
+    async def dag_get(self, cid: str, timeout: str | None = None) -> Any:
+        """One node as dag-json; a dag-pb node is {"Data": {"/": {"bytes": base64}}, "Links":
+        [{"Hash": {"/": cid}, "Name": name, "Tsize": size}]}. Waits at most `timeout` for it."""
+        params = {"arg": cid, "output-codec": "dag-json"}
+        if timeout:
+            params["timeout"] = timeout
+        return await self._json("dag/get", params)
+
     async def block_stat(
         self, cid: str, offline: bool = True, timeout: str | None = None
     ) -> int | None:
@@ -397,8 +405,14 @@ class KuboClient:
     async def files_cp(self, source: str, dest: str) -> None:
         await self._json("files/cp", (("arg", source), ("arg", dest), ("parents", "true")))
 
-    async def files_stat(self, path: str) -> dict[str, Any]:
-        result: dict[str, Any] = await self._json("files/stat", {"arg": path})
+    async def files_stat(self, path: str, timeout: str | None = None) -> dict[str, Any]:
+        """kubo's stat of an MFS or /ipfs/ path: Hash, Type, Size, CumulativeSize (the DAG size).
+
+        On /ipfs/ paths it reads only the blocks down to the target, none of its children."""
+        params = {"arg": path}
+        if timeout:
+            params["timeout"] = timeout
+        result: dict[str, Any] = await self._json("files/stat", params)
         return result
 
 

@@ -15,6 +15,7 @@ from multiformats import CID
 
 DIRECTORY = 1
 FILE = 2
+HAMT_SHARD = 5
 MAX_BLOCK_SIZE = (
     1024 * 1024
 )  # kubo refuses larger blocks over bitswap; directories past it need HAMT
@@ -34,6 +35,20 @@ def varint(value: int) -> bytes:
             return bytes(out)
 
 
+def read_varint(data: bytes, pos: int = 0) -> tuple[int, int]:
+    """(value, position after it); ValueError when `data` ends inside the varint."""
+    value = shift = 0
+    while True:
+        if pos >= len(data):
+            raise ValueError("truncated varint")
+        byte = data[pos]
+        pos += 1
+        value |= (byte & 0x7F) << shift
+        shift += 7
+        if not byte & 0x80:
+            return value, pos
+
+
 def _field_varint(number: int, value: int) -> bytes:
     return varint(number << 3) + varint(value)
 
@@ -50,6 +65,26 @@ def unixfs_file_data(blocksizes: list[int]) -> bytes:
 
 def unixfs_directory_data() -> bytes:
     return _field_varint(1, DIRECTORY)
+
+
+def unixfs_type(data: bytes) -> int | None:
+    """The Type of UnixFS Data (DIRECTORY, FILE, HAMT_SHARD...); None when absent or malformed."""
+    pos = 0
+    try:
+        while pos < len(data):
+            key, pos = read_varint(data, pos)
+            if key == 1 << 3:  # field 1, varint
+                return read_varint(data, pos)[0]
+            if key & 7 == 0:
+                pos = read_varint(data, pos)[1]
+            elif key & 7 == 2:
+                length, pos = read_varint(data, pos)
+                pos += length
+            else:
+                return None
+    except ValueError:
+        return None
+    return None
 
 
 @dataclass(frozen=True)
@@ -93,11 +128,20 @@ def raw_cid(block: bytes) -> str:
     return _base32_cid(_RAW_PREFIX + hashlib.sha256(block).digest())
 
 
+# RFC 4648 base32 digits mapped onto int()'s base-32 digits: int(..., 32) decodes in C, ~10x
+# faster than base64.b32decode, which matters when a merge links 10,000s of outputs.
+_TO_INT_DIGITS = str.maketrans(
+    "abcdefghijklmnopqrstuvwxyz234567", "0123456789abcdefghijklmnopqrstuv"
+)
+
+
 def cid_bytes(text: str) -> bytes:
     """Binary form of a CID string; base32 CIDv1 (what codsh writes) takes a fast path."""
-    if text.startswith("b"):
-        body = text[1:].upper()
-        return base64.b32decode(body + "=" * (-len(body) % 8))
+    if text.startswith("b") and text.islower():
+        body = text[1:]
+        size = len(body) * 5 // 8  # the bits past the last whole byte are zero padding
+        value = int(body.translate(_TO_INT_DIGITS), 32) >> (len(body) * 5 - size * 8)
+        return value.to_bytes(size, "big")
     return bytes(CID.decode(text))
 
 

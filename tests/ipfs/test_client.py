@@ -13,6 +13,7 @@ import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 import trio
@@ -661,6 +662,30 @@ def test_files_errors_carry_kubo_messages(ipfs_call: IpfsCall) -> None:
     assert caught.value.command == "files/cp"
 
 
+def test_dag_get_links_carry_the_cumulative_sizes_files_stat_reports(
+    ipfs_call: IpfsCall, odd_tree: Path
+) -> None:
+    """What datasets rely on: a directory's link Tsize is its child's files/stat CumulativeSize."""
+
+    async def go(ipfs: KuboClient) -> tuple[Any, dict[str, dict[str, Any]]]:
+        root = (await ipfs.add_paths([odd_tree]))[-1].cid
+        node = await ipfs.dag_get(root)
+        stats = {}
+        for link in node["Links"]:
+            stats[link["Name"]] = await ipfs.files_stat(f"/ipfs/{link['Hash']['/']}")
+        return node, stats
+
+    node, stats = ipfs_call(go)
+    assert node["Data"] == {"/": {"bytes": "CAE"}}  # UnixFS Type=Directory
+    names = [link["Name"] for link in node["Links"]]
+    assert sorted(names) == sorted(p for p in ODD_TREE if "/" not in p)
+    assert names == sorted(names, key=lambda name: name.encode())  # kubo sorts bytewise
+    for link in node["Links"]:
+        stat = stats[link["Name"]]
+        assert (link["Hash"]["/"], link["Tsize"]) == (stat["Hash"], stat["CumulativeSize"])
+        assert stat["Type"] == ("directory" if ODD_TREE[link["Name"]] is None else "file")
+
+
 # -- errors ------------------------------------------------------------------------------------
 
 
@@ -698,7 +723,7 @@ def test_closed_port_is_kubo_unavailable_with_hint(
     assert "codsh devstack up" in str(caught.value)
 
 
-@pytest.mark.parametrize("method", ["walk", "stat", "ls"])
+@pytest.mark.parametrize("method", ["walk", "stat", "ls", "files_stat", "dag_get"])
 def test_timeout_on_a_cid_nobody_has_is_a_deadline_error(ipfs_call: IpfsCall, method: str) -> None:
     async def go(ipfs: KuboClient) -> float:
         missing = (await ipfs.add_bytes(unique_bytes(method), AddOptions(only_hash=True))).cid
@@ -708,6 +733,10 @@ def test_timeout_on_a_cid_nobody_has_is_a_deadline_error(ipfs_call: IpfsCall, me
                 await walk_all(ipfs, missing, timeout="1s")
             elif method == "stat":
                 await ipfs.stat(missing, timeout="1s")
+            elif method == "files_stat":
+                await ipfs.files_stat(f"/ipfs/{missing}", timeout="1s")
+            elif method == "dag_get":
+                await ipfs.dag_get(missing, timeout="1s")
             else:
                 await ipfs.ls(missing, timeout="1s")
         return time.monotonic() - started
