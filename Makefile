@@ -1,5 +1,5 @@
 # The README's two promises: `make demo` and `make test` work on a fresh machine.
-.PHONY: setup test lint unit demo bench docs clean
+.PHONY: setup test lint unit demo bench bench-cluster bench-memo docs clean
 
 setup:
 	@scripts/setup.sh
@@ -20,6 +20,12 @@ demo: setup
 
 bench: setup
 	@.venv/bin/python bench/one_node.py
+
+bench-cluster: setup
+	@.venv/bin/python bench/cluster.py
+
+bench-memo: setup
+	@.venv/bin/python bench/memo_rerun.py
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

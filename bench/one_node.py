@@ -26,13 +26,14 @@ CODSH = str(ROOT / ".venv" / "bin" / "codsh")
 FILTER = "sed -n '/38.7[2-4]....,-9.1[3-5]..../p'"
 
 
-def make_files(folder: Path, count: int) -> None:
-    folder.mkdir(parents=True)
-    for index in range(count):
+def make_files(folder: Path, count: int, start: int = 0) -> None:
+    """Sensor logs `sensor-{start}.log`...; every file's bytes differ (no two are computed once)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for index in range(start, start + count):
         lines = [
-            f"2024-01-01T{index % 24:02d}:{minute:02d}:00Z,38.73{index % 10}946,-9.14{minute % 10}685,14.2,1013.2,0.4"
+            f"2024-01-01T{index % 24:02d}:{minute:02d}:00Z,38.73{index % 10}946,-9.14{minute % 10}685,14.2,1013.2,0.4,s{index:06d}"
             if minute % 3 == 0
-            else f"2024-01-01T{index % 24:02d}:{minute:02d}:00Z,41.157944,-8.629105,12.0,1010.0,0.0"
+            else f"2024-01-01T{index % 24:02d}:{minute:02d}:00Z,41.157944,-8.629105,12.0,1010.0,0.0,s{index:06d}"
             for minute in range(20)
         ]
         (folder / f"sensor-{index:05d}.log").write_text("\n".join(lines) + "\n")
@@ -53,7 +54,7 @@ def main() -> None:
         make_files(work / "in", args.files)
         (work / "out").mkdir()
         kubo = kubo_daemon.start(work / "kubo")
-        env = {**os.environ, "CODSH_IPFS": kubo.api_url}
+        env = {**os.environ, "CODSH_IPFS": kubo.api_url, "CODSH_HOME": str(work / "home")}
         try:
             _, cid = timed([CODSH, "add", str(work / "in")], env=env)
             baseline, _ = timed(

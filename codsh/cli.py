@@ -7,7 +7,8 @@ import sys
 import click
 
 from codsh import __version__
-from codsh.commands import cluster, data, devstack, images, job
+from codsh.commands import cluster, data, dataset, devstack, images, job, pipe
+from codsh.commands.completion import completion_command
 from codsh.commands.settings import Settings
 from codsh.errors import CodshError, leaf
 
@@ -28,12 +29,15 @@ def cli(ctx: click.Context, ipfs: str | None) -> None:
 
 for command in (
     *data.commands,
+    dataset.dataset,
     job.job,
     job.run,
+    pipe.pipe,
     devstack.devstack,
     images.images,
     cluster.scheduler,
     cluster.node,
+    completion_command,
 ):
     cli.add_command(command)
 

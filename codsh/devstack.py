@@ -21,7 +21,7 @@ import trio
 from codsh import kubo_daemon
 from codsh.config import devstack_dir
 from codsh.errors import CodshError, ServiceUnavailable
-from codsh.ipfs.client import AddResult, KuboClient
+from codsh.ipfs.client import AddResult, KuboClient, KuboError
 from codsh.ipfs.multipart import AddEntry
 from codsh.ipfs.sources import read_file_chunks
 from codsh.merge import Output, merge_per_file
@@ -166,7 +166,23 @@ async def connect_all(api_urls: list[str]) -> None:
     for index, url in enumerate(api_urls):
         async with KuboClient(url) as ipfs:
             for address in addresses[index + 1 :]:
-                await ipfs.swarm_connect(address)
+                await _connect(ipfs, address)
+
+
+async def _connect(ipfs: KuboClient, address: str, tries: int = 5) -> None:
+    """Dial `address`; the other node may be dialling this one at the same moment (its DHT found
+    it), and libp2p then fails both handshakes: wait a little and dial again, unless connected."""
+    peer = address.rsplit("/p2p/", 1)[-1]
+    for attempt in range(tries):
+        try:
+            await ipfs.swarm_connect(address)
+            return
+        except KuboError:
+            await trio.sleep(0.2 * (attempt + 1))
+            if peer in await ipfs.swarm_peers():
+                return
+            if attempt == tries - 1:
+                raise
 
 
 def status() -> list[NodeStatus]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import asdict, dataclass, field
 
 import docker
@@ -20,6 +20,7 @@ from codsh.executor.shard import FileResult, ShardRunner
 from codsh.inputs import InputTree, list_input
 from codsh.ipfs.client import AddOptions, KuboClient
 from codsh.ipfs.unixfs import raw_cid
+from codsh.memo import distinct, reuse, with_twins
 from codsh.merge import Merged, MergeError, Output, merge_concat, merge_per_file
 from codsh.placement import LocalityReport
 from codsh.plan import InputFile, make_shards, path_order
@@ -43,6 +44,27 @@ class JobResult:
     def ok(self) -> bool:
         return not self.failed
 
+    @property
+    def reused(self) -> int:
+        """Files not run: their result came from the memo or from a file with the same CID."""
+        return sum(1 for r in self.files if r.reused)
+
+
+Recall = Callable[[list[str]], Awaitable[Mapping[str, FileResult]]]  # input CIDs -> memo hits
+
+
+@dataclass
+class Work:
+    """What a run still has to do: distinct input files to run, the results it already has, and
+    the files that share their input CID with a file to run (their result is copied)."""
+
+    todo: list[InputFile]
+    kept: list[FileResult]
+    twins: dict[str, list[InputFile]]
+
+    def complete(self, ran: list[FileResult]) -> list[FileResult]:
+        return self.kept + ran + with_twins(ran, self.twins)
+
 
 async def run_job(
     spec: JobSpec,
@@ -55,46 +77,84 @@ async def run_job(
     on_listed: Callable[[InputTree], None] = lambda _: None,
     on_file: Callable[[FileResult], None] = lambda _: None,
     done: Mapping[str, FileResult] | None = None,
+    recall: Recall | None = None,
     labels: Mapping[str, str] | None = None,
 ) -> JobResult:
-    """Run `spec` here; files in `done` (an earlier run of the same job) are not run again."""
+    """Run `spec` here. Files in `done` (an earlier run of the same job) are not run again, nor
+    are files whose result `recall` knows (the memo) when their output is still stored here."""
     started = time.monotonic()
     tree = await list_input(ipfs, spec.input, find_timeout)
     on_listed(tree)
-    todo, results = split_done(tree, done or {}, on_file)
+    known = await recall(sorted({f.cid for f in tree.files})) if recall else {}
+    stored = await stored_here(ipfs, {r.output_cid for r in known.values() if r.output_cid})
+    work = split_done(tree, done or {}, known, stored, on_file)
     slots = slots or os.cpu_count() or 1
-    shards = make_shards(todo, max_files=shard_size, min_shards=slots)
+    shards = make_shards(work.todo, max_files=shard_size, min_shards=slots)
     runner = ShardRunner(spec, ipfs, docker_client, labels=labels)
     limiter = trio.CapacityLimiter(slots)
+    ran: list[FileResult] = []
 
     async def run_shard(shard_index: int) -> None:
         shard = shards[shard_index]
         async with limiter:
             try:
-                results.extend(await runner.run(shard, on_file))
+                results = await runner.run(shard, on_file)
             except InfrastructureError as exc:  # this shard is lost; the others' results are kept
-                lost = [FileResult(f.path, f.cid, f.size, error=str(exc)) for f in shard.files]
-                for result in lost:
+                results = [FileResult(f.path, f.cid, f.size, error=str(exc)) for f in shard.files]
+                for result in results:
                     on_file(result)
-                results.extend(lost)
+            for twin in with_twins(results, work.twins):
+                on_file(twin)
+            ran.extend(results)
 
     async with trio.open_nursery() as nursery:
         for index in range(len(shards)):
             nursery.start_soon(run_shard, index)
 
-    return await finish_job(ipfs, spec, tree, results, started)
+    return await finish_job(ipfs, spec, tree, work.complete(ran), started)
+
+
+async def stored_here(ipfs: KuboClient, cids: set[str]) -> set[str]:
+    """Which of `cids` this kubo has (a memo hit is only worth its output if the output is here)."""
+    found: set[str] = set()
+    limiter = trio.CapacityLimiter(16)
+
+    async def check(cid: str) -> None:
+        async with limiter:
+            if await ipfs.has_block(cid):
+                found.add(cid)
+
+    async with trio.open_nursery() as nursery:
+        for cid in cids:
+            nursery.start_soon(check, cid)
+    return found
 
 
 def split_done(
-    tree: InputTree, done: Mapping[str, FileResult], on_file: Callable[[FileResult], None]
-) -> tuple[list[InputFile], list[FileResult]]:
-    """The files still to run, and the results kept from an earlier run of the same job (same path
-    and same input CID); kept results are reported through `on_file` like new ones."""
-    kept = [done[f.path] for f in tree.files if f.path in done and done[f.path].input_cid == f.cid]
+    tree: InputTree,
+    done: Mapping[str, FileResult],
+    known: Mapping[str, FileResult],
+    available: set[str],
+    on_file: Callable[[FileResult], None],
+) -> Work:
+    """Split the input into work to do and results already had: from an earlier run of the same
+    job (same path and input CID), or from the memo (same input CID, output in `available`).
+    Results already had are reported through `on_file` like new ones."""
+    kept: list[FileResult] = []
+    rest: list[InputFile] = []
+    for file in tree.files:
+        earlier = done.get(file.path)
+        hit = known.get(file.cid)
+        if earlier is not None and earlier.input_cid == file.cid:
+            kept.append(earlier)
+        elif hit is not None and hit.output_cid in available:
+            kept.append(reuse(hit, file))
+        else:
+            rest.append(file)
     for result in kept:
         on_file(result)
-    kept_paths = {r.path for r in kept}
-    return [f for f in tree.files if f.path not in kept_paths], kept
+    todo, twins = distinct(rest)
+    return Work(todo, kept, twins)
 
 
 async def finish_job(
@@ -165,13 +225,14 @@ def build_manifest(
     ordered = sorted(results, key=lambda r: path_order(r.path))
     files = []
     for r in ordered:
-        entry = asdict(r)
+        entry = dict(vars(r))  # a flat dataclass: ~10x faster than asdict over 10,000s
         entry["stderr"] = r.stderr[:STDERR_EXCERPT]
         files.append(entry)
     summary = {
         "files": len(results),
         "ok": sum(1 for r in results if r.ok),
         "failed": sum(1 for r in results if not r.ok),
+        "reused": sum(1 for r in results if r.reused),
         "bytes_in": sum(r.input_size for r in results),
         "bytes_out": sum(r.output_size for r in results),
         "seconds": seconds,

@@ -20,6 +20,7 @@ import trio
 from codsh.driver import JobResult
 from codsh.errors import InputError
 from codsh.executor.shard import FileResult
+from codsh.memo import memo_key, reusable
 from codsh.processes import pid_alive
 from codsh.spec import JobSpec
 
@@ -59,7 +60,14 @@ CREATE TABLE IF NOT EXISTS job_files (
     result TEXT NOT NULL,
     PRIMARY KEY (job_id, path)
 );
+CREATE TABLE IF NOT EXISTS memo (
+    key TEXT PRIMARY KEY,
+    result TEXT NOT NULL,
+    created REAL NOT NULL
+);
 """
+ADDED_COLUMNS = {"name": "TEXT", "reused": "INTEGER", "stages": "TEXT"}  # since the first schema
+RECALL_BATCH = 500  # keys per query (SQLite allows 999 parameters in older builds)
 
 
 @dataclass
@@ -81,11 +89,15 @@ class JobRecord:
     seconds: float | None = None
     placement: str | None = None
     error: str | None = None
+    name: str | None = None  # given with --name: `describe NAME` is its latest run
+    reused: int | None = None  # files whose result came from the memo
+    stages: str | None = None  # a pipeline's stages, with their input and output CIDs (JSON)
 
     def as_dict(self) -> dict[str, Any]:
         record = asdict(self)
         record["spec"] = json.loads(self.spec)
         record["placement"] = json.loads(self.placement) if self.placement else None
+        record["stages"] = json.loads(self.stages) if self.stages else None
         return record
 
 
@@ -97,23 +109,58 @@ class JobStore:
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
+        present = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        with self._db:
+            for column, kind in ADDED_COLUMNS.items():
+                if column not in present:
+                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
 
     def close(self) -> None:
         self._db.close()
 
-    def create(self, spec: JobSpec, runs_on: str) -> JobRecord:
+    def create(
+        self, spec: JobSpec, runs_on: str, name: str | None = None, job_id: str | None = None
+    ) -> JobRecord:
+        """A new running job; `job_id` names it (a pipeline's stage), else a random ID does."""
+        return self._insert(
+            job_id or new_id(),
+            spec.command,
+            spec.input,
+            spec.mode,
+            spec.canonical_json(),
+            runs_on,
+            name,
+        )
+
+    def create_pipeline(
+        self, job_id: str, command: str, input_path: str, spec: str, runs_on: str, name: str | None
+    ) -> JobRecord:
+        """A new running pipeline; its stages are jobs with IDs `{job_id}-1`, `{job_id}-2`, ..."""
+        return self._insert(job_id, command, input_path, "pipeline", spec, runs_on, name)
+
+    def _insert(
+        self,
+        job_id: str,
+        command: str,
+        input_path: str,
+        mode: str,
+        spec: str,
+        runs_on: str,
+        name: str | None,
+    ) -> JobRecord:
         now = time.time()
         record = JobRecord(
-            id=uuid.uuid4().hex[:12],
+            id=job_id,
             created=now,
             updated=now,
             state=RUNNING,
             pid=os.getpid(),
             runs_on=runs_on,
-            command=spec.command,
-            input=spec.input,
-            mode=spec.mode,
-            spec=spec.canonical_json(),
+            command=command,
+            input=input_path,
+            mode=mode,
+            spec=spec,
+            name=name,
         )
         names = [f.name for f in fields(JobRecord)]
         marks = ", ".join("?" for _ in names)
@@ -133,6 +180,26 @@ class JobStore:
             failed=len(result.failed),
             seconds=result.seconds,
             placement=placement,
+            reused=result.reused,
+        )
+
+    def set_stages(self, job_id: str, stages: list[dict[str, Any]]) -> None:
+        """A pipeline's lineage so far: per stage, its job, input and output CIDs and counts."""
+        self._update(job_id, stages=json.dumps(stages, ensure_ascii=False))
+
+    def finish_pipeline(self, job_id: str, stages: list[dict[str, Any]], seconds: float) -> None:
+        last = stages[-1]
+        failed = sum(stage["failed"] for stage in stages)
+        self._update(
+            job_id,
+            state=PARTIAL if failed else SUCCEEDED,
+            output=last["output"],
+            manifest=last["manifest"],
+            files=stages[0]["files"],
+            failed=failed,
+            reused=sum(stage["reused"] for stage in stages),
+            seconds=seconds,
+            stages=json.dumps(stages, ensure_ascii=False),
         )
 
     def fail(self, job_id: str, error: str, state: str = ERROR) -> None:
@@ -151,10 +218,35 @@ class JobStore:
         self._update(job_id, state=RUNNING, pid=os.getpid(), error=None)
         return self.get(job_id)
 
-    def save_results(self, job_id: str, results: list[FileResult]) -> None:
+    def save_results(
+        self, job_id: str, results: list[FileResult], memo_of: JobSpec | None = None
+    ) -> None:
+        """Record per-file results of job `job_id`, and (given its spec) remember the reusable ones."""
         rows = [(job_id, r.path, json.dumps(asdict(r))) for r in results]
+        now = time.time()
+        memo = []
+        if memo_of is not None:
+            memo = [
+                (memo_key(memo_of, r.input_cid), json.dumps(asdict(r)), now)
+                for r in results
+                if reusable(r)
+            ]
         with self._db:
             self._db.executemany("INSERT OR REPLACE INTO job_files VALUES (?, ?, ?)", rows)
+            self._db.executemany("INSERT OR REPLACE INTO memo VALUES (?, ?, ?)", memo)
+
+    def recall(self, spec: JobSpec, cids: list[str]) -> dict[str, FileResult]:
+        """The remembered results of input CIDs `cids` under `spec` (see codsh/memo.py)."""
+        by_key = {memo_key(spec, cid): cid for cid in cids}
+        keys = list(by_key)
+        found: dict[str, FileResult] = {}
+        for start in range(0, len(keys), RECALL_BATCH):
+            batch = keys[start : start + RECALL_BATCH]
+            marks = ", ".join("?" for _ in batch)
+            rows = self._db.execute(f"SELECT key, result FROM memo WHERE key IN ({marks})", batch)
+            for row in rows.fetchall():
+                found[by_key[row["key"]]] = FileResult(**json.loads(row["result"]))
+        return found
 
     def results(self, job_id: str) -> dict[str, FileResult]:
         """The per-file results recorded so far, by input path."""
@@ -171,9 +263,19 @@ class JobStore:
             )
 
     def get(self, prefix: str) -> JobRecord:
-        """The job whose ID starts with `prefix` (IDs are long; a few characters usually do)."""
+        """The job with ID `prefix`, else the latest run of the job named `prefix`, else the job
+        whose ID starts with `prefix` (IDs are long; a few characters usually do)."""
+        for query in (
+            "SELECT * FROM jobs WHERE id = ?",
+            "SELECT * FROM jobs WHERE name = ? ORDER BY created DESC LIMIT 1",
+        ):
+            row = self._db.execute(query, [prefix]).fetchone()
+            if row is not None:
+                return _record(row)
+        stages = "" if "-" in prefix else "AND id NOT LIKE '%-%'"  # a pipeline, not its stages
         rows = self._db.execute(
-            "SELECT * FROM jobs WHERE id LIKE ? ORDER BY created DESC LIMIT 2", [prefix + "%"]
+            f"SELECT * FROM jobs WHERE id LIKE ? {stages} ORDER BY created DESC LIMIT 2",
+            [prefix + "%"],
         ).fetchall()
         if not rows or not prefix:
             raise InputError(f"no job {prefix!r}", "`codsh job list` shows the jobs run from here")
@@ -183,9 +285,17 @@ class JobStore:
             )
         return _record(rows[0])
 
-    def recent(self, limit: int = 50) -> list[JobRecord]:
-        rows = self._db.execute("SELECT * FROM jobs ORDER BY created DESC LIMIT ?", [limit])
+    def recent(self, limit: int = 50, name: str | None = None) -> list[JobRecord]:
+        """The latest jobs, newest first (only the runs of job `name` when given)."""
+        where, args = ("WHERE name = ?", [name]) if name else ("", [])
+        rows = self._db.execute(
+            f"SELECT * FROM jobs {where} ORDER BY created DESC LIMIT ?", [*args, limit]
+        )
         return [_record(row) for row in rows.fetchall()]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:12]
 
 
 def _record(row: sqlite3.Row) -> JobRecord:
@@ -199,9 +309,12 @@ class ResultSaver:
     """Records per-file results as a job runs, in batches (a commit per file would cost more than
     the file), so a resumed job reruns at most the last `every` seconds of work."""
 
-    def __init__(self, store: JobStore, job_id: str, every: float = 1.0) -> None:
+    def __init__(
+        self, store: JobStore, job_id: str, memo_of: JobSpec | None = None, every: float = 1.0
+    ) -> None:
         self._store = store
         self._job_id = job_id
+        self._memo_of = memo_of
         self._every = every
         self._pending: list[FileResult] = []
 
@@ -217,4 +330,6 @@ class ResultSaver:
         batch, self._pending = self._pending, []
         if batch:
             with trio.CancelScope(shield=True):
-                await trio.to_thread.run_sync(self._store.save_results, self._job_id, batch)
+                await trio.to_thread.run_sync(
+                    self._store.save_results, self._job_id, batch, self._memo_of
+                )

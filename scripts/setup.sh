@@ -4,6 +4,7 @@
 #   .tools/bin/ipfs   kubo v0.42.0 (an `ipfs` on PATH at that version is linked instead of built)
 #   a Docker engine   Debian's docker.io, started in the background when none answers
 #   images            codsh/busybox, built locally FROM scratch (no registry is needed)
+#   zsh, fish         Debian's packages, for the shell completion tests (bash is already there)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -69,4 +70,12 @@ if ! dpkg -s busybox-static >/dev/null 2>&1; then
   apt_install busybox-static
 fi
 .venv/bin/codsh images build
-say "ready: .venv/bin/codsh, .tools/bin/ipfs, Docker, images"
+
+# 5. Shells the completion tests drive -------------------------------------------------------
+for shell in zsh fish; do
+  if ! command -v "$shell" >/dev/null; then
+    say "installing Debian's $shell for the shell completion tests"
+    apt_install "$shell"
+  fi
+done
+say "ready: .venv/bin/codsh, .tools/bin/ipfs, Docker, images, zsh and fish"

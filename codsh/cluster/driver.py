@@ -19,7 +19,7 @@ from distributed import Client
 from codsh.cluster.node import inventory
 from codsh.cluster.tasks import ShardTasks
 from codsh.cluster.tls import security
-from codsh.driver import JobResult, finish_job, split_done
+from codsh.driver import JobResult, Recall, finish_job, split_done
 from codsh.errors import InputError, ServiceUnavailable
 from codsh.executor.shard import FileResult
 from codsh.inputs import InputTree, list_input
@@ -101,20 +101,27 @@ async def run_cluster_job(
     on_listed: Callable[[InputTree], None] = lambda _: None,
     on_file: Callable[[FileResult], None] = lambda _: None,
     done: Mapping[str, FileResult] | None = None,
+    recall: Recall | None = None,
 ) -> JobResult:
-    """Run `spec` on the cluster; files in `done` (an earlier run of the job) are not run again."""
+    """Run `spec` on the cluster. Files in `done` (an earlier run of the job) are not run again,
+    nor are files whose result `recall` knows (the memo) when a node still holds their output."""
     started = time.monotonic()
     tree = await list_input(ipfs, spec.input, find_timeout)
     on_listed(tree)
-    todo, kept = split_done(tree, done or {}, on_file)
+    inputs = sorted({f.cid for f in tree.files})
+    known = await recall(inputs) if recall else {}
+    outputs = {r.output_cid for r in known.values() if r.output_cid}
     client = await trio.to_thread.run_sync(connect, scheduler, tls)
     try:
-        cids = sorted({f.cid for f in todo})
-        answers = await trio.to_thread.run_sync(lambda: client.run(inventory, cids))
-        placement, holders = plan(answers, todo, select or {}, shard_size)
+        # one round: who holds which input, and which remembered outputs are still held
+        question = sorted(outputs.union(inputs))
+        answers = await trio.to_thread.run_sync(lambda: client.run(inventory, question))
+        held = {cid for answer in answers.values() for cid in answer.get("held", [])}
+        work = split_done(tree, done or {}, known, held, on_file)
+        placement, holders = plan(answers, work.todo, select or {}, shard_size)
         names = await trio.to_thread.run_sync(worker_names, client)
-        tasks = ShardTasks(client, spec, holders, names, on_file)
-        results = kept + await trio.to_thread.run_sync(tasks.run, placement.tasks)
+        tasks = ShardTasks(client, spec, holders, names, on_file, work.twins)
+        results = work.complete(await trio.to_thread.run_sync(tasks.run, placement.tasks))
     finally:
         await trio.to_thread.run_sync(client.close)
     report = replace(LocalityReport.of(placement, names), rescheduled=tasks.rescheduled)

@@ -22,7 +22,9 @@ from distributed.client import FuturesCancelledError
 
 from codsh.cluster.node import run_shard_task
 from codsh.executor.shard import FileResult
+from codsh.memo import with_twins
 from codsh.placement import PlacementError, Task, replacement_node
+from codsh.plan import InputFile
 from codsh.spec import JobSpec
 
 NO_NODE_WAIT = 60.0  # seconds to wait for a node to (re)join when none is left
@@ -38,12 +40,14 @@ class ShardTasks:
         holders: Mapping[str, frozenset[str]],
         names: Mapping[str, str],
         on_file: Callable[[FileResult], None],
+        twins: Mapping[str, list[InputFile]] | None = None,
     ) -> None:
         self.client = client
         self.spec_json = spec.canonical_json()
         self.holders = holders
         self.names = names
         self.on_file = on_file
+        self.twins = twins or {}  # files computed once with the file of the same CID that runs
         self.job = uuid.uuid4().hex[:12]
         self.pending: dict[Future[Any], Task] = {}
         self.results: list[FileResult] = []
@@ -154,7 +158,7 @@ class ShardTasks:
         )
 
     def _report(self, results: list[FileResult]) -> None:
-        for result in results:
+        for result in results + with_twins(results, self.twins):
             trio.from_thread.run_sync(self.on_file, result)
         self.results.extend(results)
 

@@ -10,11 +10,12 @@ from pathlib import Path
 import click
 import trio
 
+from codsh.commands.input_cid import read_input_cid
 from codsh.commands.settings import Settings, pass_settings, run_async
+from codsh.completion import cids
 from codsh.errors import InputError
 from codsh.inputs import DEFAULT_FIND_TIMEOUT, explained, list_input, stat_input
 from codsh.ipfs.client import AddOptions, Entry, KuboClient, KuboError
-from codsh.spec import check_input
 
 
 @click.command()
@@ -63,13 +64,13 @@ def add(
 
 
 @click.command(name="ls")
-@click.argument("path")
+@click.argument("path", required=False, shell_complete=cids)
 @click.option("-r", "--recursive", is_flag=True, help="List the whole tree.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per entry.")
 @pass_settings
-def ls_command(settings: Settings, path: str, recursive: bool, as_json: bool) -> None:
-    """List a directory CID[/path]: CID, size and name of each entry (dirs end with /)."""
-    path = check_input(path)
+def ls_command(settings: Settings, path: str | None, recursive: bool, as_json: bool) -> None:
+    """List a directory CID[/path] (or one piped on stdin): CID, size and name of each entry."""
+    path = read_input_cid(path)
 
     async def go() -> list[Entry]:
         async with settings.kubo() as ipfs:
@@ -92,11 +93,11 @@ def ls_command(settings: Settings, path: str, recursive: bool, as_json: bool) ->
 
 
 @click.command()
-@click.argument("path")
+@click.argument("path", required=False, shell_complete=cids)
 @pass_settings
-def cat(settings: Settings, path: str) -> None:
-    """Write the bytes of a file CID[/path] to stdout, streaming."""
-    path = check_input(path)
+def cat(settings: Settings, path: str | None) -> None:
+    """Write the bytes of a file CID[/path] (or one piped on stdin) to stdout, streaming."""
+    path = read_input_cid(path)
     out = sys.stdout.buffer
 
     async def go() -> None:
@@ -119,14 +120,14 @@ def cat(settings: Settings, path: str) -> None:
 
 
 @click.command()
-@click.argument("path")
+@click.argument("path", required=False, shell_complete=cids)
 @click.option(
     "-o", "--output", type=click.Path(path_type=Path), help="Where to write [default: the CID]."
 )
 @pass_settings
-def get(settings: Settings, path: str, output: Path | None) -> None:
-    """Download a CID[/path] (file or directory tree) to disk."""
-    path = check_input(path)
+def get(settings: Settings, path: str | None, output: Path | None) -> None:
+    """Download a CID[/path] (or one piped on stdin), file or directory tree, to disk."""
+    path = read_input_cid(path)
     target: Path = output or Path(path.replace("/", "_"))
 
     async def go() -> int:

@@ -16,6 +16,7 @@ from rich.filesize import decimal
 
 from codsh.commands.cluster import tls_option
 from codsh.commands.settings import Settings, pass_settings, run_async
+from codsh.completion import job_ids
 from codsh.config import jobs_db
 from codsh.driver import JobResult, run_job
 from codsh.errors import EXIT_FAILURES, EXIT_OK, CodshError, InputError, leaf
@@ -37,6 +38,7 @@ class Target:
     slots: int = 0
     find_timeout: float = 30.0
     shard_size: int = 1000
+    memo: bool = True  # reuse remembered results (results are remembered either way)
 
 
 def execute(
@@ -49,12 +51,39 @@ def execute(
     engine: docker.DockerClient,
     done: Mapping[str, FileResult] | None = None,
 ) -> NoReturn:
-    """Run recorded job `job_id` to its end, recording results as they come; print and exit."""
-    saver = ResultSaver(store, job_id)
+    """Run recorded job `job_id` to its end; print its output CID (or JSON) and exit with its code."""
+    try:
+        result = run_recorded(settings, spec, store, job_id, target, as_json, engine, done)
+    finally:
+        store.close()
+    if as_json:
+        click.echo(json.dumps({"job": job_id, **result_record(result)}, ensure_ascii=False))
+    else:
+        click.echo(result.output_cid)
+        report(result, job_id)
+    sys.exit(EXIT_OK if result.ok else EXIT_FAILURES)
+
+
+def run_recorded(
+    settings: Settings,
+    spec: JobSpec,
+    store: JobStore,
+    job_id: str,
+    target: Target,
+    quiet: bool,
+    engine: docker.DockerClient,
+    done: Mapping[str, FileResult] | None = None,
+) -> JobResult:
+    """Run recorded job `job_id`, recording per-file results (and memo entries) as they come and
+    its end, whatever that is; without `quiet`, a progress bar on a terminal."""
+    saver = ResultSaver(store, job_id, memo_of=spec)
 
     def on_file(result: FileResult) -> None:
         progress.file_done(result)
         saver.add(result)
+
+    async def recall(cids: list[str]) -> Mapping[str, FileResult]:
+        return await trio.to_thread.run_sync(store.recall, spec, cids)
 
     async def run() -> JobResult:
         async with settings.kubo() as ipfs:
@@ -73,6 +102,7 @@ def execute(
                     on_listed=progress.listed,
                     on_file=on_file,
                     done=done,
+                    recall=recall if target.memo else None,
                 )
             return await run_job(
                 spec,
@@ -84,6 +114,7 @@ def execute(
                 on_listed=progress.listed,
                 on_file=on_file,
                 done=done,
+                recall=recall if target.memo else None,
                 labels={JOB_LABEL: job_id},
             )
 
@@ -97,7 +128,7 @@ def execute(
         finally:
             await saver.flush()
 
-    progress = JobProgress(enabled=not as_json and stderr.is_terminal)
+    progress = JobProgress(enabled=not quiet and stderr.is_terminal)
     try:
         with progress:
             result = run_async(go)
@@ -108,18 +139,11 @@ def execute(
         else:
             store.fail(job_id, str(leaf(exc, CodshError) or exc) or type(exc).__name__)
         raise
-    finally:
-        store.close()
-    if as_json:
-        click.echo(json.dumps({"job": job_id, **result_record(result)}, ensure_ascii=False))
-    else:
-        click.echo(result.output_cid)
-        report(result, job_id)
-    sys.exit(EXIT_OK if result.ok else EXIT_FAILURES)
+    return result
 
 
 @click.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=job_ids)
 @tls_option()
 @click.option(
     "--slots",
@@ -142,6 +166,12 @@ def resume(settings: Settings, job_id: str, tls: Path | None, slots: int, as_jso
     if record.state == SUCCEEDED:
         store.close()
         raise InputError(f"job {record.id} already succeeded: {record.output}", "nothing to resume")
+    if record.mode == "pipeline":
+        store.close()
+        raise InputError(
+            f"job {record.id} is a pipeline: its stages are not resumed one by one",
+            "run the same `codsh pipe` again: the memo skips every file already done",
+        )
     spec = JobSpec.from_json(record.spec)
     engine = docker_client()
     remove_leftovers(engine, JOB_LABEL, record.id)  # containers its killed driver left behind
@@ -177,6 +207,7 @@ def result_record(result: JobResult) -> dict[str, object]:
         "manifest": result.manifest_cid,
         "files": len(result.files),
         "failed": len(result.failed),
+        "reused": result.reused,
         "seconds": result.seconds,
         "placement": asdict(result.placement) if result.placement else None,
         "spec": asdict(result.spec),
@@ -191,9 +222,10 @@ def report(result: JobResult, job_id: str) -> None:
     n_in = sum(r.input_size for r in result.files)
     n_out = sum(r.output_size for r in result.files)
     style = "green" if result.ok else "yellow"
+    reused = f", {result.reused} reused" if result.reused else ""
     stderr.print(
         f"[{style}]{len(result.files)} files, {len(result.files) - len(result.failed)} ok, "
-        f"{len(result.failed)} failed[/] | {decimal(n_in)} in, {decimal(n_out)} out | "
+        f"{len(result.failed)} failed{reused}[/] | {decimal(n_in)} in, {decimal(n_out)} out | "
         f"{result.seconds:.2f}s | job {job_id} | manifest {result.manifest_cid}"
     )
     if result.placement:

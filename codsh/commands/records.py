@@ -11,6 +11,7 @@ import time
 import click
 
 from codsh.commands.settings import Settings, pass_settings, run_async
+from codsh.completion import job_ids
 from codsh.config import jobs_db
 from codsh.errors import InputError
 from codsh.jobs import FINAL, RUNNING, JobRecord, JobStore
@@ -26,11 +27,12 @@ def load(job_id: str) -> JobRecord:
 
 @click.command(name="list")
 @click.option("-n", "--limit", type=int, default=20, show_default=True)
+@click.option("--name", metavar="NAME", help="Only the runs of the job named NAME.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per job.")
-def list_command(limit: int, as_json: bool) -> None:
-    """The jobs run from this machine, newest first."""
+def list_command(limit: int, name: str | None, as_json: bool) -> None:
+    """The jobs run from this machine, newest first (a pipeline's stages are jobs ID-1, ID-2...)."""
     store = JobStore(jobs_db())
-    records = store.recent(limit)
+    records = store.recent(limit, name)
     store.close()
     if as_json:
         for record in records:
@@ -47,14 +49,15 @@ def list_command(limit: int, as_json: bool) -> None:
         line = (
             f"{record.id:12}  {record.state:11}  {started:14}  {files:>6}  {failed:>6}  {output:59}"
         )
-        click.echo(f"{line}  {record.command}")
+        click.echo(f"{line}  {' '.join(record.command.split())}")  # a fused step spans lines
 
 
 @click.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=job_ids)
 @click.option("--json", "as_json", is_flag=True)
 def describe(job_id: str, as_json: bool) -> None:
-    """Everything recorded about one job (an ID prefix is enough), with its progress so far."""
+    """Everything recorded about one job (an ID prefix or its --name is enough), with its progress
+    so far; for a pipeline, each stage's input and output CIDs (its lineage)."""
     store = JobStore(jobs_db())
     try:
         record = store.get(job_id)
@@ -69,13 +72,22 @@ def describe(job_id: str, as_json: bool) -> None:
     if as_json:
         click.echo(json.dumps(fields, ensure_ascii=False))
         return
-    for name in ("id", "state", "command", "input", "mode", "runs_on", "output", "manifest"):
+    for name in ("id", "name", "state", "command", "input", "mode", "runs_on", "output"):
         click.echo(f"{name + ':':10} {fields[name] if fields[name] is not None else '-'}")
+    click.echo(f"{'manifest:':10} {fields['manifest'] or '-'}")
     if fields["files"] is None:
         click.echo(f"{'progress:':10} {fields['files_recorded']} files done so far")
     else:
+        reused = f", {fields['reused']} reused" if fields["reused"] else ""
         click.echo(
-            f"{'files:':10} {fields['files']} ({fields['failed']} failed) in {fields['seconds']} s"
+            f"{'files:':10} {fields['files']} ({fields['failed']} failed{reused}) "
+            f"in {fields['seconds']} s"
+        )
+    for stage in fields["stages"] or []:
+        click.echo(
+            f"{'stage ' + str(stage['stage']) + ':':10} {stage['command']}  [job {stage['job']}]\n"
+            f"{'':10}   {stage['input']} -> {stage['output']}  "
+            f"({stage['files']} files, {stage['failed']} failed, {stage['reused']} reused)"
         )
     if fields["placement"]:
         placement = fields["placement"]
@@ -101,7 +113,7 @@ def describe(job_id: str, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=job_ids)
 @click.option(
     "--file", "path", metavar="PATH", help="Only this file (its path in the input); full stderr."
 )
@@ -146,7 +158,7 @@ def logs(settings: Settings, job_id: str, path: str | None, as_json: bool) -> No
 
 
 @click.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=job_ids)
 @click.option("--timeout", type=float, help="Give up after this many seconds (exit 2).")
 @click.option("--json", "as_json", is_flag=True, help="Print the job's record as JSON.")
 def wait(job_id: str, timeout: float | None, as_json: bool) -> None:
@@ -168,7 +180,7 @@ def wait(job_id: str, timeout: float | None, as_json: bool) -> None:
 
 
 @click.command()
-@click.argument("job_id")
+@click.argument("job_id", shell_complete=job_ids)
 @click.option("--json", "as_json", is_flag=True, help="Print the job's record as JSON.")
 def cancel(job_id: str, as_json: bool) -> None:
     """Stop a running job: its containers are removed and it is recorded as cancelled."""

@@ -57,10 +57,16 @@ class FileResult:
     seconds: float = 0.0
     error: str | None = None
     node: str = ""  # where it ran, on a cluster
+    reused: bool = False  # taken from the memo (an earlier run on the same input), not run
 
     @property
     def ok(self) -> bool:
         return self.error is None
+
+
+def exit_error(code: int) -> str:
+    """The error of a file whose command ran to its end with a non-zero status."""
+    return f"exited with code {code}"
 
 
 Progress = Callable[[FileResult], None]
@@ -310,7 +316,7 @@ class _ShardRun:
                 exit_info = self.exit or ExitInfo(-1, False, "")
                 errors.append(f"no exit status: {exit_info.describe()}")
         elif result.exit_code != 0:
-            errors.append(f"exited with code {result.exit_code}")
+            errors.append(exit_error(result.exit_code))
         if feeder.error:
             errors.append(feeder.error)
         if stdout.overflow:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 import docker
@@ -17,18 +18,18 @@ import pytest
 from codsh import devstack
 from codsh.cluster.driver import run_cluster_job
 from codsh.driver import JobResult, run_job
+from codsh.executor.shard import FileResult
 from codsh.ipfs.client import KuboClient
+from codsh.jobs import JobStore
 from codsh.spec import CONCAT, PER_FILE, JobSpec
 from tests.conftest import run
 
 LISBON = "sed -n '/38.7[2-4]....,-9.1[3-5]..../p'"
 
 
-@pytest.fixture(scope="module")
-def dataset(stack: list[devstack.NodeStatus], tmp_path_factory: pytest.TempPathFactory) -> str:
-    """Twelve hourly logs, each stored on exactly one of the three nodes."""
-    root = tmp_path_factory.mktemp("weather")
-    for index in range(12):
+def weather_logs(root: Path, count: int) -> Path:
+    """`count` hourly logs in two folders; the first ones are the same whatever `count` is."""
+    for index in range(count):
         lines = [
             f"2016-01-01T{index:02d}:{m:02d}:00Z,38.73{m % 10}946,-9.14{index % 10}685,14.2,1013.2,0.4"
             if m % 2
@@ -36,8 +37,15 @@ def dataset(stack: list[devstack.NodeStatus], tmp_path_factory: pytest.TempPathF
             for m in range(10)
         ]
         path = root / f"{2016 + index % 2}" / f"hour-{index:02d}.log"
-        path.parent.mkdir(exist_ok=True)
+        path.parent.mkdir(parents=True, exist_ok=True)
         path.write_text("\n".join(lines) + "\n")
+    return root
+
+
+@pytest.fixture(scope="module")
+def dataset(stack: list[devstack.NodeStatus], tmp_path_factory: pytest.TempPathFactory) -> str:
+    """Twelve hourly logs, each stored on exactly one of the three nodes."""
+    root = weather_logs(tmp_path_factory.mktemp("weather"), 12)
     return run(devstack.add_spread, root, 1, [n.api_url for n in stack if n.api_url])
 
 
@@ -128,3 +136,31 @@ def test_shard_size_bounds_the_files_per_shard(
     result = cluster_run(stack, JobSpec("cat", dataset, image_digest=image_id), shard_size=2)
     assert result.ok and result.placement is not None
     assert result.placement.shards_per_node == {"node0": 2, "node1": 2, "node2": 2}  # 4 files each
+
+
+def test_a_rerun_on_a_grown_dataset_runs_only_the_new_files_where_they_are(
+    stack: list[devstack.NodeStatus],
+    dataset: str,
+    image_id: str,
+    tmp_path: Path,
+) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite")
+    spec = JobSpec("wc -c", dataset, image_digest=image_id)
+    first = cluster_run(stack, spec)
+    store.save_results("day1", first.files, memo_of=spec)
+
+    grown_root = weather_logs(tmp_path / "grown", 14)
+    grown = run(devstack.add_spread, grown_root, 1, [n.api_url for n in stack if n.api_url])
+    grown_spec = replace(spec, input=grown)
+
+    async def recall(cids: list[str]) -> dict[str, FileResult]:
+        return store.recall(grown_spec, cids)
+
+    rerun = cluster_run(stack, grown_spec, recall=recall)
+    assert rerun.ok and len(rerun.files) == 14
+    assert sorted(r.path for r in rerun.files if not r.reused) == [
+        "2016/hour-12.log",
+        "2017/hour-13.log",
+    ]
+    assert rerun.placement is not None and rerun.placement.locality == 1.0
+    assert rerun.output_cid == cluster_run(stack, grown_spec).output_cid  # a full run's CID

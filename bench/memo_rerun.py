@@ -1,0 +1,91 @@
+"""Incremental rerun benchmark: a nightly job on a dataset that grew by 1%, on a 3-node devstack.
+
+Day 1 runs the Lisbon filter over N files spread over the nodes (each file on one node); day 2 the
+dataset has N/100 more files and the same job runs again. The memo makes day 2 run only the new
+files (target: day 2 / day 1 <= 0.03). A `--no-memo` run of day 2's dataset checks that the rerun's
+output CID is exactly a full run's, and is itself the baseline a rerun without the memo would cost.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import trio
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from bench.one_node import FILTER, make_files  # noqa: E402
+from codsh import devstack  # noqa: E402
+
+CODSH = str(ROOT / ".venv" / "bin" / "codsh")
+
+
+def job(cid: str, env: dict[str, str], *extra: str) -> tuple[float, dict[str, Any]]:
+    started = time.perf_counter()
+    done = subprocess.run(
+        [CODSH, "run", "-e", FILTER, "-c", cid, "--json", "--name", "nightly", *extra],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    seconds = time.perf_counter() - started
+    if done.returncode != 0:
+        sys.exit(f"codsh failed ({done.returncode}): {done.stderr[-2000:]}")
+    return seconds, json.loads(done.stdout)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--nodes", type=int, default=3)
+    args = parser.parse_args()
+    new_files = max(1, args.files // 100)
+    with tempfile.TemporaryDirectory(prefix="codsh-bench-memo-") as tmp:
+        work = Path(tmp)
+        os.environ["CODSH_HOME"] = str(work / "home")
+        make_files(work / "in", args.files)
+        try:
+            nodes = devstack.up(args.nodes)
+            urls = [str(n.api_url) for n in nodes]
+            info = devstack.scheduler_info() or {}
+            env = {
+                **os.environ,
+                "CODSH_IPFS": urls[0],
+                "CODSH_SCHEDULER": info["address"],
+                "CODSH_TLS": str(devstack.tls_dir()),
+            }
+            day1 = trio.run(devstack.add_spread, work / "in", 1, urls)
+            full, first = job(day1, env)
+            make_files(work / "in", new_files, start=args.files)
+            day2 = trio.run(devstack.add_spread, work / "in", 1, urls)
+            rerun, second = job(day2, env)
+            without, check = job(day2, env, "--no-memo")
+        finally:
+            devstack.down(purge=True)
+    print(f"day 1: files x nodes:           {args.files:,} x {args.nodes}, each file on 1 node")
+    print(f"day 1: full run:                {full:6.2f} s")
+    print(
+        f"day 2: +{new_files} files, rerun:     {rerun:6.2f} s   ratio {rerun / full:.3f} "
+        f"(target <= 0.03); {second['reused']:,} files reused, "
+        f"{second['files'] - second['reused']} run"
+    )
+    print(f"day 2: --no-memo run:           {without:6.2f} s")
+    same = second["output"] == check["output"]
+    print(f"rerun CID == full run's CID:    {same} ({second['output']})")
+    print(f"failed files:                   {first['failed']} / {second['failed']}")
+    if not same:
+        sys.exit("the rerun's output differs from a full run's")
+
+
+if __name__ == "__main__":
+    main()

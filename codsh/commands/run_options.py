@@ -1,0 +1,158 @@
+"""What `codsh job submit` and `codsh pipe` share: the input CID (flag or stdin), image and limits,
+where to run, the memo, and the job's name."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from codsh.commands.cluster import parse_labels, tls_option
+from codsh.commands.execution import Target
+from codsh.commands.input_cid import read_input_cid
+from codsh.completion import cids
+from codsh.errors import InputError
+from codsh.spec import DEFAULT_IMAGE, Limits
+
+F = TypeVar("F", bound=Callable[..., Any])
+SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+def parse_size(text: str) -> int:
+    """`512m`, `4g`, `100k` or a byte count."""
+    value = text.strip().lower().removesuffix("b").removesuffix("i")
+    unit = value[-1:] if value[-1:] in SIZE_UNITS else ""
+    try:
+        return int(float(value[: len(value) - len(unit)]) * SIZE_UNITS[unit])
+    except ValueError:
+        raise click.BadParameter(f"{text!r} is not a size (e.g. 512m, 4g)") from None
+
+
+_OPTIONS = [
+    click.option(
+        "-c",
+        "--cid",
+        metavar="CID",
+        shell_complete=cids,
+        help="Input CID[/path]: a directory (every file, recursively) or one file. "
+        "Default: a CID on stdin.",
+    ),
+    click.option(
+        "--image",
+        default=DEFAULT_IMAGE,
+        show_default=True,
+        help="A local Docker image with /bin/sh.",
+    ),
+    click.option(
+        "--timeout", type=float, default=Limits.timeout, show_default=True, help="Seconds per file."
+    ),
+    click.option("--memory", default="512m", show_default=True, help="Memory limit per container."),
+    click.option(
+        "--cpus", type=float, default=Limits.cpus, show_default=True, help="CPUs per container."
+    ),
+    click.option(
+        "--pids",
+        type=int,
+        default=Limits.pids,
+        show_default=True,
+        help="Process limit per container.",
+    ),
+    click.option(
+        "--output-limit", default="4g", show_default=True, help="Maximum stdout bytes per file."
+    ),
+    click.option("--slots", type=int, default=0, help="Containers at once [default: CPU count]."),
+    click.option(
+        "--shard-size",
+        type=click.IntRange(1),
+        default=1000,
+        show_default=True,
+        help="At most this many files per shard (one container serves a shard).",
+    ),
+    click.option(
+        "--find-timeout",
+        type=float,
+        default=30.0,
+        show_default=True,
+        help="Seconds to wait for the input CID to be found.",
+    ),
+    click.option(
+        "--scheduler",
+        envvar="CODSH_SCHEDULER",
+        metavar="ADDR",
+        help="Run on the cluster at ADDR (tls://host:port) [env CODSH_SCHEDULER]; "
+        "without it, on this node.",
+    ),
+    tls_option(),
+    click.option(
+        "--select",
+        "select",
+        multiple=True,
+        metavar="KEY=VALUE",
+        help="Run only on nodes with this label (repeatable).",
+    ),
+    click.option(
+        "--no-memo",
+        is_flag=True,
+        help="Run every file, even those whose result is remembered from an earlier run.",
+    ),
+    click.option(
+        "--name",
+        metavar="NAME",
+        help="Name the job (e.g. nightly): `codsh job describe NAME` shows its latest run.",
+    ),
+    click.option(
+        "--json",
+        "as_json",
+        is_flag=True,
+        help="Print a JSON result (output and manifest CIDs) instead of the CID.",
+    ),
+]
+
+
+def run_options(command: F) -> F:
+    """Add the shared options, in the order they are listed above."""
+    for option in reversed(_OPTIONS):
+        command = option(command)
+    return command
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The shared options, checked."""
+
+    input: str
+    image: str
+    limits: Limits
+    target: Target
+    name: str | None
+    as_json: bool
+
+    @classmethod
+    def from_params(cls, params: dict[str, Any]) -> RunOptions:
+        input_path = read_input_cid(params["cid"])
+        limits = Limits(
+            timeout=params["timeout"],
+            memory=parse_size(params["memory"]),
+            cpus=params["cpus"],
+            pids=params["pids"],
+            output=parse_size(params["output_limit"]),
+        )
+        scheduler: str | None = params["scheduler"]
+        tls: Path | None = params["tls"]
+        if scheduler and tls is None:
+            raise InputError(
+                "--scheduler needs the cluster's certificates", "pass --tls DIR or set CODSH_TLS"
+            )
+        target = Target(
+            scheduler,
+            tls,
+            parse_labels(params["select"]),
+            params["slots"],
+            params["find_timeout"],
+            params["shard_size"],
+            memo=not params["no_memo"],
+        )
+        return cls(input_path, params["image"], limits, target, params["name"], params["as_json"])
