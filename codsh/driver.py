@@ -87,7 +87,7 @@ async def run_job(
     on_listed(tree)
     known = await recall(sorted({f.cid for f in tree.files})) if recall else {}
     stored = await stored_here(ipfs, {r.output_cid for r in known.values() if r.output_cid})
-    work = split_done(tree, done or {}, known, stored, on_file)
+    work = split_done(tree, done or {}, known, stored, on_file, dedupe=recall is not None)
     slots = slots or os.cpu_count() or 1
     shards = make_shards(work.todo, max_files=shard_size, min_shards=slots)
     runner = ShardRunner(spec, ipfs, docker_client, labels=labels)
@@ -136,10 +136,12 @@ def split_done(
     known: Mapping[str, FileResult],
     available: set[str],
     on_file: Callable[[FileResult], None],
+    dedupe: bool = True,
 ) -> Work:
     """Split the input into work to do and results already had: from an earlier run of the same
     job (same path and input CID), or from the memo (same input CID, output in `available`).
-    Results already had are reported through `on_file` like new ones."""
+    Results already had are reported through `on_file` like new ones. With `dedupe`, files with
+    the same input CID run once (without: every file runs, as `--no-memo` promises)."""
     kept: list[FileResult] = []
     rest: list[InputFile] = []
     for file in tree.files:
@@ -153,6 +155,8 @@ def split_done(
             rest.append(file)
     for result in kept:
         on_file(result)
+    if not dedupe:
+        return Work(rest, kept, {})
     todo, twins = distinct(rest)
     return Work(todo, kept, twins)
 

@@ -187,9 +187,11 @@ class JobStore:
         """A pipeline's lineage so far: per stage, its job, input and output CIDs and counts."""
         self._update(job_id, stages=json.dumps(stages, ensure_ascii=False))
 
-    def finish_pipeline(self, job_id: str, stages: list[dict[str, Any]], seconds: float) -> None:
+    def finish_pipeline(
+        self, job_id: str, stages: list[dict[str, Any]], failed: int, seconds: float
+    ) -> None:
+        """`failed`: the input files lost in some stage (a file failing twice counts once)."""
         last = stages[-1]
-        failed = sum(stage["failed"] for stage in stages)
         self._update(
             job_id,
             state=PARTIAL if failed else SUCCEEDED,

@@ -61,7 +61,7 @@ def parse_stages(words: list[str]) -> list[Stage]:
                 raise InputError("--concat is given twice in a row", "give it once per barrier")
             stages[-1] = Stage(stages[-1].command, concat=True)
             continue
-        if word.startswith("--"):
+        if word.startswith("-"):  # no command starts with a dash: a mistyped option
             raise InputError(
                 f"unknown option {word!r}",
                 "`codsh pipe --help` lists the options; a stage is one quoted argument",

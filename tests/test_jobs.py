@@ -124,7 +124,7 @@ def test_a_pipeline_id_is_not_confused_with_its_stages(tmp_path: Path) -> None:
         {"stage": 1, "output": "bafy1", "manifest": "bafkm1", "files": 3, "failed": 1, "reused": 0},
         {"stage": 2, "output": "bafy2", "manifest": "bafkm2", "files": 1, "failed": 0, "reused": 1},
     ]
-    store.finish_pipeline(pipe.id, stages, 2.5)
+    store.finish_pipeline(pipe.id, stages, 1, 2.5)
     record = store.get(pipe.id)
     assert (record.state, record.output, record.files, record.failed) == (PARTIAL, "bafy2", 3, 1)
     assert record.as_dict()["stages"] == stages

@@ -117,7 +117,7 @@ async def run_cluster_job(
         question = sorted(outputs.union(inputs))
         answers = await trio.to_thread.run_sync(lambda: client.run(inventory, question))
         held = {cid for answer in answers.values() for cid in answer.get("held", [])}
-        work = split_done(tree, done or {}, known, held, on_file)
+        work = split_done(tree, done or {}, known, held, on_file, dedupe=recall is not None)
         placement, holders = plan(answers, work.todo, select or {}, shard_size)
         names = await trio.to_thread.run_sync(worker_names, client)
         tasks = ShardTasks(client, spec, holders, names, on_file, work.twins)

@@ -65,6 +65,7 @@ def pipe(settings: Settings, /, stages: tuple[str, ...], no_fuse: bool, **params
     )
     started = time.monotonic()
     lineage: list[dict[str, Any]] = []
+    lost: set[str] = set()  # paths of files that failed in some stage ('' after a --concat)
     current = options.input
     try:
         for number, step in enumerate(steps, start=1):
@@ -91,13 +92,14 @@ def pipe(settings: Settings, /, stages: tuple[str, ...], no_fuse: bool, **params
                 report(result, record.id)
             lineage.append({"stage": number, "job": record.id, "command": describe(step)})
             lineage[-1].update(stage_record(result))
+            lost.update(r.path for r in result.failed)
             store.set_stages(pipeline.id, lineage)
             current = result.output_cid
+        failed = min(len(lost), lineage[0]["files"])
         seconds = round(time.monotonic() - started, 3)
-        store.finish_pipeline(pipeline.id, lineage, seconds)
+        store.finish_pipeline(pipeline.id, lineage, failed, seconds)
     finally:
         store.close()
-    failed = sum(stage["failed"] for stage in lineage)
     if options.as_json:
         record_json = {"job": pipeline.id, "output": current, "failed": failed, "stages": lineage}
         click.echo(json.dumps(record_json, ensure_ascii=False))

@@ -61,13 +61,21 @@ def describe(job_id: str, as_json: bool) -> None:
     store = JobStore(jobs_db())
     try:
         record = store.get(job_id)
-        results = store.results(record.id)
+        fields = record.as_dict()
+        # a pipeline's per-file results are its stages' (jobs ID-1, ID-2, ...)
+        jobs = [s["job"] for s in fields["stages"] or []] if record.mode == "pipeline" else []
+        results = {
+            (job, path): result
+            for job in jobs or [record.id]
+            for path, result in store.results(job).items()
+        }
     finally:
         store.close()
-    fields = record.as_dict()
     fields["files_recorded"] = len(results)
     fields["failures"] = [
-        {"path": r.path, "node": r.node, "error": r.error} for r in results.values() if not r.ok
+        {"path": r.path, "node": r.node, "error": r.error, **({"job": job} if jobs else {})}
+        for (job, _), r in results.items()
+        if not r.ok
     ]
     if as_json:
         click.echo(json.dumps(fields, ensure_ascii=False))
@@ -101,6 +109,7 @@ def describe(job_id: str, as_json: bool) -> None:
         click.echo(f"{'error:':10} {fields['error']}")
     for failure in fields["failures"][:10]:
         where = f" on {failure['node']}" if failure["node"] else ""
+        where += f" in job {failure['job']}" if "job" in failure else ""
         click.echo(
             f"{'failed:':10} {failure['path'] or '(the input file)'}{where}: {failure['error']}"
         )

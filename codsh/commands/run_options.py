@@ -96,7 +96,8 @@ _OPTIONS = [
     click.option(
         "--no-memo",
         is_flag=True,
-        help="Run every file, even those whose result is remembered from an earlier run.",
+        help="Run every file, even those whose result is remembered from an earlier run "
+        "or shared with an identical file.",
     ),
     click.option(
         "--name",
