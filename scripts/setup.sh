@@ -3,7 +3,8 @@
 #   .venv/            Python 3.11 venv with codsh and its dev tools
 #   .tools/bin/ipfs   kubo v0.42.0 (an `ipfs` on PATH at that version is linked instead of built)
 #   a Docker engine   Debian's docker.io, started in the background when none answers
-#   images            codsh/busybox, built locally FROM scratch (no registry is needed)
+#   images            codsh/busybox, built locally FROM scratch, and codsh/python, a Debian bookworm
+#                     rootfs made with debootstrap and `docker import`ed (no registry is needed)
 #   zsh, fish         Debian's packages, for the shell completion tests (bash is already there)
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -69,7 +70,22 @@ if ! dpkg -s busybox-static >/dev/null 2>&1; then
   say "installing Debian's busybox-static for the codsh/busybox image"
   apt_install busybox-static
 fi
-.venv/bin/codsh images build
+if ! command -v debootstrap >/dev/null && [ ! -x /usr/sbin/debootstrap ]; then
+  say "installing Debian's debootstrap for the codsh/python image"
+  apt_install debootstrap
+fi
+if [ ! -f /usr/share/keyrings/debian-archive-keyring.gpg ]; then
+  say "installing debian-archive-keyring (debootstrap checks the mirror's signatures with it)"
+  apt_install debian-archive-keyring
+fi
+say "images: building what is missing or out of date (a cold codsh/python takes about 1.5 minutes)"
+if [ "$(id -u)" = 0 ]; then
+  .venv/bin/codsh images build
+else  # debootstrap needs root; busybox does not
+  .venv/bin/codsh images build busybox
+  as_root env ${DOCKER_HOST:+DOCKER_HOST="$DOCKER_HOST"} ${CODSH_DEBIAN_MIRROR:+CODSH_DEBIAN_MIRROR="$CODSH_DEBIAN_MIRROR"} \
+    .venv/bin/codsh images build python
+fi
 
 # 5. Shells the completion tests drive -------------------------------------------------------
 for shell in zsh fish; do
