@@ -7,7 +7,7 @@ import sys
 import click
 
 from codsh import __version__
-from codsh.commands import cluster, data, dataset, devstack, images, job, pipe
+from codsh.commands import cluster, data, dataset, devstack, fn, images, job, pipe
 from codsh.commands.completion import completion_command
 from codsh.commands.settings import Settings
 from codsh.errors import CodshError, leaf
@@ -33,6 +33,7 @@ for command in (
     job.job,
     job.run,
     pipe.pipe,
+    fn.fn,
     devstack.devstack,
     images.images,
     cluster.scheduler,

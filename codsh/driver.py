@@ -16,7 +16,8 @@ import trio
 
 from codsh import __version__
 from codsh.errors import InfrastructureError, InputError
-from codsh.executor.shard import FileResult, ShardRunner
+from codsh.executor.runners import Setup, shard_runner
+from codsh.executor.shard import FileResult
 from codsh.inputs import InputTree, list_input
 from codsh.ipfs.client import AddOptions, KuboClient
 from codsh.ipfs.unixfs import raw_cid
@@ -39,6 +40,7 @@ class JobResult:
     spec: JobSpec
     failed: list[FileResult] = field(default_factory=list)
     placement: LocalityReport | None = None  # how local a cluster run was
+    setup: list[Setup] = field(default_factory=list)  # environments built or reused, per node
 
     @property
     def ok(self) -> bool:
@@ -90,12 +92,15 @@ async def run_job(
     work = split_done(tree, done or {}, known, stored, on_file, dedupe=recall is not None)
     slots = slots or os.cpu_count() or 1
     shards = make_shards(work.todo, max_files=shard_size, min_shards=slots)
-    runner = ShardRunner(spec, ipfs, docker_client, labels=labels)
+    runner, setup = (
+        await shard_runner(spec, ipfs, docker_client, labels=labels) if shards else (None, None)
+    )
     limiter = trio.CapacityLimiter(slots)
     ran: list[FileResult] = []
 
     async def run_shard(shard_index: int) -> None:
         shard = shards[shard_index]
+        assert runner is not None
         async with limiter:
             try:
                 results = await runner.run(shard, on_file)
@@ -111,7 +116,8 @@ async def run_job(
         for index in range(len(shards)):
             nursery.start_soon(run_shard, index)
 
-    return await finish_job(ipfs, spec, tree, work.complete(ran), started)
+    setups = [setup] if setup else []
+    return await finish_job(ipfs, spec, tree, work.complete(ran), started, setup=setups)
 
 
 async def stored_here(ipfs: KuboClient, cids: set[str]) -> set[str]:
@@ -168,6 +174,7 @@ async def finish_job(
     results: list[FileResult],
     started: float,
     placement: LocalityReport | None = None,
+    setup: list[Setup] | None = None,
 ) -> JobResult:
     """Merge by reference, store the manifest, and say how it went (one node and cluster alike).
 
@@ -176,10 +183,12 @@ async def finish_job(
     """
     merged = await store_merge(ipfs, spec, tree, results, outputs_here=placement is None)
     seconds = round(time.monotonic() - started, 3)
-    manifest = build_manifest(spec, merged.cid, results, seconds, placement)
+    manifest = build_manifest(spec, merged.cid, results, seconds, placement, setup or [])
     manifest_cid = (await ipfs.add_bytes(manifest.encode(), AddOptions())).cid
     failed = [r for r in results if not r.ok]
-    return JobResult(merged.cid, manifest_cid, results, seconds, spec, failed, placement)
+    return JobResult(
+        merged.cid, manifest_cid, results, seconds, spec, failed, placement, setup or []
+    )
 
 
 async def store_merge(
@@ -218,19 +227,29 @@ async def store_merge(
     return merged
 
 
+def excerpt(text: str, limit: int) -> str:
+    """`text` cut to about `limit` characters, keeping its start and its end (where a traceback
+    says what went wrong); the whole stderr stays at its CID."""
+    if len(text) <= limit:
+        return text
+    head = limit // 3
+    return f"{text[:head]}\n[...]\n{text[len(text) - (limit - head) :]}"
+
+
 def build_manifest(
     spec: JobSpec,
     output_cid: str,
     results: list[FileResult],
     seconds: float,
     placement: LocalityReport | None = None,
+    setup: list[Setup] | None = None,
 ) -> str:
     """The job's record, stored beside the output: spec, and per file exit code, stderr, timing."""
     ordered = sorted(results, key=lambda r: path_order(r.path))
     files = []
     for r in ordered:
         entry = dict(vars(r))  # a flat dataclass: ~10x faster than asdict over 10,000s
-        entry["stderr"] = r.stderr[:STDERR_EXCERPT]
+        entry["stderr"] = excerpt(r.stderr, STDERR_EXCERPT)
         files.append(entry)
     summary = {
         "files": len(results),
@@ -247,6 +266,7 @@ def build_manifest(
         "output": output_cid,
         "summary": summary,
         "placement": asdict(placement) if placement else None,
+        "setup": [asdict(s) for s in setup or []],
         "files": files,
     }
     return canonical_json(manifest)

@@ -21,9 +21,10 @@ KEY_VERSION = 1  # bump when what a key covers changes: old entries then simply 
 
 # What does not change a file's result: where the input sits and how outputs are merged (the
 # per-file output is the same), and limits that only decide whether a run finishes (a run that
-# finished gives the same bytes under any other timeout or CPU share; unfinished runs are not kept).
+# finished gives the same bytes under any other timeout, CPU share or fuel; unfinished runs are not
+# kept).
 NOT_IN_KEY = frozenset({"input", "mode"})
-LIMITS_NOT_IN_KEY = frozenset({"timeout", "cpus"})
+LIMITS_NOT_IN_KEY = frozenset({"timeout", "cpus", "fuel"})
 
 
 def memo_key(spec: JobSpec, input_cid: str) -> str:

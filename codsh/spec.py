@@ -13,6 +13,9 @@ from codsh.ipfs.unixfs import parse_cid
 PER_FILE = "per-file"
 CONCAT = "concat"
 DEFAULT_IMAGE = "codsh/busybox:latest"
+PYTHON_IMAGE = "codsh/python:latest"
+SHELL, PYTHON, WASM = "shell", "python", "wasm"  # what runs per file: see JobSpec.kind
+DEFAULT_FUEL = 10**10  # WASM fuel per file: roughly 10-20 s of CPU
 
 
 @dataclass(frozen=True)
@@ -25,16 +28,23 @@ class Limits:
     pids: int = 64
     output: int = 4 * 1024**3  # bytes of stdout per file
     stderr: int = 64 * 1024  # bytes of stderr kept per file
+    fuel: int = DEFAULT_FUEL  # WASM modules only: fuel units per file
 
 
 @dataclass(frozen=True)
 class JobSpec:
+    """`kind` says what runs per file: `command` under sh in `image` (shell), the function of the
+    bundle at CID `program` in an environment built from its wheels (python; `command` only
+    describes it), or the WASI module at CID `program` (wasm; no image)."""
+
     command: str
     input: str  # CID or CID/path
     image: str = DEFAULT_IMAGE
     image_digest: str = ""
     mode: str = PER_FILE
     limits: Limits = field(default_factory=Limits)
+    kind: str = SHELL
+    program: str = ""
 
     def canonical_json(self) -> str:
         return canonical_json(asdict(self))
@@ -43,15 +53,6 @@ class JobSpec:
     def from_json(cls, text: str) -> JobSpec:
         fields = json.loads(text)
         return cls(**{**fields, "limits": Limits(**fields["limits"])})
-
-    def result_key(self) -> dict[str, Any]:
-        """What the output CID depends on: the command, the image by digest and the input."""
-        return {
-            "command": self.command,
-            "image": self.image_digest,
-            "input": self.input,
-            "mode": self.mode,
-        }
 
 
 def canonical_json(value: Any) -> str:

@@ -9,8 +9,10 @@ import pytest
 from codsh.errors import EXIT_USAGE, InputError
 from codsh.spec import (
     CONCAT,
+    DEFAULT_FUEL,
     DEFAULT_IMAGE,
     PER_FILE,
+    SHELL,
     JobSpec,
     Limits,
     canonical_json,
@@ -155,9 +157,9 @@ def test_job_spec_canonical_json_exact() -> None:
     spec = JobSpec("grep rain", V1, image_digest="sha256:abc", mode=CONCAT)
     assert spec.canonical_json() == (
         '{"command":"grep rain","image":"codsh/busybox:latest","image_digest":"sha256:abc",'
-        f'"input":"{V1}",'
-        '"limits":{"cpus":1.0,"memory":536870912,"output":4294967296,"pids":64,'
-        '"stderr":65536,"timeout":300.0},"mode":"concat"}'
+        f'"input":"{V1}","kind":"shell",'
+        '"limits":{"cpus":1.0,"fuel":10000000000,"memory":536870912,"output":4294967296,'
+        '"pids":64,"stderr":65536,"timeout":300.0},"mode":"concat","program":""}'
     )
 
 
@@ -177,19 +179,11 @@ def test_job_spec_canonical_json_changes_with_the_command() -> None:
     assert JobSpec("grep a", V1).canonical_json() != JobSpec("grep b", V1).canonical_json()
 
 
-def test_result_key_ignores_limits_and_image_tag() -> None:
-    one = JobSpec("wc -l", V1, image="x:1", image_digest="sha256:d", limits=Limits(cpus=4))
-    two = JobSpec("wc -l", V1, image="x:2", image_digest="sha256:d")
-    assert (
-        one.result_key()
-        == two.result_key()
-        == {
-            "command": "wc -l",
-            "image": "sha256:d",
-            "input": V1,
-            "mode": PER_FILE,
-        }
-    )
+def test_a_spec_from_before_kinds_reads_as_a_shell_job() -> None:
+    old = json.loads(JobSpec("wc -l", V1).canonical_json())
+    del old["kind"], old["program"], old["limits"]["fuel"]
+    spec = JobSpec.from_json(json.dumps(old))
+    assert (spec.kind, spec.program, spec.limits.fuel) == (SHELL, "", DEFAULT_FUEL)
 
 
 def test_check_command_ignores_quotes_inside_comments() -> None:

@@ -125,7 +125,7 @@ async def run_cluster_job(
     finally:
         await trio.to_thread.run_sync(client.close)
     report = replace(LocalityReport.of(placement, names), rescheduled=tasks.rescheduled)
-    return await finish_job(ipfs, spec, tree, results, started, report)
+    return await finish_job(ipfs, spec, tree, results, started, report, tasks.setup)
 
 
 def worker_names(client: Client) -> dict[str, str]:

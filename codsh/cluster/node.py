@@ -23,7 +23,8 @@ from codsh.cluster.tls import security
 from codsh.config import scratch_root
 from codsh.errors import InfrastructureError
 from codsh.executor.container import NODE_LABEL, docker_client, remove_leftovers
-from codsh.executor.shard import FileResult, ShardRunner
+from codsh.executor.runners import Setup, shard_runner
+from codsh.executor.shard import FileResult
 from codsh.ipfs.client import KuboClient
 from codsh.plan import InputFile, Shard
 from codsh.spec import JobSpec
@@ -93,19 +94,21 @@ def run_shard_task(
     spec = JobSpec.from_json(spec_json)
     shard = Shard(index, tuple(InputFile(path, cid, size) for path, cid, size in files))
 
-    async def run() -> list[FileResult]:
+    async def run() -> tuple[list[FileResult], Setup | None]:
         async with KuboClient(plugin.ipfs_api) as ipfs:
-            runner = ShardRunner(spec, ipfs, engine, plugin.scratch, {NODE_LABEL: plugin.node_id})
+            labels = {NODE_LABEL: plugin.node_id}
+            runner, setup = await shard_runner(spec, ipfs, engine, plugin.scratch, labels)
             results = await runner.run(shard)
             # the node keeps what it produced (one request: a pin per output costs ~1 ms each)
             await ipfs.pin_add(*sorted({r.output_cid for r in results if r.output_cid}))
-        return results
+        return results, setup
 
     try:
-        results = trio.run(run)
+        results, setup = trio.run(run)
     except InfrastructureError as exc:  # said plainly: the driver may try another node
         return {"node": worker.address, "infrastructure_error": exc.message}
-    return {"node": worker.address, "results": [asdict(r) for r in results]}
+    answer = {"node": worker.address, "results": [asdict(r) for r in results]}
+    return answer | ({"setup": asdict(setup)} if setup else {})
 
 
 def serve(

@@ -21,6 +21,7 @@ from distributed import Client, Future, wait
 from distributed.client import FuturesCancelledError
 
 from codsh.cluster.node import run_shard_task
+from codsh.executor.runners import Setup
 from codsh.executor.shard import FileResult
 from codsh.memo import with_twins
 from codsh.placement import PlacementError, Task, replacement_node
@@ -51,6 +52,7 @@ class ShardTasks:
         self.job = uuid.uuid4().hex[:12]
         self.pending: dict[Future[Any], Task] = {}
         self.results: list[FileResult] = []
+        self.setup: list[Setup] = []  # per shard task: the environment it built or reused
         self.rescheduled = 0
         self._submitted = 0
         self._tried: dict[int, set[str]] = {}  # shard index -> nodes it was sent to
@@ -143,6 +145,8 @@ class ShardTasks:
                 self._place_again(task, sorted(others), why)
             return
         node = self._name(answer["node"])
+        if "setup" in answer:
+            self.setup.append(Setup(**{**answer["setup"], "node": node}))
         self._report([FileResult(**{**r, "node": node}) for r in answer["results"]])
 
     def _give_up(self, reason: str) -> None:

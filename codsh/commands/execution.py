@@ -18,7 +18,7 @@ from codsh.commands.cluster import tls_option
 from codsh.commands.settings import Settings, pass_settings, run_async
 from codsh.completion import job_ids
 from codsh.config import jobs_db
-from codsh.driver import JobResult, run_job
+from codsh.driver import JobResult, excerpt, run_job
 from codsh.errors import EXIT_FAILURES, EXIT_OK, CodshError, InputError, leaf
 from codsh.executor.container import JOB_LABEL, docker_client, remove_leftovers
 from codsh.executor.shard import FileResult
@@ -212,7 +212,8 @@ def result_record(result: JobResult) -> dict[str, object]:
         "placement": asdict(result.placement) if result.placement else None,
         "spec": asdict(result.spec),
         "failures": [
-            {"path": r.path, "error": r.error, "stderr": r.stderr[:500]} for r in result.failed[:20]
+            {"path": r.path, "error": r.error, "stderr": excerpt(r.stderr, 800)}
+            for r in result.failed[:20]
         ],
     }
 
@@ -236,8 +237,10 @@ def report(result: JobResult, job_id: str) -> None:
             f"nodes; shards per node: {where}"
         )
     for failed in result.failed[:5]:
-        first_line = failed.stderr.strip().splitlines()[:1]
-        detail = f" — {first_line[0]}" if first_line else ""
+        lines = failed.stderr.strip().splitlines()
+        if lines and lines[0].startswith("Traceback"):  # a Python function: its exception says it
+            lines = lines[-1:]
+        detail = f" — {lines[0]}" if lines else ""
         stderr.print(
             f"  [red]failed[/] {failed.path or '(input file)'!r}: {failed.error}{detail}",
             markup=True,

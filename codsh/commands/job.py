@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 import inspect
+from dataclasses import replace
+from pathlib import Path
 from typing import Any
 
 import click
 
 from codsh import images
-from codsh.commands import execution, records
+from codsh.commands import execution, programs, records
 from codsh.commands.execution import execute, start_detached
 from codsh.commands.run_options import RunOptions, run_options
 from codsh.commands.settings import Settings, pass_settings
 from codsh.config import jobs_db
 from codsh.executor.container import docker_client
 from codsh.jobs import JobStore
-from codsh.spec import CONCAT, PER_FILE, JobSpec, check_command
+from codsh.spec import CONCAT, PER_FILE, JobSpec, Limits
 
 
 @click.command()
@@ -23,9 +25,42 @@ from codsh.spec import CONCAT, PER_FILE, JobSpec, check_command
     "-e",
     "--exec",
     "command",
-    required=True,
     metavar="CMD",
     help="Shell command run per file (stdin: the file, stdout: its output); pipes run inside the container.",
+)
+@click.option(
+    "-f",
+    "--function",
+    "script",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A Python script whose function (--fn) is called per file with a binary file handle.",
+)
+@click.option(
+    "--fn",
+    "function",
+    default="main",
+    show_default=True,
+    metavar="NAME",
+    help="The function of -f called per file.",
+)
+@click.option(
+    "-r",
+    "--requirements",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="requirements.txt for -f: resolved here into wheels for the nodes, installed offline there.",
+)
+@click.option(
+    "-x",
+    "--program",
+    metavar="CID",
+    help="A function bundle (`codsh fn pack DIR`) or a WASI .wasm module, by CID.",
+)
+@click.option(
+    "--fuel",
+    type=click.IntRange(1),
+    default=Limits.fuel,
+    show_default=True,
+    help="WASM modules: fuel units per file (a deterministic CPU bound).",
 )
 @click.option(
     "--concat",
@@ -43,34 +78,59 @@ from codsh.spec import CONCAT, PER_FILE, JobSpec, check_command
 def submit(
     settings: Settings,
     /,
-    command: str,
+    command: str | None,
+    script: Path | None,
+    function: str,
+    requirements: Path | None,
+    program: str | None,
+    fuel: int,
     concat: bool,
     detach: bool,
     job_id: str | None,
     **params: Any,
 ) -> None:
-    """Run CMD over every file of a CID; print the output CID.
+    """Run CMD (or a Python function, or a WASM module) over every file of a CID; print the
+    output CID.
 
     \b
     codsh job submit -e "sed -n '/38.7[2-4]....,-9.1[3-5]..../p'" -c bafy...
     codsh run -e "grep rain | wc -l" -c bafy... --concat
     codsh add data/ | codsh run -e "grep Lisbon" | codsh run -e "wc -l" --concat | codsh cat
+    codsh job submit -f process.py --fn downscale -r requirements.txt -c bafy...
+    codsh job submit -x bafy...module.wasm -c bafy...
+
+    A function is called once per file with the file as a binary handle and returns bytes, str,
+    None or an iterator of chunks (or takes a second argument, the output handle, and writes
+    to it); an exception fails that file with its traceback in the manifest. Its requirements
+    become wheels stored with the script as one bundle CID, installed on each node without
+    network once per bundle and reused by later jobs.
 
     Files whose result is remembered from an earlier run (same command, image, options and input
     bytes) are not run again: a rerun on a grown dataset costs only the new files (see --no-memo).
 
     Exit status: 0 all files ok, 1 some failed (the partial output is still printed), 2 bad input.
     """
-    check_command(command)
     options = RunOptions.from_params(params)
     engine = docker_client()
-    spec = JobSpec(
+    chosen = programs.choose(
+        settings,
+        engine,
         command=command,
-        input=options.input,
+        script=script,
+        function=function,
+        requirements=requirements,
+        program=program,
         image=options.image,
-        image_digest=images.resolve(engine, options.image),
+    )
+    spec = JobSpec(
+        command=chosen.command,
+        input=options.input,
+        image=chosen.image,
+        image_digest=images.resolve(engine, chosen.image) if chosen.image else "",
         mode=CONCAT if concat else PER_FILE,
-        limits=options.limits,
+        limits=replace(options.limits, fuel=fuel),
+        kind=chosen.kind,
+        program=chosen.program,
     )
     store = JobStore(jobs_db())
     record = (

@@ -76,12 +76,15 @@ class ShardContainer:
         limits: Limits,
         scratch: Path,
         labels: Mapping[str, str] | None = None,
+        mounts: Mapping[str, str] | None = None,
     ):
         self._client = client
         self._image_id = image_id
         self._limits = limits
-        self._scratch = scratch
         self._labels = {**(labels or {}), ROLE_LABEL: "shard"}
+        self._volumes = {str(scratch): {"bind": "/io", "mode": "ro"}}
+        for host, inside in (mounts or {}).items():  # e.g. a Python function's environment
+            self._volumes[host] = {"bind": inside, "mode": "ro"}
         self._container: Any = None
 
     async def start(self, command: str, start: int, end: int) -> None:
@@ -103,7 +106,7 @@ class ShardContainer:
                 memswap_limit=limits.memory,
                 nano_cpus=int(limits.cpus * 1e9),
                 tmpfs={"/tmp": "rw,nosuid,nodev,size=64m,mode=1777"},
-                volumes={str(self._scratch): {"bind": "/io", "mode": "ro"}},
+                volumes=self._volumes,
                 working_dir="/tmp",
                 labels=self._labels,
             )

@@ -58,6 +58,7 @@ class FileResult:
     error: str | None = None
     node: str = ""  # where it ran, on a cluster
     reused: bool = False  # taken from the memo (an earlier run on the same input), not run
+    fuel: int = 0  # WASM fuel units the run used (metering; 0 for containers)
 
     @property
     def ok(self) -> bool:
@@ -83,12 +84,14 @@ class ShardRunner:
         docker_client: docker.DockerClient,
         scratch_root: Path | None = None,
         labels: Mapping[str, str] | None = None,
+        mounts: Mapping[str, str] | None = None,
     ) -> None:
         self.spec = spec
         self.ipfs = ipfs
         self.docker = docker_client
         self.scratch_root = scratch_root or config.scratch_root()
         self.labels = labels  # put on every container, e.g. which node started it
+        self.mounts = mounts  # host folder -> where containers see it, read-only
 
     async def run(self, shard: Shard, progress: Progress = lambda _: None) -> list[FileResult]:
         scratch = Path(tempfile.mkdtemp(prefix="codsh-shard-", dir=self.scratch_root))
@@ -238,6 +241,7 @@ class _ShardRun:
             self.spec.limits,
             self.scratch,
             self.runner.labels,
+            self.runner.mounts,
         )
         self.exit = None
         try:

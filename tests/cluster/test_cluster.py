@@ -14,14 +14,17 @@ from pathlib import Path
 
 import docker
 import pytest
+import wasmtime
 
-from codsh import devstack
+from codsh import devstack, images
 from codsh.cluster.driver import run_cluster_job
 from codsh.driver import JobResult, run_job
 from codsh.executor.shard import FileResult
-from codsh.ipfs.client import KuboClient
+from codsh.functions.bundle import make_bundle
+from codsh.images.python import pip_target
+from codsh.ipfs.client import AddOptions, KuboClient
 from codsh.jobs import JobStore
-from codsh.spec import CONCAT, PER_FILE, JobSpec
+from codsh.spec import CONCAT, PER_FILE, PYTHON, PYTHON_IMAGE, WASM, JobSpec
 from tests.conftest import run
 
 LISBON = "sed -n '/38.7[2-4]....,-9.1[3-5]..../p'"
@@ -164,3 +167,46 @@ def test_a_rerun_on_a_grown_dataset_runs_only_the_new_files_where_they_are(
     ]
     assert rerun.placement is not None and rerun.placement.locality == 1.0
     assert rerun.output_cid == cluster_run(stack, grown_spec).output_cid  # a full run's CID
+
+
+def test_a_wasm_module_runs_on_every_node_like_on_one(
+    stack: list[devstack.NodeStatus], dataset: str, engine: docker.DockerClient
+) -> None:
+    wat = Path(__file__).parent.parent / "executor" / "wasm" / "grep_rain.wat"
+    module = bytes(wasmtime.wat2wasm(wat.read_text()))
+
+    async def add_module() -> str:
+        async with KuboClient(str(stack[0].api_url)) as ipfs:
+            return (await ipfs.add_bytes(module)).cid
+
+    spec = JobSpec("wasm", dataset, image="", kind=WASM, program=run(add_module))
+    on_cluster = cluster_run(stack, spec)
+    assert len(on_cluster.files) == 12 and all(r.fuel > 0 for r in on_cluster.files)
+    assert on_cluster.placement is not None and on_cluster.placement.locality == 1.0
+    assert {r.node for r in on_cluster.files} == {"node0", "node1", "node2"}
+    assert on_cluster.output_cid == local_run(stack, spec, engine).output_cid
+
+
+def test_a_python_function_runs_on_every_node_like_on_one(
+    stack: list[devstack.NodeStatus],
+    dataset: str,
+    engine: docker.DockerClient,
+    tmp_path: Path,
+) -> None:
+    script = tmp_path / "count.py"
+    script.write_text("def count(infile):\n    return b'%d\\n' % sum(1 for _ in infile)\n")
+    bundle = make_bundle(tmp_path / "bundle", script, "count", None, pip_target(engine))
+
+    async def add_bundle() -> str:
+        async with KuboClient(str(stack[0].api_url)) as ipfs:
+            added = await ipfs.add_paths([bundle], AddOptions())
+        return next(a.cid for a in added if a.name == "bundle")
+
+    image = images.resolve(engine, PYTHON_IMAGE)
+    spec = JobSpec("python count.py:count", dataset, PYTHON_IMAGE, image, kind=PYTHON)
+    spec = replace(spec, program=run(add_bundle))
+    on_cluster = cluster_run(stack, spec)
+    assert on_cluster.ok and {r.node for r in on_cluster.files} == {"node0", "node1", "node2"}
+    assert {s.node for s in on_cluster.setup} == {"node0", "node1", "node2"}
+    assert sum(s.built for s in on_cluster.setup) <= 1  # the nodes share this machine's cache
+    assert on_cluster.output_cid == local_run(stack, spec, engine).output_cid

@@ -92,7 +92,8 @@ def test_resume_after_the_driver_is_killed(env: dict[str, str], tmp_path: Path) 
     env = {**env, "CODSH_HOME": str(tmp_path / "home")}
     tree = {f"f{i}.txt": f"line {i}\n".encode() for i in range(6)}
     source = add(env, write_tree(tmp_path / "in", tree))
-    slow = ("run", "-e", "sleep 1; sed s/line/LINE/", "-c", source, "--slots", "1")
+    # --no-memo: the undisturbed run's results must not let the detached run skip its files
+    slow = ("run", "-e", "sleep 1; sed s/line/LINE/", "-c", source, "--slots", "1", "--no-memo")
     undisturbed = codsh(*slow, env=env).cid
 
     job = codsh(*slow, "--detach", env=env).out.decode().strip()

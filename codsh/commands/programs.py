@@ -1,0 +1,119 @@
+"""What a job runs per file, from `-e CMD`, `-f SCRIPT [-r REQS] [--fn NAME]` or `-x CID`.
+
+A Python function and its requirements become a bundle CID (content-addressed: the job spec names
+the bundle, so the environment is pinned by content), and `-x` names one directly, or a WASI module.
+Everything that can be checked here is, before any node is asked to do anything.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+
+import docker
+
+from codsh.commands.settings import Settings, run_async
+from codsh.errors import InputError
+from codsh.ipfs.client import AddOptions, KuboClient
+from codsh.spec import DEFAULT_IMAGE, PYTHON, PYTHON_IMAGE, SHELL, WASM, check_command, check_input
+
+WASM_MAGIC = b"\0asm"
+
+
+@dataclass(frozen=True)
+class Program:
+    kind: str
+    command: str  # the shell command, or what the job record shows for a function or module
+    program: str = ""  # the bundle or module CID
+    image: str = ""  # the image it runs in ("" for a module)
+
+
+def choose(
+    settings: Settings,
+    engine: docker.DockerClient,
+    *,
+    command: str | None,
+    script: Path | None,
+    function: str,
+    requirements: Path | None,
+    program: str | None,
+    image: str,
+) -> Program:
+    """Exactly one of -e, -f and -x, checked and, for -f, packed and added to IPFS."""
+    given = [name for name, value in (("-e", command), ("-f", script), ("-x", program)) if value]
+    if len(given) != 1:
+        raise InputError(
+            "give one of -e CMD, -f SCRIPT or -x CID"
+            if not given
+            else f"{' and '.join(given)} cannot be combined",
+            'e.g. -e "grep rain", -f process.py --fn downscale, or -x bafy... (`codsh fn pack`)',
+        )
+    if requirements and not script:
+        raise InputError("-r goes with -f", "give the script with -f SCRIPT")
+    if command:
+        check_command(command)
+        return Program(SHELL, command, image=image)
+    python_image = PYTHON_IMAGE if image == DEFAULT_IMAGE else image
+    if script:
+        from codsh.functions.bundle import check_script
+
+        check_script(script, function)
+        cid = run_async(pack_script, settings, engine, script, function, requirements, python_image)
+        return Program(PYTHON, f"python {script.name}:{function}", cid, python_image)
+    assert program is not None
+    return run_async(inspect_program, settings, check_input(program), python_image)
+
+
+async def pack_script(
+    settings: Settings,
+    engine: docker.DockerClient,
+    script: Path,
+    function: str,
+    requirements: Path | None,
+    image: str,
+) -> str:
+    """Bundle `script` with the wheels of `requirements` for the nodes' interpreter; its CID."""
+    from codsh.functions.bundle import make_bundle
+    from codsh.images.python import pip_target
+
+    target = pip_target(engine, image)
+    with tempfile.TemporaryDirectory(prefix="codsh-bundle-") as tmp:
+        folder = make_bundle(Path(tmp) / "bundle", script, function, requirements, target)
+        async with settings.kubo() as ipfs:
+            return await add_folder(ipfs, folder)
+
+
+async def add_folder(ipfs: KuboClient, folder: Path) -> str:
+    added = await ipfs.add_paths([folder], AddOptions())
+    return next(a.cid for a in added if a.name == folder.name)
+
+
+async def inspect_program(settings: Settings, cid: str, python_image: str) -> Program:
+    """-x CID: a function bundle (a folder with codsh.toml) or a .wasm module (a file)."""
+    from codsh.inputs import stat_input
+
+    async with settings.kubo() as ipfs:
+        root = await stat_input(ipfs, cid)
+        if root.is_dir:
+            from codsh.functions.bundle import MANIFEST, parse_manifest
+
+            if MANIFEST not in {entry.path for entry in await ipfs.ls(cid)}:
+                raise InputError(
+                    f"{cid} is a folder without {MANIFEST}: not a function bundle",
+                    "make one with `codsh fn pack DIR` (DIR holds codsh.toml and the script)",
+                )
+            text = b"".join([chunk async for chunk in ipfs.cat(f"{cid}/{MANIFEST}")])
+            manifest = parse_manifest(text.decode("utf-8", errors="replace"))
+            return Program(PYTHON, f"python {manifest.script}:{manifest.name}", cid, python_image)
+        from codsh.executor.runners import MAX_MODULE, read_program
+        from codsh.executor.wasm import compile_module, shared_engine
+
+        module = await read_program(ipfs, cid, MAX_MODULE)
+        if not module.startswith(WASM_MAGIC):
+            raise InputError(
+                f"{cid} is neither a function bundle nor a .wasm module",
+                "make a bundle with `codsh fn pack DIR`, or give a WASI preview 1 module",
+            )
+        compile_module(module, shared_engine())  # a bad module is refused before any file runs
+        return Program(WASM, f"wasm {cid}", cid)

@@ -1,0 +1,78 @@
+"""Which executor runs a job's shards: containers for shell commands and Python functions, wasmtime
+for WASI modules. One node-side entry point, so the one-node driver and cluster nodes agree."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Protocol
+
+import docker
+
+from codsh.errors import InputError
+from codsh.executor.shard import FileResult, Progress, ShardRunner
+from codsh.ipfs.client import KuboClient
+from codsh.plan import Shard
+from codsh.spec import PYTHON, WASM, JobSpec
+
+MAX_MODULE = 256 * 1024**2  # bytes of a .wasm module read into memory
+
+
+class Runner(Protocol):
+    async def run(self, shard: Shard, progress: Progress = ...) -> list[FileResult]: ...
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What getting ready cost a node: a Python environment built now, or taken from its cache
+    (recorded in the manifest: the second job with the same requirements builds nothing)."""
+
+    environment: str  # the cache key (image ID + bundle CID)
+    built: bool
+    seconds: float
+    node: str = ""
+
+
+async def shard_runner(
+    spec: JobSpec,
+    ipfs: KuboClient,
+    docker_client: docker.DockerClient,
+    scratch_root: Path | None = None,
+    labels: Mapping[str, str] | None = None,
+) -> tuple[Runner, Setup | None]:
+    """The runner for `spec` on this node; a WASM module is fetched and compiled here (once per
+    job on a node, or per shard task on a cluster), a Python environment built or reused."""
+    if spec.kind == WASM:
+        from codsh.executor.wasm import WasmLimits, WasmShardRunner
+
+        module = await read_program(ipfs, spec.program, MAX_MODULE)
+        limits = WasmLimits.from_limits(spec.limits, fuel=spec.limits.fuel)
+        return WasmShardRunner(module, ipfs, limits, scratch_root), None
+    if spec.kind == PYTHON:
+        from codsh.functions.environment import ENV_MOUNT, RUNNER_COMMAND, ensure_environment
+
+        env = await ensure_environment(spec.program, spec.image_digest, ipfs, docker_client)
+        runner = ShardRunner(
+            replace(spec, command=RUNNER_COMMAND),
+            ipfs,
+            docker_client,
+            scratch_root,
+            labels,
+            mounts={str(env.path): ENV_MOUNT},
+        )
+        return runner, Setup(env.path.name, env.built, round(env.seconds, 3))
+    return ShardRunner(spec, ipfs, docker_client, scratch_root, labels), None
+
+
+async def read_program(ipfs: KuboClient, cid: str, limit: int) -> bytes:
+    """The bytes of a program CID (a module), refusing one larger than `limit`."""
+    data = bytearray()
+    async for chunk in ipfs.cat(cid):
+        data += chunk
+        if len(data) > limit:
+            raise InputError(
+                f"the program {cid} is larger than {limit // 1024**2} MiB",
+                "is it the right CID? a .wasm module is expected",
+            )
+    return bytes(data)
