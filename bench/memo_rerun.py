@@ -1,7 +1,7 @@
 """Incremental rerun benchmark: a nightly job on a dataset that grew by 1%, on a 3-node devstack.
 
-Day 1 runs the Lisbon filter over N files spread over the nodes (each file on one node); day 2 the
-dataset has N/100 more files and the same job runs again. The memo makes day 2 run only the new
+Day 1 runs the Lisbon filter over N files (in folders of 1,000) spread over the nodes, each file on
+one node; day 2 the dataset has N/100 more files in a new folder and the same job runs again. The memo makes day 2 run only the new
 files (target: day 2 / day 1 <= 0.03). A `--no-memo` run of day 2's dataset checks that the rerun's
 output CID is exactly a full run's, and is itself the baseline a rerun without the memo would cost.
 """
@@ -27,6 +27,7 @@ from bench.one_node import FILTER, make_files  # noqa: E402
 from codsh import devstack  # noqa: E402
 
 CODSH = str(ROOT / ".venv" / "bin" / "codsh")
+PER_FOLDER = 1000
 
 
 def job(cid: str, env: dict[str, str], *extra: str) -> tuple[float, dict[str, Any]]:
@@ -46,14 +47,16 @@ def job(cid: str, env: dict[str, str], *extra: str) -> tuple[float, dict[str, An
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--files", type=int, default=10_000)
+    parser.add_argument("--files", type=int, default=30_000)
     parser.add_argument("--nodes", type=int, default=3)
     args = parser.parse_args()
     new_files = max(1, args.files // 100)
     with tempfile.TemporaryDirectory(prefix="codsh-bench-memo-") as tmp:
         work = Path(tmp)
         os.environ["CODSH_HOME"] = str(work / "home")
-        make_files(work / "in", args.files)
+        for start in range(0, args.files, PER_FOLDER):  # folders: no directory past ~10k entries
+            count = min(PER_FOLDER, args.files - start)
+            make_files(work / "in" / f"day-1-{start // PER_FOLDER:04d}", count, start)
         try:
             nodes = devstack.up(args.nodes)
             urls = [str(n.api_url) for n in nodes]
@@ -66,7 +69,7 @@ def main() -> None:
             }
             day1 = trio.run(devstack.add_spread, work / "in", 1, urls)
             full, first = job(day1, env)
-            make_files(work / "in", new_files, start=args.files)
+            make_files(work / "in" / "day-2", new_files, start=args.files)
             day2 = trio.run(devstack.add_spread, work / "in", 1, urls)
             rerun, second = job(day2, env)
             without, check = job(day2, env, "--no-memo")

@@ -16,7 +16,7 @@ import trio
 
 from codsh import __version__
 from codsh.errors import InfrastructureError, InputError
-from codsh.executor.runners import Setup, shard_runner
+from codsh.executor.runners import Runner, Setup, shard_runner
 from codsh.executor.shard import FileResult
 from codsh.inputs import InputTree, list_input
 from codsh.ipfs.client import AddOptions, KuboClient
@@ -24,7 +24,7 @@ from codsh.ipfs.unixfs import raw_cid
 from codsh.memo import distinct, reuse, with_twins
 from codsh.merge import Merged, MergeError, Output, merge_concat, merge_per_file
 from codsh.placement import LocalityReport
-from codsh.plan import InputFile, make_shards, path_order
+from codsh.plan import InputFile, Shard, make_shards, path_order
 from codsh.spec import CONCAT, JobSpec, canonical_json
 
 STDERR_EXCERPT = 2000
@@ -92,15 +92,27 @@ async def run_job(
     work = split_done(tree, done or {}, known, stored, on_file, dedupe=recall is not None)
     slots = slots or os.cpu_count() or 1
     shards = make_shards(work.todo, max_files=shard_size, min_shards=slots)
-    runner, setup = (
-        await shard_runner(spec, ipfs, docker_client, labels=labels) if shards else (None, None)
-    )
+    ran: list[FileResult] = []
+    setup = None
+    if shards:  # nothing to prepare (a module, an environment) when everything is remembered
+        runner, setup = await shard_runner(spec, ipfs, docker_client, labels=labels)
+        ran = await run_shards(runner, shards, slots, work.twins, on_file)
+    setups = [setup] if setup else []
+    return await finish_job(ipfs, spec, tree, work.complete(ran), started, setup=setups)
+
+
+async def run_shards(
+    runner: Runner,
+    shards: list[Shard],
+    slots: int,
+    twins: Mapping[str, list[InputFile]],
+    on_file: Callable[[FileResult], None],
+) -> list[FileResult]:
+    """Run `shards`, `slots` at a time; a shard whose infrastructure fails loses its files only."""
     limiter = trio.CapacityLimiter(slots)
     ran: list[FileResult] = []
 
-    async def run_shard(shard_index: int) -> None:
-        shard = shards[shard_index]
-        assert runner is not None
+    async def run_shard(shard: Shard) -> None:
         async with limiter:
             try:
                 results = await runner.run(shard, on_file)
@@ -108,16 +120,14 @@ async def run_job(
                 results = [FileResult(f.path, f.cid, f.size, error=str(exc)) for f in shard.files]
                 for result in results:
                     on_file(result)
-            for twin in with_twins(results, work.twins):
+            for twin in with_twins(results, twins):
                 on_file(twin)
             ran.extend(results)
 
     async with trio.open_nursery() as nursery:
-        for index in range(len(shards)):
-            nursery.start_soon(run_shard, index)
-
-    setups = [setup] if setup else []
-    return await finish_job(ipfs, spec, tree, work.complete(ran), started, setup=setups)
+        for shard in shards:
+            nursery.start_soon(run_shard, shard)
+    return ran
 
 
 async def stored_here(ipfs: KuboClient, cids: set[str]) -> set[str]:

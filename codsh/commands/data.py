@@ -8,14 +8,14 @@ import sys
 from pathlib import Path
 
 import click
-import trio
 
 from codsh.commands.input_cid import read_input_cid
 from codsh.commands.settings import Settings, pass_settings, run_async
 from codsh.completion import cids
 from codsh.errors import InputError
 from codsh.inputs import DEFAULT_FIND_TIMEOUT, explained, list_input, stat_input
-from codsh.ipfs.client import AddOptions, Entry, KuboClient, KuboError
+from codsh.ipfs.client import AddOptions, Entry, KuboError
+from codsh.ipfs.sinks import safe_join, write_file
 
 
 @click.command()
@@ -144,25 +144,6 @@ def get(settings: Settings, path: str | None, output: Path | None) -> None:
 
     count = run_async(go)
     click.echo(f"{count} files written to {target}", err=True)
-
-
-def safe_join(root: Path, relative: str) -> Path:
-    """`root/relative`, refusing names that would escape `root` (UnixFS names are untrusted)."""
-    if not relative:
-        return root
-    parts = relative.split("/")
-    if any(p in ("", ".", "..") or "\0" in p for p in parts):
-        raise InputError(
-            f"refusing to write the unsafe name {relative!r}", "fetch single files with `codsh cat`"
-        )
-    return root.joinpath(*parts)
-
-
-async def write_file(ipfs: KuboClient, path: str, dest: Path) -> None:
-    dest.parent.mkdir(parents=True, exist_ok=True)
-    async with await trio.open_file(dest, "wb") as handle:
-        async for chunk in ipfs.cat(path):
-            await handle.write(chunk)
 
 
 commands = [add, ls_command, cat, get]

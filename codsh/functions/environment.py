@@ -31,12 +31,12 @@ import trio
 import trio.lowlevel
 
 from codsh import config
-from codsh.commands.data import safe_join, write_file
 from codsh.errors import InfrastructureError, InputError
 from codsh.executor.container import DOCKER_HINT, ROLE_LABEL
 from codsh.functions.bundle import MANIFEST, REQUIREMENTS, WHEELS, parse_manifest
 from codsh.functions.wheels import read_requirements
 from codsh.ipfs.client import KuboClient
+from codsh.ipfs.sinks import safe_join, write_file
 
 ENV_MOUNT = "/codsh-env"
 RUNNER_NAME = "_codsh_runner.py"
