@@ -41,7 +41,8 @@ def choose(
     image: str,
 ) -> Program:
     """Exactly one of -e, -f and -x, checked and, for -f, packed and added to IPFS."""
-    given = [name for name, value in (("-e", command), ("-f", script), ("-x", program)) if value]
+    choices = (("-e", command), ("-f", script), ("-x", program))
+    given = [name for name, value in choices if value is not None]
     if len(given) != 1:
         raise InputError(
             "give one of -e CMD, -f SCRIPT or -x CID"
@@ -51,8 +52,8 @@ def choose(
         )
     if requirements and not script:
         raise InputError("-r goes with -f", "give the script with -f SCRIPT")
-    if command:
-        check_command(command)
+    if command is not None:
+        check_command(command)  # an empty one is an error of its own
         return Program(SHELL, command, image=image)
     python_image = PYTHON_IMAGE if image == DEFAULT_IMAGE else image
     if script:

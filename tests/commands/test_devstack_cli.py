@@ -56,4 +56,7 @@ def test_images_build_is_idempotent_and_ls_shows_the_digest(tmp_path: Path) -> N
     assert re.search(r"codsh/busybox:latest: (built|up to date) \(sha256:[0-9a-f]{64}\)", build.err)
     assert "up to date" in codsh("images", "build", env=env).err
     listing = codsh("images", "ls", env=env).out.decode()
-    assert re.fullmatch(r"codsh/busybox:latest  sha256:[0-9a-f]{64}\n", listing), listing
+    digest = r"sha256:[0-9a-f]{64}"
+    assert re.fullmatch(
+        rf"codsh/busybox:latest  {digest}\ncodsh/python:latest  {digest}\n", listing
+    ), listing
