@@ -15,7 +15,7 @@ import contextlib
 import shutil
 import tempfile
 import time
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,19 +26,15 @@ from codsh import config
 from codsh.errors import CodshError, InfrastructureError
 from codsh.executor.container import ExitInfo, ShardContainer
 from codsh.executor.fifo import PipeReader, StatusLines, make_fifo, open_for_writing
-from codsh.ipfs.client import AddOptions, AddResult, KuboClient
+from codsh.executor.outputs import add_outputs
+from codsh.ipfs.client import AddResult, KuboClient
 from codsh.ipfs.multipart import AddEntry
 from codsh.ipfs.sources import once
 from codsh.plan import InputFile, Shard
 from codsh.spec import JobSpec
 
-# CIDv1, raw leaves, fixed chunker: same bytes, same CID on every node. Leaves are not pinned one by
-# one (that costs ~1 ms each); the driver pins the merged root, which covers them.
-OUTPUT_OPTIONS = AddOptions(pin=False)
 DRAIN_GRACE = 5.0  # seconds a finished file may take to flush its output into kubo
 PREFETCH_CHUNKS = 4  # chunks of the next file's input held while the current file runs
-BATCH_FILES = 200  # outputs per add request (results are complete when their request is)
-BATCH_SECONDS = 1.0  # and an add request stays open at most this long
 
 
 @dataclass
@@ -133,7 +129,7 @@ class _ShardRun:
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
-                nursery.start_soon(self._add_outputs, parts_out)
+                nursery.start_soon(add_outputs, self.ipfs, parts_out, self._added_outputs)
                 async with parts_in:
                     await self._run_containers(status, parts_in)
                 nursery.cancel_scope.deadline = trio.current_time() + 60  # only the add is left
@@ -159,42 +155,11 @@ class _ShardRun:
                     "check that the image has /bin/sh (see --image)",
                 )
 
-    async def _add_outputs(self, parts: trio.MemoryReceiveChannel[AddEntry]) -> None:
-        """Outputs go to kubo in streamed add requests (part `i` is file `i`'s stdout) of at most
-        BATCH_FILES parts, each closed BATCH_SECONDS after it opened; when one completes, its files'
-        output CIDs are known and they are reported, so progress and job records stay current."""
-        async with parts:
-            while True:
-                try:
-                    first = await parts.receive()
-                except trio.EndOfChannel:
-                    return
-                names: list[str] = []
-                try:
-                    batch = self.ipfs.add_stream(self._batch(first, parts, names), OUTPUT_OPTIONS)
-                    async for added in batch:
-                        self._outputs[added.name] = added
-                except CodshError as exc:
-                    raise InfrastructureError(f"could not add outputs to kubo: {exc}") from exc
-                for name in names:
-                    self._added.add(int(name))
-                    self._report_when_complete(int(name))
-
-    async def _batch(
-        self, entry: AddEntry, parts: trio.MemoryReceiveChannel[AddEntry], names: list[str]
-    ) -> AsyncIterator[AddEntry]:
-        deadline = trio.current_time() + BATCH_SECONDS
-        while True:
-            names.append(entry.path)
-            yield entry
-            if len(names) >= BATCH_FILES:
-                return
-            following = None
-            with trio.move_on_at(deadline), contextlib.suppress(trio.EndOfChannel):
-                following = await parts.receive()
-            if following is None:
-                return
-            entry = following
+    def _added_outputs(self, names: list[str], added: dict[str, AddResult]) -> None:
+        self._outputs.update(added)
+        for name in names:
+            self._added.add(int(name))
+            self._report_when_complete(int(name))
 
     def _report_when_complete(self, index: int) -> None:
         """Report file `index` once it has both finished running and had its output stored."""

@@ -9,7 +9,6 @@ the Docker executor's options: the same output bytes give the same CID whichever
 
 from __future__ import annotations
 
-import contextlib
 import shutil
 import tempfile
 from collections.abc import AsyncIterator
@@ -20,7 +19,8 @@ import wasmtime
 
 from codsh import config
 from codsh.errors import CodshError, InfrastructureError, InputError, leaf
-from codsh.executor.shard import BATCH_FILES, BATCH_SECONDS, OUTPUT_OPTIONS, FileResult, Progress
+from codsh.executor.outputs import add_outputs
+from codsh.executor.shard import FileResult, Progress
 from codsh.executor.wasm_runtime import (
     ENOSYS,
     CompiledModule,
@@ -31,7 +31,7 @@ from codsh.executor.wasm_runtime import (
     run_module,
     shared_engine,
 )
-from codsh.ipfs.client import KuboClient
+from codsh.ipfs.client import AddResult, KuboClient
 from codsh.ipfs.multipart import AddEntry
 from codsh.ipfs.sources import CHUNK, once
 from codsh.plan import Shard
@@ -92,7 +92,7 @@ class WasmShardRunner:
 
 class _WasmShardRun:
     """One shard: inputs are fetched a few files ahead while one runs, and outputs go to kubo in
-    streamed add requests of up to BATCH_FILES files, as in the Docker executor."""
+    streamed add requests (codsh/executor/outputs.py), as in the Docker executor."""
 
     def __init__(
         self, runner: WasmShardRunner, shard: Shard, scratch: Path, progress: Progress
@@ -112,7 +112,7 @@ class _WasmShardRun:
         parts_in, parts_out = trio.open_memory_channel[AddEntry](OUTPUTS_WAITING)
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._fetch_all, nursery)
-            nursery.start_soon(self._add_outputs, parts_out)
+            nursery.start_soon(add_outputs, self.runner.ipfs, parts_out, self._added_outputs)
             async with parts_in:
                 for index, file in enumerate(self.files):
                     await self._ready[index].wait()
@@ -183,28 +183,14 @@ class _WasmShardRun:
         stderr.unlink()
         await parts.send(AddEntry(str(index), _drain(stdout)))
 
-    async def _add_outputs(self, parts: trio.MemoryReceiveChannel[AddEntry]) -> None:
-        async with parts:
-            while True:
-                try:
-                    first = await parts.receive()
-                except trio.EndOfChannel:
-                    return
-                names: list[str] = []
-                try:
-                    batch = self.runner.ipfs.add_stream(_batch(first, parts, names), OUTPUT_OPTIONS)
-                    added = {a.name: a async for a in batch}
-                except CodshError as exc:
-                    raise InfrastructureError(f"could not add outputs to kubo: {exc}") from exc
-                for name in names:
-                    result = self.results[int(name)]
-                    if name in added:
-                        result.output_cid, result.output_tsize = added[name].cid, added[name].size
-                    else:
-                        result.error = "; ".join(
-                            filter(None, [result.error, "no output was recorded"])
-                        )
-                    self.progress(result)
+    def _added_outputs(self, names: list[str], added: dict[str, AddResult]) -> None:
+        for name in names:
+            result = self.results[int(name)]
+            if name in added:
+                result.output_cid, result.output_tsize = added[name].cid, added[name].size
+            else:
+                result.error = "; ".join(filter(None, [result.error, "no output was recorded"]))
+            self.progress(result)
 
     async def _store_stderr(self) -> None:
         """Store non-empty stderr beside the excerpt, as the Docker executor does."""
@@ -228,19 +214,3 @@ async def _drain(path: Path) -> AsyncIterator[bytes]:
                 yield chunk
     finally:
         path.unlink(missing_ok=True)
-
-
-async def _batch(
-    entry: AddEntry, parts: trio.MemoryReceiveChannel[AddEntry], names: list[str]
-) -> AsyncIterator[AddEntry]:
-    """Parts for one add request: up to BATCH_FILES, for at most BATCH_SECONDS."""
-    deadline = trio.current_time() + BATCH_SECONDS
-    following: AddEntry | None = entry
-    while following is not None:
-        names.append(following.path)
-        yield following
-        if len(names) >= BATCH_FILES:
-            return
-        following = None
-        with trio.move_on_at(deadline), contextlib.suppress(trio.EndOfChannel):
-            following = await parts.receive()
