@@ -207,3 +207,12 @@ def test_a_packed_bundle_runs_by_cid(env: dict[str, str], tmp_path: Path) -> Non
     assert result.code == 0, result.err
     assert cat(env, result.cid) == b"RAIN\nSUN\n"
     assert_usage_error(codsh("run", "-x", data, "-c", data, env=env), "codsh.toml")
+
+
+def test_requirements_without_a_script(env: dict[str, str], tmp_path: Path) -> None:
+    data = add(env, tmp_path / "in", {"a.txt": b"x\n"})
+    (tmp_path / "requirements.txt").write_text("Pillow\n")
+    result = codsh(
+        "run", "-e", "cat", "-r", str(tmp_path / "requirements.txt"), "-c", data, env=env
+    )
+    assert_usage_error(result, "-r goes with -f")
