@@ -33,7 +33,8 @@ from codsh.images.python import PipTarget
 from codsh.ipfs.client import KuboClient
 from codsh.kubo_daemon import KuboProcess
 from tests.conftest import run
-from tests.functions.conftest import add_bundle, build_env, make_wheel, run_function
+from tests.functions.conftest import add_bundle, build_env, run_function
+from tests.wheels import make_wheel
 
 PILLOW = importlib.metadata.version("Pillow")  # the host's: the outputs must match byte for byte
 PROCESS = """
