@@ -1,5 +1,5 @@
 # The README's two promises: `make demo` and `make test` work on a fresh machine.
-.PHONY: setup test lint unit demo bench bench-cluster bench-memo docs clean
+.PHONY: setup test lint unit demo bench bench-cluster bench-memo bench-startup docs clean
 
 setup:
 	@scripts/setup.sh
@@ -8,7 +8,7 @@ test: setup lint
 	@scripts/test.sh
 
 unit: setup
-	@.venv/bin/pytest -q tests/test_plan.py tests/test_merge.py tests/test_spec.py tests/ipfs/test_multipart.py tests/ipfs/test_unixfs.py
+	@.venv/bin/pytest -q tests/core tests/ipfs/test_multipart.py
 
 lint: setup
 	@.venv/bin/ruff format --check codsh tests bench scripts
@@ -26,6 +26,9 @@ bench-cluster: setup
 
 bench-memo: setup
 	@.venv/bin/python bench/memo_rerun.py
+
+bench-startup: setup
+	@.venv/bin/python bench/startup.py
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache

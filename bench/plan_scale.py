@@ -15,8 +15,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from codsh.placement import Node, place  # noqa: E402
-from codsh.plan import InputFile  # noqa: E402
+from codsh.core.model import InputFile  # noqa: E402
+from codsh.core.plan import Node, place  # noqa: E402
 
 
 def main() -> None:

@@ -1,4 +1,10 @@
-"""The `codsh` command: click groups, global options, and one place that turns errors into exit codes."""
+"""The `codsh` command: click groups, global options, and one place that turns errors into exit codes.
+
+Subcommands load lazily (click's documented lazy-group pattern): a command's module is imported
+when it runs or its help is shown, so `codsh job list` or a TAB pays only for what it uses. The
+command modules import nothing heavy at import time (docker, trio, httpcore, rich, distributed);
+bench/startup.py measures it.
+"""
 
 from __future__ import annotations
 
@@ -7,13 +13,33 @@ import sys
 import click
 
 from codsh import __version__
-from codsh.commands import cluster, data, dataset, devstack, fn, images, job, pipe
-from codsh.commands.completion import completion_command
+from codsh.commands.lazy import LazyGroup
 from codsh.commands.settings import Settings
 from codsh.errors import CodshError, leaf
 
+COMMANDS = {
+    "add": "codsh.commands.data:add",
+    "ls": "codsh.commands.data:ls_command",
+    "cat": "codsh.commands.data:cat",
+    "get": "codsh.commands.data:get",
+    "dataset": "codsh.commands.dataset:dataset",
+    "job": "codsh.commands.job:job",
+    "run": "codsh.commands.submit:run",
+    "pipe": "codsh.commands.pipe:pipe",
+    "fn": "codsh.commands.fn:fn",
+    "devstack": "codsh.commands.devstack:devstack",
+    "images": "codsh.commands.images:images",
+    "scheduler": "codsh.commands.cluster:scheduler",
+    "node": "codsh.commands.cluster:node",
+    "completion": "codsh.commands.completion:completion_command",
+}
 
-@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
 @click.option(
     "--ipfs",
     envvar="CODSH_IPFS",
@@ -27,22 +53,6 @@ def cli(ctx: click.Context, ipfs: str | None) -> None:
     ctx.obj = Settings(ipfs)
 
 
-for command in (
-    *data.commands,
-    dataset.dataset,
-    job.job,
-    job.run,
-    pipe.pipe,
-    fn.fn,
-    devstack.devstack,
-    images.images,
-    cluster.scheduler,
-    cluster.node,
-    completion_command,
-):
-    cli.add_command(command)
-
-
 def main(argv: list[str] | None = None) -> None:
     """Entry point: CodshError -> `error: ...` + hint, exit 2 (usage/input) or its own code."""
     try:
@@ -50,8 +60,13 @@ def main(argv: list[str] | None = None) -> None:
     except click.exceptions.Abort:
         click.echo("aborted", err=True)
         sys.exit(130)
-    except click.ClickException as exc:
-        exc.show()
+    except click.ClickException as exc:  # usage errors: said as every other error is
+        context = getattr(exc, "ctx", None)
+        if context is not None:
+            click.echo(context.get_usage(), err=True)
+        click.secho(f"error: {exc.format_message()}", fg="red", err=True)
+        where = context.command_path if context is not None else "codsh"
+        click.echo(f"  hint: `{where} --help` lists the arguments and options", err=True)
         sys.exit(exc.exit_code)
     except (CodshError, KeyboardInterrupt, BaseExceptionGroup) as exc:
         if leaf(exc, KeyboardInterrupt):

@@ -15,7 +15,7 @@ import click
 from click.shell_completion import CompletionItem, get_completion_class
 
 from codsh.config import jobs_db
-from codsh.jobs import INTERRUPTED, RUNNING
+from codsh.jobs.store import INTERRUPTED, RUNNING
 from codsh.processes import pid_alive
 
 SHELLS = ("bash", "zsh", "fish")

@@ -20,11 +20,11 @@ import trio
 
 from codsh import kubo_daemon
 from codsh.config import devstack_dir
+from codsh.core.merge import Output, merge_per_file
 from codsh.errors import CodshError, ServiceUnavailable
 from codsh.ipfs.client import AddResult, KuboClient, KuboError
 from codsh.ipfs.multipart import AddEntry
 from codsh.ipfs.sources import read_file_chunks
-from codsh.merge import Output, merge_per_file
 from codsh.processes import pid_alive, spawn, stop_pid
 
 CODSH = [sys.executable, "-m", "codsh"]
@@ -132,7 +132,7 @@ def start_cluster(
         join += ["--tls", str(tls_dir()), "--slots", str(slots), "--name", node.name]
         proc = spawn([*join, "--label", f"devstack={node.name}"], node.repo.parent / "worker.log")
         pid_file.write_text(str(proc.pid))
-    from codsh.cluster.driver import wait_for_nodes
+    from codsh.cluster.execution import wait_for_nodes
 
     wait_for_nodes(info["address"], tls_dir(), len(kubo_nodes), wait)
     return info

@@ -10,11 +10,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
+from codsh.core.model import InputFile
+from codsh.core.spec import DEFAULT_FIND_TIMEOUT
 from codsh.errors import InputError
 from codsh.ipfs.client import Entry, KuboClient, KuboError
-from codsh.plan import InputFile
-
-DEFAULT_FIND_TIMEOUT = 30.0
 
 
 @dataclass(frozen=True)

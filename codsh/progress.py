@@ -17,7 +17,7 @@ from rich.progress import (
     TimeRemainingColumn,
 )
 
-from codsh.executor.shard import FileResult
+from codsh.core.model import FileResult
 from codsh.inputs import InputTree
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
@@ -56,11 +56,14 @@ class JobProgress:
         self._progress.__exit__(kind, exc, tb)
 
     def listed(self, tree: InputTree) -> None:
+        """A job's input is listed (again for each stage of a pipeline: the bar starts over)."""
         assert self._files is not None
+        self._failed = self._bytes_done = 0
         self._bytes_total = sum(f.size for f in tree.files)
-        self._progress.update(self._files, description="running", total=len(tree.files))
+        self._progress.reset(self._files, total=len(tree.files), failed=0, bytes="")
+        self._progress.update(self._files, description="running")
 
-    def file_done(self, result: FileResult) -> None:
+    def file(self, result: FileResult) -> None:
         assert self._files is not None
         self._failed += 0 if result.ok else 1
         self._bytes_done += result.input_size

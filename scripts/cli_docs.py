@@ -24,9 +24,11 @@ def sections(command: click.Command, path: list[str]) -> list[str]:
         f"{'#' * min(len(path) + 1, 4)} `{' '.join(path)}`\n",
         "```\n" + command.get_help(ctx) + "\n```\n",
     ]
-    if isinstance(command, click.Group):
-        for name in sorted(command.commands):
-            out += sections(command.commands[name], [*path, name])
+    if isinstance(command, click.Group):  # lazy groups load their commands here
+        for name in command.list_commands(ctx):
+            sub = command.get_command(ctx, name)
+            assert sub is not None
+            out += sections(sub, [*path, name])
     return out
 
 

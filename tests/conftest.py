@@ -127,3 +127,8 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[devstack.No
             yield devstack.up(3)
         finally:
             devstack.down(purge=True)
+
+
+# Fixtures of Python functions (the codsh/python image, its pip target), shared by tests/functions
+# and tests/executor; imported last because tests.pyfunctions uses this module's helpers.
+from tests.pyfunctions import python_image, target  # noqa: E402, F401

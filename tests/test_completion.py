@@ -15,10 +15,10 @@ from click.shell_completion import ShellComplete
 from codsh.cli import cli
 from codsh.completion import SHELLS, script
 from codsh.config import jobs_db
-from codsh.driver import JobResult
-from codsh.executor.shard import FileResult
-from codsh.jobs import JobStore
-from codsh.spec import JobSpec
+from codsh.core.model import FileResult
+from codsh.core.spec import JobSpec
+from codsh.jobs.finish import JobResult
+from codsh.jobs.store import JobStore
 
 ROOT = Path(__file__).resolve().parent.parent
 IN_1 = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"

@@ -1,17 +1,24 @@
 """A codsh node: a Dask worker with a plugin that knows its kubo, its labels and its slots.
 
-Dask schedules, reschedules and reports; what runs on the node is codsh's own shard executor (the
-same one as the one-node path) against the node's own kubo and Docker engine.
+Dask schedules and reports; what runs on the node is codsh's own shard executor (the same one as
+the one-node path) against the node's own kubo and Docker engine. Each file's result goes to the
+driver as soon as its output is stored (a Dask event on the driver's topic), and a shard stops as
+soon as its job does: the driver says so (`stop_job`), or Dask released its task (the driver
+cancelled it, or went away), which the plugin notices within WATCH_EVERY seconds.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
+import math
 import shutil
 import tempfile
-from collections.abc import Mapping, Sequence
-from dataclasses import asdict
+import threading
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -19,21 +26,46 @@ import docker
 import trio
 from distributed import Worker, WorkerPlugin, get_worker
 
+from codsh.cluster.messages import FileDone, InventoryAnswer, ShardAnswer, Wire
 from codsh.cluster.tls import security
 from codsh.config import scratch_root
-from codsh.errors import InfrastructureError
-from codsh.executor.container import NODE_LABEL, docker_client, remove_leftovers
-from codsh.executor.runners import Setup, shard_runner
-from codsh.executor.shard import FileResult
+from codsh.core.model import FileResult, InputFile, Setup, Shard
+from codsh.core.spec import JobSpec
+from codsh.errors import CodshError, InfrastructureError
+from codsh.executor.container import (
+    JOB_LABEL,
+    NODE_LABEL,
+    docker_client,
+    remove_leftovers,
+)
+from codsh.executor.runners import shard_runner
 from codsh.ipfs.client import KuboClient
-from codsh.plan import InputFile, Shard
-from codsh.spec import JobSpec
 
 PLUGIN = "codsh"
+WATCH_EVERY = 0.5  # seconds between looks for shard tasks whose Dask task was released
+STOP_WAIT = 4.0  # seconds `stop_job` waits for its shards to remove their own containers
+PIN_WAIT = 10.0  # seconds a stopped or broken shard may take to pin what it finished
+STOPPED = "stopped: the job was cancelled"
+
+
+@dataclass
+class _Running:
+    """A shard task's trio run, seen from other threads: enough to cancel it."""
+
+    job: str
+    key: str  # its Dask task
+    token: trio.lowlevel.TrioToken
+    scope: trio.CancelScope
+    ended: threading.Event = field(default_factory=threading.Event)
+
+    def cancel(self) -> None:
+        with contextlib.suppress(trio.RunFinishedError):
+            self.token.run_sync_soon(self.scope.cancel)
 
 
 class CodshNode(WorkerPlugin):
-    """Lives in the worker: the node's kubo API, labels and slots, and its Docker client."""
+    """Lives in the worker: the node's kubo API, labels and slots, its Docker client, and the
+    shard tasks running now."""
 
     name = PLUGIN
 
@@ -43,6 +75,9 @@ class CodshNode(WorkerPlugin):
         self.slots = slots
         self.node_id = node_id  # stable across restarts: names this node's containers and scratch
         self.docker: docker.DockerClient | None = None
+        self._lock = threading.Lock()
+        self._running: list[_Running] = []
+        self._watch: asyncio.Task[None] | None = None
 
     @property
     def scratch(self) -> Path:
@@ -54,6 +89,44 @@ class CodshNode(WorkerPlugin):
         remove_leftovers(self.docker, NODE_LABEL, self.node_id)
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.scratch.mkdir(parents=True)
+        self._watch = asyncio.get_running_loop().create_task(self._watch_released(worker))
+
+    def teardown(self, worker: Worker) -> None:
+        if self._watch is not None:
+            self._watch.cancel()
+        self.stop_where(lambda _: True)
+
+    @contextlib.contextmanager
+    def running(self, job: str, key: str) -> Iterator[trio.CancelScope]:
+        """Register the calling trio run's shard; its scope is cancelled when the job stops (a
+        task that starts after `stop_job` was released by Dask: the watch stops it)."""
+        entry = _Running(job, key, trio.lowlevel.current_trio_token(), trio.CancelScope())
+        with self._lock:
+            self._running.append(entry)
+        try:
+            yield entry.scope
+        finally:
+            with self._lock:
+                self._running.remove(entry)
+            entry.ended.set()
+
+    def stop_where(self, which: Callable[[_Running], bool]) -> list[_Running]:
+        with self._lock:
+            chosen = [entry for entry in self._running if which(entry)]
+        for entry in chosen:
+            entry.cancel()
+        return chosen
+
+    async def _watch_released(self, worker: Worker) -> None:
+        """Dask cannot stop a running task; when it no longer wants one, stop its shard here."""
+        while True:
+            await asyncio.sleep(WATCH_EVERY)
+            self.stop_where(partial(_released, worker.state.tasks))
+
+
+def _released(tasks: Mapping[Any, Any], entry: _Running) -> bool:
+    """Dask no longer runs the entry's task (cancelled, released, forgotten)."""
+    return getattr(tasks.get(entry.key), "state", None) != "executing"
 
 
 def _plugin(worker: Worker | None = None) -> CodshNode:
@@ -62,53 +135,97 @@ def _plugin(worker: Worker | None = None) -> CodshNode:
     return plugin
 
 
-def inventory(cids: Sequence[str], dask_worker: Worker) -> dict[str, Any]:
+def inventory(cids: Sequence[str], dask_worker: Worker) -> Wire:
     """Answer the driver's one round of questions: am I healthy, what do I hold, who am I.
 
     Run on every node at once by `client.run`; a node holds what its kubo has pinned.
     """
     plugin = _plugin(dask_worker)
 
-    async def ask() -> dict[str, Any]:
+    async def ask() -> InventoryAnswer:
         async with KuboClient(plugin.ipfs_api) as ipfs:
             peer = (await ipfs.id())["ID"]
             pinned = await ipfs.pin_ls()
-        wanted = set(cids)
-        return {"peer": peer, "held": sorted(wanted.intersection(pinned))}
+        held = tuple(sorted(set(cids).intersection(pinned)))
+        return InventoryAnswer(True, plugin.labels, plugin.slots, held, peer)
 
     try:
-        answer = trio.run(ask)
+        return trio.run(ask).to_wire()
     except Exception as exc:  # noqa: BLE001 - a sick node says so instead of failing the round
-        return {"healthy": False, "error": str(exc), "labels": plugin.labels, "slots": plugin.slots}
-    return {"healthy": True, "labels": plugin.labels, "slots": plugin.slots, **answer}
+        return InventoryAnswer(False, plugin.labels, plugin.slots, error=str(exc)).to_wire()
+
+
+async def stop_job(job: str, dask_worker: Worker) -> int:
+    """Stop job `job`'s shards on this node now (run by the driver on every node when it is
+    cancelled); its containers are removed. Returns how many were left to remove by label."""
+    plugin = _plugin(dask_worker)
+    stopping = plugin.stop_where(lambda entry: entry.job == job)
+    await asyncio.to_thread(lambda: [entry.ended.wait(STOP_WAIT) for entry in stopping])
+    assert plugin.docker is not None
+    return await asyncio.to_thread(remove_leftovers, plugin.docker, JOB_LABEL, job)
 
 
 def run_shard_task(
-    spec_json: str, index: int, files: Sequence[tuple[str, str, int]]
-) -> dict[str, Any]:
-    """A Dask task: run one shard on this node, pin its outputs here, return the file results."""
+    job: str,
+    spec_json: str,
+    attempt: int,
+    index: int,
+    files: Sequence[tuple[str, str, int]],
+    topic: str,
+) -> Wire:
+    """A Dask task: run one shard on this node, pin its outputs here, and tell the driver each
+    file's result (on `topic`) as it is stored; the answer repeats them all."""
     worker = get_worker()
-    plugin = _plugin(worker)
-    engine = plugin.docker
-    assert engine is not None
-    spec = JobSpec.from_json(spec_json)
+    key = str(worker.get_current_task())
     shard = Shard(index, tuple(InputFile(path, cid, size) for path, cid, size in files))
 
-    async def run() -> tuple[list[FileResult], Setup | None]:
-        async with KuboClient(plugin.ipfs_api) as ipfs:
-            labels = {NODE_LABEL: plugin.node_id}
-            runner, setup = await shard_runner(spec, ipfs, engine, plugin.scratch, labels)
-            results = await runner.run(shard)
-            # the node keeps what it produced (one request: a pin per output costs ~1 ms each)
-            await ipfs.pin_add(*sorted({r.output_cid for r in results if r.output_cid}))
-        return results, setup
+    def send(result: FileResult) -> None:
+        message = FileDone(job, attempt, worker.address, result).to_wire()
+        with contextlib.suppress(Exception):  # the answer carries it anyway
+            worker.log_event(topic, message)
 
-    try:
-        results, setup = trio.run(run)
-    except InfrastructureError as exc:  # said plainly: the driver may try another node
-        return {"node": worker.address, "infrastructure_error": exc.message}
-    answer = {"node": worker.address, "results": [asdict(r) for r in results]}
-    return answer | ({"setup": asdict(setup)} if setup else {})
+    spec = JobSpec.from_json(spec_json)
+    results, setup, error = trio.run(_run_shard, _plugin(worker), spec, shard, job, key, send)
+    return ShardAnswer(worker.address, tuple(results), setup, error).to_wire()
+
+
+async def _run_shard(
+    plugin: CodshNode,
+    spec: JobSpec,
+    shard: Shard,
+    job: str,
+    key: str,
+    send: Callable[[FileResult], None],
+) -> tuple[list[FileResult], Setup | None, str | None]:
+    """The shard's results and setup; or, with the error that stopped it (infrastructure, or the
+    job stopping), the results finished before it: they are final, only the rest runs again."""
+    engine = plugin.docker
+    assert engine is not None
+    finished: list[FileResult] = []
+    setup: Setup | None = None
+    error: str | None = STOPPED
+
+    def progress(result: FileResult) -> None:
+        finished.append(result)
+        send(result)
+
+    async with KuboClient(plugin.ipfs_api) as ipfs:
+        with plugin.running(job, key) as scope, scope:
+            labels = {NODE_LABEL: plugin.node_id, JOB_LABEL: job}
+            try:
+                runner, setup = await shard_runner(spec, ipfs, engine, plugin.scratch, labels)
+                finished = await runner.run(shard, progress)
+                error = None
+            except InfrastructureError as exc:  # said plainly: the driver may try another node
+                error = exc.message
+        # the node keeps what it produced (one request: a pin per output costs ~1 ms each)
+        outputs = sorted({r.output_cid for r in finished if r.output_cid})
+        with trio.move_on_after(PIN_WAIT if error else math.inf):  # bounded when stopping
+            try:
+                await ipfs.pin_add(*outputs)
+            except CodshError as exc:  # stored but not pinned: kept, and said
+                error = error or f"could not pin the outputs: {exc.message}"
+    return finished, setup, error
 
 
 def serve(

@@ -1,170 +1,215 @@
-"""Submit a job's shards to Dask and see them through, rerunning those whose node left.
+"""Carry out a job's reschedule policy (core/reschedule.py) on Dask, as trio code.
 
-Shards are pinned to their node (strict worker restrictions), so Dask never moves work away from
-the data on its own; when a node leaves, its pending shards would wait for it forever, so this loop
-notices (the scheduler's worker list, checked every `poll` seconds) and resubmits them to the node
-storing most of their bytes among those left. A shard whose infrastructure fails (container or
-kubo, not the user's command) is tried on one other node; a command failing on a file is recorded
-in that file's result and never retried.
+Every decision is the policy's; this only turns Dask's news into its events and its actions into
+Dask calls. News (a future done, a per-file message from a node) lands in one thread-safe inbox,
+read in short waits in a worker thread that a cancellation abandons, so Ctrl-C or `codsh job
+cancel` is seen within POLL seconds; the driver then cancels its futures and tells every node to
+stop the job's shards (cluster/node.py stop_job).
 """
 
 from __future__ import annotations
 
-import time
+import contextlib
+import queue
 import uuid
-from collections import Counter
 from collections.abc import Callable, Mapping
+from dataclasses import replace
 from typing import Any
 
 import trio
-from distributed import Client, Future, wait
-from distributed.client import FuturesCancelledError
+from distributed import Client, Future
 
-from codsh.cluster.node import run_shard_task
-from codsh.executor.runners import Setup
-from codsh.executor.shard import FileResult
-from codsh.memo import with_twins
-from codsh.placement import PlacementError, Task, replacement_node
-from codsh.plan import InputFile
-from codsh.spec import JobSpec
+from codsh.cluster.messages import FileDone, ShardAnswer
+from codsh.cluster.node import run_shard_task, stop_job
+from codsh.core.model import FileResult, Setup
+from codsh.core.plan import Task
+from codsh.core.reschedule import Action, Cancel, Lost, Report, Reschedule, Submit
+from codsh.core.spec import JobSpec
 
-NO_NODE_WAIT = 60.0  # seconds to wait for a node to (re)join when none is left
-MAX_TRIES = 2  # nodes a shard is tried on when the infrastructure (not the command) fails
-MAX_LOST = 3  # times a shard is resubmitted after the scheduler lost it (it restarted)
+POLL = 0.2  # seconds one wait for news lasts (how soon a cancellation is seen)
+CHECK = 1.0  # seconds between looks at the scheduler's node list
+RESULT_WAIT = 60.0  # seconds to fetch a finished shard's answer from its node
+ASK_WAIT = 10.0  # seconds the scheduler may take to list its nodes
+STOP_WAIT = 8.0  # seconds the nodes get to stop a cancelled job's shards
+
+News = tuple[str, Any]  # ("done", (attempt, future)) or ("file", FileDone)
 
 
 class ShardTasks:
+    """One job's shards on the cluster, from submission to every file's final result."""
+
     def __init__(
         self,
         client: Client,
         spec: JobSpec,
+        job: str,
         holders: Mapping[str, frozenset[str]],
         names: Mapping[str, str],
         on_file: Callable[[FileResult], None],
-        twins: Mapping[str, list[InputFile]] | None = None,
     ) -> None:
         self.client = client
         self.spec_json = spec.canonical_json()
-        self.holders = holders
+        self.job = job  # labels the shard containers on every node
+        self.run_key = uuid.uuid4().hex[:8]  # Dask keys of this run (a resumed job has others)
         self.names = names
         self.on_file = on_file
-        self.twins = twins or {}  # files computed once with the file of the same CID that runs
-        self.job = uuid.uuid4().hex[:12]
-        self.pending: dict[Future[Any], Task] = {}
-        self.results: list[FileResult] = []
+        self.policy = Reschedule(holders, names)
+        self.futures: dict[int, Future[Any]] = {}  # attempt -> its task
         self.setup: list[Setup] = []  # per shard task: the environment it built or reused
-        self.rescheduled = 0
-        self._submitted = 0
-        self._tried: dict[int, set[str]] = {}  # shard index -> nodes it was sent to
-        self._broken: dict[int, list[str]] = {}  # shard index -> infrastructure failures
-        self._lost: dict[int, int] = {}  # shard index -> times the scheduler lost it
+        self._inbox: queue.SimpleQueue[News] = queue.SimpleQueue()
+        self._topic = ""
 
-    def run(self, tasks: list[Task], poll: float = 1.0) -> list[FileResult]:
-        """Blocking (call it from a worker thread): returns every file's result."""
-        for task in tasks:
-            self._submit(task)
-        alone_since: float | None = None
-        while self.pending:
-            try:
-                done = wait(list(self.pending), timeout=poll, return_when="FIRST_COMPLETED").done
-            except TimeoutError:
-                done = set()
-            except FuturesCancelledError:  # the scheduler went away: its futures are cancelled
-                done = {f for f in self.pending if f.status in ("cancelled", "finished", "error")}
-            for future in done:
-                self._collect(future, self.pending.pop(future))
-            if self.client.status != "running":  # reconnecting to a restarted scheduler
-                time.sleep(poll)
-                continue
-            live = sorted(self.client.scheduler_info()["workers"])
-            lost = [(f, t) for f, t in self.pending.items() if t.node not in live]
-            if lost and not live:
-                alone_since = alone_since or time.monotonic()
-                if time.monotonic() - alone_since > NO_NODE_WAIT:
-                    self._give_up(f"no codsh node left for {NO_NODE_WAIT:g}s")
-                continue
-            alone_since = None
-            for future, task in lost:
-                self._rerun(future, task, live)
-        return self.results
+    @property
+    def rescheduled(self) -> int:
+        return self.policy.rescheduled
 
-    def _submit(self, task: Task) -> None:
-        self._submitted += 1
-        self._tried.setdefault(task.shard.index, set()).add(task.node)
+    async def run(self, tasks: list[Task]) -> list[FileResult]:
+        """Every file's result; on cancellation (or any error) the job's shards are stopped."""
+        await self._subscribe()
+        try:
+            live = await self._live()
+            await self._act(self.policy.start(tasks, live or []))
+            await self._follow()
+        finally:
+            with trio.CancelScope(shield=True):
+                if not self.policy.done:
+                    await self._stop()
+                with contextlib.suppress(Exception):
+                    self.client.unsubscribe_topic(self._topic)
+        return self.policy.results
+
+    async def _follow(self) -> None:
+        next_check = trio.current_time() + CHECK
+        connected = True
+        while not self.policy.done:
+            news = await trio.to_thread.run_sync(_take, self._inbox, POLL, abandon_on_cancel=True)
+            for kind, item in news:
+                await self._act(await self._handle(kind, item))
+            now = trio.current_time()
+            if now >= next_check:
+                next_check = now + CHECK
+                if self.client.status == "closed":  # it gave up reconnecting to the scheduler
+                    await self._act(self.policy.abandon("the connection to the scheduler is lost"))
+                    return
+                live = await self._live()
+                if live is not None and not connected:  # a restarted scheduler forgot us
+                    await self._subscribe()
+                if live is not None:
+                    await self._act(self.policy.nodes_seen(live, now))
+                connected = live is not None
+            await self._act(self.policy.tick(now))
+
+    async def _handle(self, kind: str, item: Any) -> list[Action]:
+        if kind == "file":
+            done: FileDone = item
+            if done.job != self.job:
+                return []
+            return self.policy.file_done(done.attempt, done.node, done.result)
+        attempt, future = item
+        task = self.policy.pending.get(attempt)
+        if self.futures.pop(attempt, None) is None or task is None:
+            return []  # cancelled by us: its node left
+        if future.status == "cancelled":  # not by us: the scheduler went away with it
+            return self.policy.scheduler_lost(attempt)
+        try:
+            wire = await trio.to_thread.run_sync(
+                lambda: future.result(timeout=RESULT_WAIT), abandon_on_cancel=True
+            )
+        except Exception as exc:  # noqa: BLE001 - the shard is lost, the job goes on
+            return self.policy.failed(attempt, task.node, str(exc) or type(exc).__name__)
+        answer = ShardAnswer.from_wire(wire)
+        if answer.setup:
+            self.setup.append(replace(answer.setup, node=self._name(answer.node)))
+        if answer.infrastructure_error is not None:  # not the user's command: try elsewhere
+            error, results = answer.infrastructure_error, answer.results
+            return self.policy.infrastructure_failed(attempt, answer.node, error, results)
+        return self.policy.finished(attempt, answer.node, answer.results)
+
+    async def _act(self, actions: list[Action]) -> None:
+        for action in actions:
+            if isinstance(action, Submit):
+                self._submit(action)
+            elif isinstance(action, Cancel):
+                future = self.futures.pop(action.attempt, None)
+                if future is not None:
+                    await trio.to_thread.run_sync(_cancel, future, abandon_on_cancel=True)
+            elif isinstance(action, Report | Lost):
+                for result in action.results:
+                    self.on_file(result)
+
+    def _submit(self, action: Submit) -> None:
+        shard, attempt = action.task.shard, action.attempt
         future = self.client.submit(
             run_shard_task,
+            self.job,
             self.spec_json,
-            task.shard.index,
-            [(f.path, f.cid, f.size) for f in task.shard.files],
-            key=f"codsh-{self.job}-shard-{task.shard.index}-{self._submitted}",
-            workers=[task.node],
+            attempt,
+            shard.index,
+            [(f.path, f.cid, f.size) for f in shard.files],
+            self._topic,
+            key=f"codsh-{self.job}-{self.run_key}-shard-{shard.index}-{attempt}",
+            workers=[action.task.node],
             pure=False,
         )
-        self.pending[future] = task
+        self.futures[attempt] = future
+        future.add_done_callback(lambda f: self._inbox.put(("done", (attempt, f))))
 
-    def _rerun(self, future: Future[Any], task: Task, live: list[str]) -> None:
-        future.cancel()
-        del self.pending[future]
-        self._place_again(task, live)
+    async def _subscribe(self) -> None:
+        """Per-file messages come on the topic named after this client: the scheduler drops a
+        client's topic when it leaves, so a job's messages do not pile up there."""
+        self._topic = str(self.client.id)
 
-    def _place_again(self, task: Task, candidates: list[str], why: str = "") -> None:
-        busy = Counter(t.node for t in self.pending.values())
-        try:
-            node = replacement_node(task.shard, self.holders, candidates, busy)
-        except PlacementError as exc:
-            self._fail(task, why or str(exc))
-            return
-        stored = sum(f.size for f in task.shard.files if node in self.holders.get(f.cid, ()))
-        self.rescheduled += 1
-        self._submit(Task(task.shard, node, stored))
+        def on_event(event: tuple[float, Any]) -> None:
+            done = FileDone.from_wire(event[1])
+            if done is not None:
+                self._inbox.put(("file", done))
 
-    def _collect(self, future: Future[Any], task: Task) -> None:
-        if future.status == "cancelled":  # not by us: the scheduler went away with it
-            self._lost[task.shard.index] = self._lost.get(task.shard.index, 0) + 1
-            if self._lost[task.shard.index] > MAX_LOST:
-                self._fail(task, f"lost with the scheduler {MAX_LOST} times")
-            else:
-                self.rescheduled += 1
-                self._submit(task)  # same node; if it is gone, the node check moves it
-            return
-        try:
-            answer = future.result()
-        except Exception as exc:  # noqa: BLE001 - the shard is lost, the job goes on
-            self._fail(task, f"shard failed on {self._name(task.node)}: {exc}")
-            return
-        if "infrastructure_error" in answer:  # not the user's command: worth a try elsewhere
-            index = task.shard.index
-            failure = f"{self._name(task.node)}: {answer['infrastructure_error']}"
-            self._broken.setdefault(index, []).append(failure)
-            why = "infrastructure failed on " + "; then on ".join(self._broken[index])
-            tried = self._tried[index]
-            others = [n for n in self.client.scheduler_info()["workers"] if n not in tried]
-            if len(tried) >= MAX_TRIES or not others:
-                self._fail(task, why)
-            else:
-                self._place_again(task, sorted(others), why)
-            return
-        node = self._name(answer["node"])
-        if "setup" in answer:
-            self.setup.append(Setup(**{**answer["setup"], "node": node}))
-        self._report([FileResult(**{**r, "node": node}) for r in answer["results"]])
+        await trio.to_thread.run_sync(self.client.subscribe_topic, self._topic, on_event)
 
-    def _give_up(self, reason: str) -> None:
-        for future, task in list(self.pending.items()):
-            future.cancel()
-            self._fail(task, reason)
-        self.pending.clear()
+    async def _live(self) -> list[str] | None:
+        """The scheduler's nodes, or None while the client reconnects to a restarted one."""
+        if self.client.status != "running":
+            return None
+        with trio.move_on_after(ASK_WAIT):
+            try:
+                info = await trio.to_thread.run_sync(
+                    self.client.scheduler_info, abandon_on_cancel=True
+                )
+            except (OSError, TimeoutError):  # the connection dropped while asking
+                return None
+            return sorted(info["workers"])
+        return None
 
-    def _fail(self, task: Task, reason: str) -> None:
-        node = self._name(task.node)
-        self._report(
-            [FileResult(f.path, f.cid, f.size, error=reason, node=node) for f in task.shard.files]
-        )
+    async def _stop(self) -> None:
+        """The job ends unfinished: cancel its tasks, and have every node stop its shards now."""
+        futures = list(self.futures.values())
+        self.futures.clear()
 
-    def _report(self, results: list[FileResult]) -> None:
-        for result in results + with_twins(results, self.twins):
-            trio.from_thread.run_sync(self.on_file, result)
-        self.results.extend(results)
+        def stop() -> None:
+            with contextlib.suppress(Exception):  # best effort: a dead node stops anyway
+                self.client.cancel(futures, force=True)
+                self.client.run(stop_job, self.job, on_error="return")
+
+        with trio.move_on_after(STOP_WAIT):
+            await trio.to_thread.run_sync(stop, abandon_on_cancel=True)
 
     def _name(self, address: str) -> str:
         return self.names.get(address, address)
+
+
+def _cancel(future: Future[Any]) -> None:
+    with contextlib.suppress(Exception):  # a closed client has nothing left to cancel
+        future.cancel()
+
+
+def _take(inbox: queue.SimpleQueue[News], timeout: float) -> list[News]:
+    """What is in `inbox`, waiting up to `timeout` for the first item."""
+    try:
+        news = [inbox.get(timeout=timeout)]
+    except queue.Empty:
+        return []
+    while True:
+        try:
+            news.append(inbox.get_nowait())
+        except queue.Empty:
+            return news

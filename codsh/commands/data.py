@@ -6,6 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
@@ -13,9 +14,12 @@ from codsh.commands.input_cid import read_input_cid
 from codsh.commands.settings import Settings, pass_settings, run_async
 from codsh.completion import cids
 from codsh.errors import InputError
-from codsh.inputs import DEFAULT_FIND_TIMEOUT, explained, list_input, stat_input
-from codsh.ipfs.client import AddOptions, Entry, KuboError
-from codsh.ipfs.sinks import safe_join, write_file
+
+if TYPE_CHECKING:
+    from codsh.ipfs.client import Entry
+
+# The kubo client (httpcore, trio) is imported in the commands, not here: `--help` and
+# completion load this module and must stay fast.
 
 
 @click.command()
@@ -48,6 +52,8 @@ def add(
             f"several paths are named {', '.join(map(repr, repeated))}; kubo adds each under its name",
             "add them one at a time, or put them in differently named folders",
         )
+    from codsh.ipfs.client import AddOptions, KuboError
+
     options = AddOptions(cid_version, raw_leaves, pin, only_hash, wrap, chunker)
 
     async def go() -> list[str]:
@@ -70,6 +76,10 @@ def add(
 @pass_settings
 def ls_command(settings: Settings, path: str | None, recursive: bool, as_json: bool) -> None:
     """List a directory CID[/path] (or one piped on stdin): CID, size and name of each entry."""
+    from codsh.core.spec import DEFAULT_FIND_TIMEOUT
+    from codsh.inputs import explained, stat_input
+    from codsh.ipfs.client import Entry
+
     path = read_input_cid(path)
 
     async def go() -> list[Entry]:
@@ -97,6 +107,8 @@ def ls_command(settings: Settings, path: str | None, recursive: bool, as_json: b
 @pass_settings
 def cat(settings: Settings, path: str | None) -> None:
     """Write the bytes of a file CID[/path] (or one piped on stdin) to stdout, streaming."""
+    from codsh.inputs import stat_input
+
     path = read_input_cid(path)
     out = sys.stdout.buffer
 
@@ -127,6 +139,9 @@ def cat(settings: Settings, path: str | None) -> None:
 @pass_settings
 def get(settings: Settings, path: str | None, output: Path | None) -> None:
     """Download a CID[/path] (or one piped on stdin), file or directory tree, to disk."""
+    from codsh.inputs import list_input
+    from codsh.ipfs.sinks import safe_join, write_file
+
     path = read_input_cid(path)
     target: Path = output or Path(path.replace("/", "_"))
 
@@ -144,6 +159,3 @@ def get(settings: Settings, path: str | None, output: Path | None) -> None:
 
     count = run_async(go)
     click.echo(f"{count} files written to {target}", err=True)
-
-
-commands = [add, ls_command, cat, get]

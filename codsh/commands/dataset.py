@@ -11,17 +11,18 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
-import trio
 
-from codsh import dataset as ds
 from codsh.commands.settings import Settings, pass_settings, run_async
+from codsh.core import dataset as ds
+from codsh.core.spec import DEFAULT_FIND_TIMEOUT, check_input
+from codsh.core.unixfs import Link
 from codsh.errors import InfrastructureError, InputError
-from codsh.inputs import DEFAULT_FIND_TIMEOUT, explained
-from codsh.ipfs.client import KuboClient
-from codsh.ipfs.unixfs import Link
-from codsh.spec import check_input
+
+if TYPE_CHECKING:  # the kubo client (httpcore, trio) loads when a command runs, not for --help
+    from codsh.ipfs.client import KuboClient
 
 CONCURRENCY = 32  # parts stat'ed at once: each may wait for a remote provider
 
@@ -97,6 +98,8 @@ def add(
     parts = requested(entries, lists)
 
     async def go() -> str:
+        from codsh.inputs import explained
+
         async with settings.kubo() as ipfs:
             timeout = f"{find_timeout:g}s"
             async with explained(source, find_timeout):
@@ -137,6 +140,10 @@ def read_list(name: str) -> str:
 
 async def resolve(ipfs: KuboClient, parts: Sequence[ds.Part], find_timeout: float) -> list[Link]:
     """Each part's link: its CID (a sub-path resolved) and cumulative size, several at a time."""
+    import trio
+
+    from codsh.inputs import explained
+
     links: list[Link] = []
     kinds: list[str] = []
     limiter = trio.CapacityLimiter(CONCURRENCY)

@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 
 import click
-import trio
 
-from codsh import devstack as stack
+from codsh.errors import ServiceUnavailable
+
+# codsh.devstack (trio, the kubo client) is imported by each command, so `--help` stays fast.
 
 
 @click.group()
@@ -20,6 +21,8 @@ def devstack() -> None:
 def up(nodes: int) -> None:
     """Start N kubo nodes in a private swarm, a Dask scheduler and N codsh nodes (running ones
     are kept)."""
+    from codsh import devstack as stack
+
     for node in stack.up(nodes):
         click.echo(
             f"{node.name}: kubo API {node.api_url} (pid {node.pid}, repo {node.repo})", err=True
@@ -46,6 +49,10 @@ def add_command(path: Path, spread: int) -> None:
 
     Every node can list the dataset, but holds only its share of the bytes: locality is real.
     """
+    import trio
+
+    from codsh import devstack as stack
+
     running = [n.api_url for n in stack.status() if n.running and n.api_url]
     click.echo(trio.run(stack.add_spread, path, spread, running))
 
@@ -53,9 +60,11 @@ def add_command(path: Path, spread: int) -> None:
 @devstack.command()
 def env() -> None:
     """Print `export` lines for eval."""
+    from codsh import devstack as stack
+
     running = [n for n in stack.status() if n.running]
     if not running:
-        raise click.ClickException("the devstack is not running; start it with `codsh devstack up`")
+        raise ServiceUnavailable("the devstack is not running", "start it with `codsh devstack up`")
     click.echo(f"export CODSH_IPFS={running[0].api_url}")
     info = stack.scheduler_info()
     if info:
@@ -66,6 +75,8 @@ def env() -> None:
 @devstack.command()
 def status() -> None:
     """Show each node and whether it runs."""
+    from codsh import devstack as stack
+
     nodes = stack.status()
     if not nodes:
         click.echo("no devstack; start one with `codsh devstack up`")
@@ -82,6 +93,8 @@ def status() -> None:
 @click.option("--purge", is_flag=True, help="Also delete the nodes' repos (all their data).")
 def down(purge: bool) -> None:
     """Stop the nodes."""
+    from codsh import devstack as stack
+
     stopped = stack.down(purge)
     click.echo(
         f"stopped {len(stopped)} node(s)" + (" and removed their data" if purge else ""), err=True

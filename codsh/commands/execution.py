@@ -1,44 +1,37 @@
-"""Running a recorded job to its end (submit, --detach's background run, resume), and what it prints."""
+"""Running a recorded job from the CLI (submit, --detach's background run, resume), and what it prints."""
 
 from __future__ import annotations
 
 import json
 import sys
 from collections.abc import Mapping
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, replace
 from pathlib import Path
 from typing import NoReturn
 
 import click
 import docker
-import trio
 from rich.filesize import decimal
 
 from codsh.commands.cluster import tls_option
 from codsh.commands.settings import Settings, pass_settings, run_async
+from codsh.commands.where import Where
 from codsh.completion import job_ids
 from codsh.config import jobs_db
-from codsh.driver import JobResult, excerpt, run_job
-from codsh.errors import EXIT_FAILURES, EXIT_OK, CodshError, InputError, leaf
+from codsh.core.manifest import excerpt
+from codsh.core.model import FileResult
+from codsh.core.pipeline import Step
+from codsh.core.spec import JobSpec
+from codsh.errors import EXIT_FAILURES, EXIT_OK, InputError
 from codsh.executor.container import JOB_LABEL, docker_client, remove_leftovers
-from codsh.executor.shard import FileResult
-from codsh.jobs import CANCELLED, RUNNING, SUCCEEDED, JobStore, ResultSaver
+from codsh.inputs import InputTree
+from codsh.jobs.events import Events
+from codsh.jobs.finish import JobResult
+from codsh.jobs.pipeline import PipelineEvents, describe
+from codsh.jobs.recorded import run_recorded
+from codsh.jobs.store import RUNNING, SUCCEEDED, JobStore
 from codsh.processes import spawn
 from codsh.progress import JobProgress, stderr
-from codsh.spec import JobSpec
-
-
-@dataclass(frozen=True)
-class Target:
-    """Where and how a job runs: on the cluster at `scheduler`, or here with `slots` containers."""
-
-    scheduler: str | None
-    tls: Path | None
-    select: dict[str, str]
-    slots: int = 0
-    find_timeout: float = 30.0
-    shard_size: int = 1000
-    memo: bool = True  # reuse remembered results (results are remembered either way)
 
 
 def execute(
@@ -46,16 +39,16 @@ def execute(
     spec: JobSpec,
     store: JobStore,
     job_id: str,
-    target: Target,
+    where: Where,
     as_json: bool,
-    engine: docker.DockerClient,
+    engine: docker.DockerClient | None = None,
     done: Mapping[str, FileResult] | None = None,
 ) -> NoReturn:
     """Run recorded job `job_id` to its end; print its output CID (or JSON) and exit with its code."""
-    try:
-        result = run_recorded(settings, spec, store, job_id, target, as_json, engine, done)
-    finally:
-        store.close()
+    with store:
+        progress = JobProgress(enabled=not as_json and stderr.is_terminal)
+        with progress:
+            result = run_in_cli(settings, spec, store, job_id, where, progress, engine, done)
     if as_json:
         click.echo(json.dumps({"job": job_id, **result_record(result)}, ensure_ascii=False))
     else:
@@ -64,82 +57,24 @@ def execute(
     sys.exit(EXIT_OK if result.ok else EXIT_FAILURES)
 
 
-def run_recorded(
+def run_in_cli(
     settings: Settings,
     spec: JobSpec,
     store: JobStore,
     job_id: str,
-    target: Target,
-    quiet: bool,
-    engine: docker.DockerClient,
+    where: Where,
+    events: Events,
+    engine: docker.DockerClient | None = None,
     done: Mapping[str, FileResult] | None = None,
 ) -> JobResult:
-    """Run recorded job `job_id`, recording per-file results (and memo entries) as they come and
-    its end, whatever that is; without `quiet`, a progress bar on a terminal."""
-    saver = ResultSaver(store, job_id, memo_of=spec)
-
-    def on_file(result: FileResult) -> None:
-        progress.file_done(result)
-        saver.add(result)
-
-    async def recall(cids: list[str]) -> Mapping[str, FileResult]:
-        return await trio.to_thread.run_sync(store.recall, spec, cids)
-
-    async def run() -> JobResult:
-        async with settings.kubo() as ipfs:
-            await ipfs.version()  # fail fast, with the how-to-start hint, when kubo is down
-            if target.scheduler and target.tls:
-                from codsh.cluster.driver import run_cluster_job
-
-                return await run_cluster_job(
-                    spec,
-                    ipfs,
-                    target.scheduler,
-                    target.tls,
-                    select=target.select,
-                    find_timeout=target.find_timeout,
-                    shard_size=target.shard_size,
-                    on_listed=progress.listed,
-                    on_file=on_file,
-                    done=done,
-                    recall=recall if target.memo else None,
-                )
-            return await run_job(
-                spec,
-                ipfs,
-                engine,
-                slots=target.slots,
-                find_timeout=target.find_timeout,
-                shard_size=target.shard_size,
-                on_listed=progress.listed,
-                on_file=on_file,
-                done=done,
-                recall=recall if target.memo else None,
-                labels={JOB_LABEL: job_id},
-            )
+    """Run recorded job `job_id` under trio, its events to `events` (e.g. a progress bar)."""
+    execution = where.execution(job_id, engine)
 
     async def go() -> JobResult:
-        try:
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(saver.run)
-                result = await run()
-                nursery.cancel_scope.cancel()
-            return result
-        finally:
-            await saver.flush()
+        async with settings.kubo() as ipfs:
+            return await run_recorded(store, job_id, spec, ipfs, execution, events, done)
 
-    progress = JobProgress(enabled=not quiet and stderr.is_terminal)
-    try:
-        with progress:
-            result = run_async(go)
-        store.finish(job_id, result)
-    except BaseException as exc:
-        if leaf(exc, KeyboardInterrupt):
-            store.fail(job_id, "cancelled", CANCELLED)
-        else:
-            store.fail(job_id, str(leaf(exc, CodshError) or exc) or type(exc).__name__)
-        raise
-    return result
+    return run_async(go)
 
 
 @click.command()
@@ -154,39 +89,36 @@ def run_recorded(
 @click.option("--json", "as_json", is_flag=True, help="Print a JSON result instead of the CID.")
 @pass_settings
 def resume(settings: Settings, job_id: str, tls: Path | None, slots: int, as_json: bool) -> None:
-    """Finish a job that was interrupted, cancelled or failed: files already done are not run again."""
+    """Finish a job that was interrupted, cancelled or failed: files already done are not run
+    again, and it runs where and as it ran (node selector, shard size, memo)."""
+    with JobStore(jobs_db()) as store:
+        record = store.get(job_id)
+        if record.state == RUNNING:
+            raise InputError(
+                f"job {record.id} is still running (pid {record.pid})",
+                "wait for it, or cancel it first",
+            )
+        if record.state == SUCCEEDED:
+            raise InputError(
+                f"job {record.id} already succeeded: {record.output}", "nothing to resume"
+            )
+        if record.mode == "pipeline":
+            raise InputError(
+                f"job {record.id} is a pipeline: its stages are not resumed one by one",
+                "run the same `codsh pipe` again: the memo skips every file already done",
+            )
+        where = Where(None if record.runs_on == "this node" else record.runs_on, tls)
+        where.checked("the job ran on a cluster: resuming it needs its certificates")
+        spec = JobSpec.from_json(record.spec)
+        if slots:
+            spec = replace(spec, target=replace(spec.target, slots=slots))
+        engine = docker_client()
+        remove_leftovers(engine, JOB_LABEL, record.id)  # containers its killed driver left behind
+        done = store.results(record.id)
     store = JobStore(jobs_db())
-    record = store.get(job_id)
-    if record.state == RUNNING:
-        store.close()
-        raise InputError(
-            f"job {record.id} is still running (pid {record.pid})",
-            "wait for it, or cancel it first",
-        )
-    if record.state == SUCCEEDED:
-        store.close()
-        raise InputError(f"job {record.id} already succeeded: {record.output}", "nothing to resume")
-    if record.mode == "pipeline":
-        store.close()
-        raise InputError(
-            f"job {record.id} is a pipeline: its stages are not resumed one by one",
-            "run the same `codsh pipe` again: the memo skips every file already done",
-        )
-    spec = JobSpec.from_json(record.spec)
-    engine = docker_client()
-    remove_leftovers(engine, JOB_LABEL, record.id)  # containers its killed driver left behind
-    done = store.results(record.id)
     record = store.restart(record.id)
-    scheduler = None if record.runs_on == "this node" else record.runs_on
-    if scheduler and tls is None:
-        raise InputError(
-            "the job ran on a cluster: resuming it needs its certificates",
-            "pass --tls DIR or set CODSH_TLS",
-        )
     stderr.print(f"resuming job {record.id}: {len(done)} files already done are not run again")
-    execute(
-        settings, spec, store, record.id, Target(scheduler, tls, {}, slots), as_json, engine, done
-    )
+    execute(settings, spec, store, record.id, where, as_json, engine, done)
 
 
 def start_detached(job_id: str, input_path: str) -> str:
@@ -202,13 +134,9 @@ def start_detached(job_id: str, input_path: str) -> str:
 
 
 def result_record(result: JobResult) -> dict[str, object]:
+    """What `--json` prints of a job's result."""
     return {
-        "output": result.output_cid,
-        "manifest": result.manifest_cid,
-        "files": len(result.files),
-        "failed": len(result.failed),
-        "reused": result.reused,
-        "seconds": result.seconds,
+        **result.counts(),
         "placement": asdict(result.placement) if result.placement else None,
         "spec": asdict(result.spec),
         "failures": [
@@ -252,3 +180,28 @@ def report(result: JobResult, job_id: str) -> None:
         stderr.print(
             "  note: grep exits 1 when no line matched; use `grep ... || [ $? = 1 ]` to accept that"
         )
+
+
+class StagePrinter(PipelineEvents):
+    """A progress bar per stage, the stage's name before it and its summary after it."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.progress = JobProgress(enabled=enabled and stderr.is_terminal)
+
+    def listed(self, tree: InputTree) -> None:
+        self.progress.listed(tree)
+
+    def file(self, result: FileResult) -> None:
+        self.progress.file(result)
+
+    def stage(self, number: int, total: int, step: Step) -> None:
+        if self.enabled:
+            stderr.print(f"[bold]stage {number}/{total}[/]: {describe(step)}")
+
+    def staged(self, result: JobResult, job_id: str) -> None:
+        if self.enabled:
+            report(result, job_id)
+
+    def print(self, text: str) -> None:
+        stderr.print(text)

@@ -7,10 +7,8 @@ from pathlib import Path
 
 import click
 
-from codsh.commands.programs import add_folder
 from codsh.commands.settings import Settings, pass_settings, run_async
-from codsh.executor.container import docker_client
-from codsh.spec import PYTHON_IMAGE
+from codsh.core.spec import PYTHON_IMAGE
 
 
 @click.group()
@@ -39,6 +37,8 @@ def pack(settings: Settings, folder: Path, image: str) -> None:
     The requirements are resolved here into wheels for the nodes' interpreter; nodes install
     them without network. Pin versions (name==1.2.3) and the same folder gives the same CID.
     """
+    from codsh.commands.programs import add_folder
+    from codsh.executor.container import docker_client
     from codsh.functions.bundle import pack_directory
     from codsh.images.python import pip_target
 

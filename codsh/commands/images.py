@@ -7,9 +7,7 @@ from collections.abc import Callable
 
 import click
 
-from codsh import images as recipes
 from codsh.errors import InputError
-from codsh.executor.container import docker_client
 
 
 @click.group()
@@ -26,6 +24,9 @@ def build(names: tuple[str, ...], force: bool) -> None:
     codsh/python is made with debootstrap from a Debian mirror (the one apt uses here, or
     $CODSH_DEBIAN_MIRROR): it needs root and takes a minute or two.
     """
+    from codsh import images as recipes
+    from codsh.executor.container import docker_client
+
     selected = recipes.select(names)
     client = docker_client()
     for recipe in selected:
@@ -43,6 +44,9 @@ def _progress(tag: str) -> Callable[[str], None]:
 @images.command(name="ls")
 def ls_command() -> None:
     """Show each image and its digest (jobs pin images by it)."""
+    from codsh import images as recipes
+    from codsh.executor.container import docker_client
+
     client = docker_client()
     for recipe in recipes.recipes():
         try:

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import sys
 
+from codsh.core.spec import check_input
 from codsh.errors import InputError
-from codsh.spec import check_input
 
 
 def read_input_cid(cid: str | None) -> str:

@@ -14,9 +14,17 @@ from pathlib import Path
 import docker
 
 from codsh.commands.settings import Settings, run_async
+from codsh.core.spec import (
+    DEFAULT_IMAGE,
+    PYTHON,
+    PYTHON_IMAGE,
+    SHELL,
+    WASM,
+    check_command,
+    check_input,
+)
 from codsh.errors import InputError
 from codsh.ipfs.client import AddOptions, KuboClient
-from codsh.spec import DEFAULT_IMAGE, PYTHON, PYTHON_IMAGE, SHELL, WASM, check_command, check_input
 
 WASM_MAGIC = b"\0asm"
 
@@ -97,7 +105,7 @@ async def inspect_program(settings: Settings, cid: str, python_image: str) -> Pr
     async with settings.kubo() as ipfs:
         root = await stat_input(ipfs, cid)
         if root.is_dir:
-            from codsh.functions.bundle import MANIFEST, parse_manifest
+            from codsh.core.bundle import MANIFEST, parse_manifest
 
             if MANIFEST not in {entry.path for entry in await ipfs.ls(cid)}:
                 raise InputError(

@@ -14,7 +14,7 @@ from codsh.commands.settings import Settings, pass_settings, run_async
 from codsh.completion import job_ids
 from codsh.config import jobs_db
 from codsh.errors import InputError
-from codsh.jobs import FINAL, RUNNING, JobRecord, JobStore
+from codsh.jobs.store import FINAL, RUNNING, JobRecord, JobStore
 
 
 def load(job_id: str) -> JobRecord:

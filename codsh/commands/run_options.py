@@ -5,17 +5,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, TypeVar
 
 import click
 
 from codsh.commands.cluster import parse_labels, tls_option
-from codsh.commands.execution import Target
 from codsh.commands.input_cid import read_input_cid
+from codsh.commands.where import Where
 from codsh.completion import cids
-from codsh.errors import InputError
-from codsh.spec import DEFAULT_IMAGE, Limits
+from codsh.core.spec import DEFAULT_IMAGE, Limits, RunTarget
 
 F = TypeVar("F", bound=Callable[..., Any])
 SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -127,7 +125,8 @@ class RunOptions:
     input: str
     image: str
     limits: Limits
-    target: Target
+    target: RunTarget
+    where: Where
     name: str | None
     as_json: bool
 
@@ -141,19 +140,14 @@ class RunOptions:
             pids=params["pids"],
             output=parse_size(params["output_limit"]),
         )
-        scheduler: str | None = params["scheduler"]
-        tls: Path | None = params["tls"]
-        if scheduler and tls is None:
-            raise InputError(
-                "--scheduler needs the cluster's certificates", "pass --tls DIR or set CODSH_TLS"
-            )
-        target = Target(
-            scheduler,
-            tls,
-            parse_labels(params["select"]),
-            params["slots"],
-            params["find_timeout"],
-            params["shard_size"],
+        where = Where(params["scheduler"], params["tls"]).checked()
+        target = RunTarget(
+            select=parse_labels(params["select"]),
+            shard_size=params["shard_size"],
+            find_timeout=params["find_timeout"],
             memo=not params["no_memo"],
+            slots=params["slots"],
         )
-        return cls(input_path, params["image"], limits, target, params["name"], params["as_json"])
+        return cls(
+            input_path, params["image"], limits, target, where, params["name"], params["as_json"]
+        )

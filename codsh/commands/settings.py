@@ -4,14 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
-import trio
 
-from codsh.devstack import first_node_repo
 from codsh.ipfs.address import default_api
-from codsh.ipfs.client import KuboClient
+
+if TYPE_CHECKING:
+    from codsh.ipfs.client import KuboClient
 
 T = TypeVar("T")
 
@@ -23,9 +23,13 @@ class Settings:
     ipfs: str | None
 
     def api_url(self) -> str:
+        from codsh.devstack import first_node_repo
+
         return default_api(self.ipfs, first_node_repo())
 
     def kubo(self) -> KuboClient:
+        from codsh.ipfs.client import KuboClient
+
         return KuboClient(self.api_url())
 
 
@@ -33,4 +37,6 @@ pass_settings = click.make_pass_decorator(Settings)
 
 
 def run_async(fn: Callable[..., Awaitable[T]], *args: Any) -> T:
+    import trio  # here, not at import: commands that never run async code do not pay for it
+
     return trio.run(fn, *args)

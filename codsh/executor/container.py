@@ -20,8 +20,8 @@ import docker.errors
 import requests.exceptions
 import trio
 
+from codsh.core.spec import Limits
 from codsh.errors import InfrastructureError, ServiceUnavailable
-from codsh.spec import Limits
 
 RUNNER = r"""
 cmd=$1 i=$2 end=$3
@@ -38,10 +38,11 @@ done
 USER = "65534:65534"
 ROLE_LABEL = "org.codsh.role"
 NODE_LABEL = "org.codsh.node"  # which codsh node started it, to clean up after a crash
-JOB_LABEL = "org.codsh.job"  # which job's driver started it (one-node runs)
+JOB_LABEL = "org.codsh.job"  # which job it runs (one node and cluster)
 DOCKER_HINT = (
     "start the Docker engine (`make setup` starts dockerd when none answers), or set DOCKER_HOST"
 )
+ENGINE_HINT = "the Docker engine refused it: see `docker info` and the engine's log (disk, limits)"
 
 
 def docker_client() -> docker.DockerClient:
@@ -96,24 +97,21 @@ class ShardContainer:
             self._container = self._client.containers.create(
                 self._image_id,
                 ["sh", "-c", RUNNER, "codsh-runner", command, str(start), str(end)],
-                network_mode="none",
-                read_only=True,
-                cap_drop=["ALL"],
-                security_opt=["no-new-privileges"],
-                user=USER,
-                pids_limit=limits.pids,
-                mem_limit=limits.memory,
-                memswap_limit=limits.memory,
-                nano_cpus=int(limits.cpus * 1e9),
-                tmpfs={"/tmp": "rw,nosuid,nodev,size=64m,mode=1777"},
-                volumes=self._volumes,
-                working_dir="/tmp",
-                labels=self._labels,
+                **hardened(limits, USER, self._volumes, self._labels),
             )
-            self._container.start()  # a failed start leaves it created: remove() cleans up
         except docker.errors.ImageNotFound as exc:
             raise InfrastructureError(f"image {self._image_id} is gone: {exc}") from exc
-        except docker.errors.APIError as exc:
+        except docker.errors.APIError as exc:  # the engine refused; the image is not the cause
+            raise InfrastructureError(
+                f"cannot create the job container: {exc.explanation or exc}", ENGINE_HINT
+            ) from exc
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise InfrastructureError(
+                f"cannot create the job container: {exc}", DOCKER_HINT
+            ) from exc
+        try:
+            self._container.start()  # a failed start leaves it created: remove() cleans up
+        except docker.errors.APIError as exc:  # e.g. exec: "sh": executable file not found
             raise InfrastructureError(
                 f"cannot start the job container: {exc.explanation or exc}",
                 "the image must have /bin/sh (see --image and `codsh images ls`)",
@@ -140,10 +138,39 @@ class ShardContainer:
             return
         container, self._container = self._container, None
         with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(_force_remove, container)
+            await trio.to_thread.run_sync(force_remove, container)
 
 
-def _force_remove(container: Any) -> None:
+def hardened(
+    limits: Limits,
+    user: str,
+    volumes: Mapping[str, Mapping[str, str]],
+    labels: Mapping[str, str],
+    environment: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """docker-py `create` options of every container codsh starts for user code (shards and
+    environment builds alike): no network, read-only root, no capabilities, no new privileges,
+    a non-root `user`, pids/memory/cpu limits, and only a small tmpfs at /tmp to write to."""
+    return {
+        "network_mode": "none",
+        "read_only": True,
+        "cap_drop": ["ALL"],
+        "security_opt": ["no-new-privileges"],
+        "user": user,
+        "pids_limit": limits.pids,
+        "mem_limit": limits.memory,
+        "memswap_limit": limits.memory,
+        "nano_cpus": int(limits.cpus * 1e9),
+        "tmpfs": {"/tmp": "rw,nosuid,nodev,size=64m,mode=1777"},
+        "volumes": dict(volumes),
+        "environment": dict(environment or {}),
+        "working_dir": "/tmp",
+        "labels": dict(labels),
+    }
+
+
+def force_remove(container: Any) -> None:
+    """Kill and remove `container`; never raises when it is already gone."""
     with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
         container.remove(force=True)
 
@@ -153,7 +180,8 @@ def remove_leftovers(client: docker.DockerClient, label: str, value: str) -> int
     filters: dict[str, str | list[str] | bool] = {
         "label": [f"{ROLE_LABEL}=shard", f"{label}={value}"]
     }
-    leftovers = client.containers.list(all=True, filters=filters)
-    for container in leftovers:
-        _force_remove(container)
+    leftovers = client.api.containers(all=True, filters=filters)  # ids only: another node may
+    for entry in leftovers:  # remove one between the listing and its inspection
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            client.api.remove_container(entry["Id"], force=True)
     return len(leftovers)

@@ -1,4 +1,4 @@
-"""Outputs into kubo, batched: the part of running a shard that both executors share.
+"""Outputs into kubo, batched, and what else both executors do alike with a shard's results.
 
 A request per output costs more than many small outputs take to compute, so a shard's outputs go
 to kubo in streamed add requests (one part per file, named by its index in the shard) of at most
@@ -9,13 +9,15 @@ output CIDs are known, so progress and job records stay current.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Sequence
 
 import trio
 
+from codsh.core.model import FileResult, InputFile
 from codsh.errors import CodshError, InfrastructureError
 from codsh.ipfs.client import AddOptions, AddResult, KuboClient
 from codsh.ipfs.multipart import AddEntry
+from codsh.ipfs.sources import once
 
 # CIDv1, raw leaves, fixed chunker: same bytes, same CID on every node. Leaves are not pinned one by
 # one (that costs ~1 ms each); the driver pins the merged root, which covers them.
@@ -59,3 +61,25 @@ async def _batch(
         following = None
         with trio.move_on_at(deadline), contextlib.suppress(trio.EndOfChannel):
             following = await parts.receive()
+
+
+def short_read(file: InputFile, received: int) -> str | None:
+    """Why an input read is incomplete (kubo reports late failures only in an HTTP trailer, so
+    the bytes are counted against the listing's size), or None when it is whole."""
+    if received == file.size:
+        return None
+    return f"kubo sent {received} of the {file.size} bytes of {file.cid}"
+
+
+async def store_stderr(ipfs: KuboClient, results: Sequence[FileResult]) -> None:
+    """Store each non-empty stderr beside its excerpt (the manifest links it by CID)."""
+    with_stderr = [(str(i), r) for i, r in enumerate(results) if r.stderr]
+    if not with_stderr:
+        return
+    entries = [AddEntry(name, once(r.stderr.encode())) for name, r in with_stderr]
+    try:
+        stored = {a.name: a.cid for a in await ipfs.add(entries)}
+    except CodshError:
+        return  # the excerpt is in the manifest anyway
+    for name, result in with_stderr:
+        result.stderr_cid = stored.get(name)

@@ -4,34 +4,23 @@ for WASI modules. One node-side entry point, so the one-node driver and cluster 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import Protocol
 
 import docker
 
+from codsh.core.model import FileResult, Setup, Shard
+from codsh.core.spec import PYTHON, WASM, JobSpec
 from codsh.errors import InputError
-from codsh.executor.shard import FileResult, Progress, ShardRunner
+from codsh.executor.shard import Progress, ShardRunner
 from codsh.ipfs.client import KuboClient
-from codsh.plan import Shard
-from codsh.spec import PYTHON, WASM, JobSpec
 
 MAX_MODULE = 256 * 1024**2  # bytes of a .wasm module read into memory
 
 
 class Runner(Protocol):
     async def run(self, shard: Shard, progress: Progress = ...) -> list[FileResult]: ...
-
-
-@dataclass(frozen=True)
-class Setup:
-    """What getting ready cost a node: a Python environment built now, or taken from its cache
-    (recorded in the manifest: the second job with the same requirements builds nothing)."""
-
-    environment: str  # the cache key (image ID + bundle CID)
-    built: bool
-    seconds: float
-    node: str = ""
 
 
 async def shard_runner(
@@ -50,7 +39,7 @@ async def shard_runner(
         limits = WasmLimits.from_limits(spec.limits, fuel=spec.limits.fuel)
         return WasmShardRunner(module, ipfs, limits, scratch_root), None
     if spec.kind == PYTHON:
-        from codsh.functions.environment import ENV_MOUNT, RUNNER_COMMAND, ensure_environment
+        from codsh.executor.environment import ENV_MOUNT, RUNNER_COMMAND, ensure_environment
 
         env = await ensure_environment(spec.program, spec.image_digest, ipfs, docker_client)
         runner = ShardRunner(

@@ -16,54 +16,33 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
 from pathlib import Path
 
 import docker
 import trio
 
 from codsh import config
+from codsh.core.model import (
+    SIGKILL_STATUS,
+    FileResult,
+    InputFile,
+    Outcome,
+    Shard,
+    exit_error,
+    memory_error,
+    output_error,
+    timeout_error,
+)
+from codsh.core.spec import JobSpec
 from codsh.errors import CodshError, InfrastructureError
 from codsh.executor.container import ExitInfo, ShardContainer
 from codsh.executor.fifo import PipeReader, StatusLines, make_fifo, open_for_writing
-from codsh.executor.outputs import add_outputs
+from codsh.executor.outputs import add_outputs, short_read, store_stderr
 from codsh.ipfs.client import AddResult, KuboClient
 from codsh.ipfs.multipart import AddEntry
-from codsh.ipfs.sources import once
-from codsh.plan import InputFile, Shard
-from codsh.spec import JobSpec
 
 DRAIN_GRACE = 5.0  # seconds a finished file may take to flush its output into kubo
 PREFETCH_CHUNKS = 4  # chunks of the next file's input held while the current file runs
-
-
-@dataclass
-class FileResult:
-    """What happened to one input file; `error` is None exactly when the file succeeded."""
-
-    path: str
-    input_cid: str
-    input_size: int
-    exit_code: int | None = None
-    output_cid: str | None = None
-    output_size: int = 0
-    output_tsize: int = 0
-    stderr: str = ""
-    stderr_cid: str | None = None
-    seconds: float = 0.0
-    error: str | None = None
-    node: str = ""  # where it ran, on a cluster
-    reused: bool = False  # taken from the memo (an earlier run on the same input), not run
-    fuel: int = 0  # WASM fuel units the run used (metering; 0 for containers)
-
-    @property
-    def ok(self) -> bool:
-        return self.error is None
-
-
-def exit_error(code: int) -> str:
-    """The error of a file whose command ran to its end with a non-zero status."""
-    return f"exited with code {code}"
 
 
 Progress = Callable[[FileResult], None]
@@ -147,7 +126,7 @@ class _ShardRun:
             await self._run_container(status, parts, start)
             ran = self.results[start:]
             died_silently = self.exit is not None and all(r.exit_code is None for r in ran)
-            timed_out = any(r.error and r.error.startswith("timed out") for r in ran)
+            timed_out = any(r.outcome is Outcome.TIMED_OUT for r in ran)
             silent_deaths = silent_deaths + 1 if died_silently and not timed_out else 0
             if silent_deaths >= 2 and self.exit is not None:
                 raise InfrastructureError(
@@ -189,8 +168,8 @@ class _ShardRun:
                 async for chunk in self.ipfs.cat(file.cid):
                     received += len(chunk)
                     await send.send(chunk)
-                if received != file.size:  # kubo reports late failures only in a trailer
-                    raise CodshError(f"kubo sent {received} of the {file.size} bytes of {file.cid}")
+                if short := short_read(file, received):
+                    raise CodshError(short)
             except CodshError as exc:
                 with contextlib.suppress(trio.BrokenResourceError):
                     await send.send(exc)
@@ -276,23 +255,23 @@ class _ShardRun:
         usable = True
         if result.exit_code is None and file_scope.cancelled_caught:
             result.exit_code = status.poll(index)  # it may have finished just before the exit
-        errors = []
         if result.exit_code is None:
             usable = False
             if timer.cancelled_caught:
-                errors.append(f"timed out after {limits.timeout:g}s (the container was killed)")
+                result.fail(
+                    Outcome.TIMED_OUT, timeout_error(limits.timeout, "the container was killed")
+                )
             else:
                 exit_info = self.exit or ExitInfo(-1, False, "")
-                errors.append(f"no exit status: {exit_info.describe()}")
+                result.fail(Outcome.CONTAINER_LOST, f"no exit status: {exit_info.describe()}")
+        elif result.exit_code == SIGKILL_STATUS:
+            result.fail(Outcome.OUT_OF_MEMORY, memory_error(limits.memory))
         elif result.exit_code != 0:
-            errors.append(exit_error(result.exit_code))
+            result.fail(Outcome.EXITED, exit_error(result.exit_code))
         if feeder.error:
-            errors.append(feeder.error)
+            result.fail(Outcome.FETCH_FAILED, feeder.error)
         if stdout.overflow:
-            errors.append(
-                f"output larger than the limit ({limits.output} bytes); kept the first part"
-            )
-        result.error = "; ".join(errors) if errors else None
+            result.fail(Outcome.OUTPUT_CUT, output_error(limits.output))
         result.output_size = stdout.kept
         result.stderr = stderr_bytes.decode("utf-8", errors="replace")
         return result, usable
@@ -301,20 +280,11 @@ class _ShardRun:
         """Report files no add request covered (no output), and store non-empty stderr."""
         for index, result in enumerate(self.results):
             if str(index) not in self._outputs:
-                result.error = "; ".join(filter(None, [result.error, "no output was recorded"]))
+                result.fail(Outcome.INFRASTRUCTURE, "no output was recorded")
             if index not in self._reported:
                 self._added.add(index)
                 self._report_when_complete(index)
-        with_stderr = [(i, r) for i, r in enumerate(self.results) if r.stderr]
-        if not with_stderr:
-            return
-        entries = [AddEntry(str(i), once(r.stderr.encode())) for i, r in with_stderr]
-        try:
-            stored = {a.name: a.cid for a in await self.ipfs.add(entries)}
-        except CodshError:
-            return  # the excerpt is in the manifest anyway
-        for index, result in with_stderr:
-            result.stderr_cid = stored.get(str(index))
+        await store_stderr(self.ipfs, self.results)
 
 
 class _Feeder:

@@ -18,9 +18,10 @@ import trio
 import wasmtime
 
 from codsh import config
+from codsh.core.model import FileResult, Outcome, Shard
 from codsh.errors import CodshError, InfrastructureError, InputError, leaf
-from codsh.executor.outputs import add_outputs
-from codsh.executor.shard import FileResult, Progress
+from codsh.executor.outputs import add_outputs, short_read, store_stderr
+from codsh.executor.shard import Progress
 from codsh.executor.wasm_runtime import (
     ENOSYS,
     CompiledModule,
@@ -33,8 +34,7 @@ from codsh.executor.wasm_runtime import (
 )
 from codsh.ipfs.client import AddResult, KuboClient
 from codsh.ipfs.multipart import AddEntry
-from codsh.ipfs.sources import CHUNK, once
-from codsh.plan import Shard
+from codsh.ipfs.sources import CHUNK
 
 __all__ = [
     "ENOSYS",
@@ -120,7 +120,7 @@ class _WasmShardRun:
                     self._staged_bytes -= file.size
                     self._staged.discard(index)
                     self._room.set()
-        await self._store_stderr()
+        await store_stderr(self.runner.ipfs, self.results)
         return self.results
 
     async def _fetch_all(self, nursery: trio.Nursery) -> None:
@@ -157,9 +157,8 @@ class _WasmShardRun:
             return f"could not read the input from kubo: {exc}"
         except OSError as exc:
             return f"could not stage the input in scratch ({exc})"
-        if received != file.size:  # kubo reports late failures only in a trailer
-            return f"could not read the input from kubo: kubo sent {received} of the {file.size} bytes of {file.cid}"
-        return None
+        short = short_read(file, received)
+        return f"could not read the input from kubo: {short}" if short else None
 
     async def _run_file(
         self, index: int, fetch_error: str | None, parts: trio.MemorySendChannel[AddEntry]
@@ -168,7 +167,7 @@ class _WasmShardRun:
         stdin, stdout, stderr = (self.scratch / f"{index}.{s}" for s in ("in", "out", "err"))
         if fetch_error is not None:
             stdin.unlink(missing_ok=True)
-            result.error = fetch_error
+            result.fail(Outcome.FETCH_FAILED, fetch_error)
             self.progress(result)
             return
         runner = self.runner
@@ -177,7 +176,9 @@ class _WasmShardRun:
         )
         stdin.unlink()
         result.fuel = run.fuel_used
-        result.exit_code, result.seconds, result.error = run.exit_code, run.seconds, run.error
+        result.exit_code, result.seconds = run.exit_code, run.seconds
+        for outcome, message in run.failures:
+            result.fail(outcome, message)
         result.output_size = run.output_size
         result.stderr = stderr.read_bytes().decode("utf-8", errors="replace")
         stderr.unlink()
@@ -189,21 +190,8 @@ class _WasmShardRun:
             if name in added:
                 result.output_cid, result.output_tsize = added[name].cid, added[name].size
             else:
-                result.error = "; ".join(filter(None, [result.error, "no output was recorded"]))
+                result.fail(Outcome.INFRASTRUCTURE, "no output was recorded")
             self.progress(result)
-
-    async def _store_stderr(self) -> None:
-        """Store non-empty stderr beside the excerpt, as the Docker executor does."""
-        with_stderr = [(i, r) for i, r in enumerate(self.results) if r.stderr]
-        if not with_stderr:
-            return
-        entries = [AddEntry(str(i), once(r.stderr.encode())) for i, r in with_stderr]
-        try:
-            stored = {a.name: a.cid for a in await self.runner.ipfs.add(entries)}
-        except CodshError:
-            return  # the excerpt is in the manifest anyway
-        for index, result in with_stderr:
-            result.stderr_cid = stored.get(str(index))
 
 
 async def _drain(path: Path) -> AsyncIterator[bytes]:

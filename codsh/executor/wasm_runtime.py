@@ -28,16 +28,15 @@ from pathlib import Path
 
 import wasmtime
 
+from codsh.core.model import Outcome, exit_error, output_error, timeout_error
+from codsh.core.spec import DEFAULT_FUEL, Limits
 from codsh.errors import InputError
-from codsh.executor.shard import exit_error
-from codsh.spec import Limits
 
 WASI = "wasi_snapshot_preview1"
 ENOSYS = 52  # WASI's errno for "function not supported"
 PAGE = 65536
 EPOCH_TICK = 0.01  # seconds between epoch increments: the granularity of the wall-clock timeout
 MODULES_PER_ENGINE = 16  # compiled modules cached per engine (compiled code can be megabytes)
-DEFAULT_FUEL = 10_000_000_000  # units per file: some 10-20 s of CPU
 PROGRAM_NAME = "main.wasm"  # argv[0], the only argument a module gets
 TABLE_ELEMENTS = 1_000_000  # 8 bytes each: tables are not counted in the memory limit
 # Calls that would hand the module the time or entropy, with their parameter types (all return an
@@ -72,7 +71,11 @@ class WasmRun:
     seconds: float
     output_size: int  # bytes of stdout kept
     memory: int  # bytes of linear memory at the end
-    error: str | None
+    failures: tuple[tuple[Outcome, str], ...] = ()  # empty exactly when it exited 0, whole output
+
+    @property
+    def error(self) -> str | None:
+        return "; ".join(message for _, message in self.failures) or None
 
 
 @dataclass(frozen=True)
@@ -265,25 +268,29 @@ def run_module(
     fuel_used = limits.fuel - store.get_fuel()
     exit_code, trap, memory = outcome.exit_code, outcome.trap, outcome.memory
     store.close()
-    errors = []
-    if trap is wasmtime.TrapCode.OUT_OF_FUEL:
-        errors.append(
-            f"out of fuel after {fuel_used} units: the module ran longer than --fuel allows; raise it"
+    failures: list[tuple[Outcome, str]] = []
+    if trap is wasmtime.TrapCode.OUT_OF_FUEL:  # a CPU bound, like a timeout: not in the memo
+        failures.append(
+            (
+                Outcome.TIMED_OUT,
+                f"out of fuel after {fuel_used} units: the module ran longer than --fuel allows; raise it",
+            )
         )
     elif trap is wasmtime.TrapCode.INTERRUPT:
-        errors.append(f"timed out after {limits.timeout:g}s (the module was stopped)")
+        failures.append(
+            (Outcome.TIMED_OUT, timeout_error(limits.timeout, "the module was stopped"))
+        )
     else:
-        if exit_code != 0:
-            errors.append(_memory_note(compiled, memory, limits.memory))
+        if exit_code != 0 and (note := _memory_note(compiled, memory, limits.memory)):
+            failures.append((Outcome.OUT_OF_MEMORY, note))
         if exit_code is None:
-            errors.append(outcome.failure)
+            failures.append((Outcome.CRASHED, outcome.failure))
         elif exit_code != 0:
-            errors.append(exit_error(exit_code))
-    errors += [sink.failure for sink in (stdout, stderr) if sink.failure]
+            failures.append((Outcome.EXITED, exit_error(exit_code)))
+    failures += [(Outcome.INFRASTRUCTURE, s.failure) for s in (stdout, stderr) if s.failure]
     if stdout.overflow:
-        errors.append(f"output larger than the limit ({limits.output} bytes); kept the first part")
-    error = "; ".join(e for e in errors if e) or None
-    return WasmRun(exit_code, fuel_used, seconds, stdout.kept, memory, error)
+        failures.append((Outcome.OUTPUT_CUT, output_error(limits.output)))
+    return WasmRun(exit_code, fuel_used, seconds, stdout.kept, memory, tuple(failures))
 
 
 @dataclass

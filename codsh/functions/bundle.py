@@ -12,71 +12,26 @@ than on every node: the manifest, the script's syntax and its function, the requ
 from __future__ import annotations
 
 import ast
-import keyword
 import shutil
-import tomllib
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 
+from codsh.core.bundle import (
+    MANIFEST,
+    MANIFEST_HINT,
+    REQUIREMENTS,
+    WHEELS,
+    FunctionManifest,
+    check_script_path,
+    parse_manifest,
+)
 from codsh.errors import InputError
 from codsh.functions.wheels import download_wheels, read_requirements, wheelhouse_complete
 from codsh.images.python import PipTarget
 
-MANIFEST = "codsh.toml"
-REQUIREMENTS = "requirements.txt"
-WHEELS = "wheels"
 #: Not copied by `pack_directory`: caches, VCS data, virtual environments.
 IGNORED: tuple[str, ...] = (".git", ".hg", ".svn", "__pycache__", "*.pyc", ".venv", "venv")
 IGNORED += (".mypy_cache", ".pytest_cache", ".ruff_cache", ".ipynb_checkpoints", ".DS_Store")
 IGNORED += ("*.egg-info",)
-MANIFEST_HINT = f'{MANIFEST} must hold:\n[function]\nscript = "process.py"\nname = "downscale"'
-
-
-@dataclass(frozen=True)
-class FunctionManifest:
-    """What codsh.toml names: the script (a relative path inside the bundle) and its function."""
-
-    script: str
-    name: str
-
-
-def parse_manifest(text: str) -> FunctionManifest:
-    """Read codsh.toml; every mistake is an InputError that says what to write instead."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise InputError(f"{MANIFEST} is not valid TOML: {exc}", MANIFEST_HINT) from None
-    table = data.get("function")
-    if not isinstance(table, dict):
-        raise InputError(f"{MANIFEST} has no [function] table", MANIFEST_HINT)
-    unknown = sorted(set(table) - {"script", "name"})
-    if unknown:
-        raise InputError(
-            f"{MANIFEST}: unknown key(s) in [function]: {', '.join(unknown)}", MANIFEST_HINT
-        )
-    for key in ("script", "name"):
-        if not isinstance(table.get(key), str) or not table[key]:
-            raise InputError(f"{MANIFEST}: [function] needs a string {key!r}", MANIFEST_HINT)
-    manifest = FunctionManifest(script=table["script"], name=table["name"])
-    check_script_path(manifest.script)
-    if not manifest.name.isidentifier() or keyword.iskeyword(manifest.name):
-        raise InputError(
-            f"{MANIFEST}: name {manifest.name!r} is not a Python identifier",
-            "name the function as it is written after `def` in the script",
-        )
-    return manifest
-
-
-def check_script_path(script: str) -> None:
-    """A script path must stay inside the bundle: relative, no '..', no backslashes, ends in .py."""
-    path = PurePosixPath(script)
-    if path.is_absolute() or "\\" in script or any(p in ("..", ".", "") for p in script.split("/")):
-        raise InputError(
-            f"{MANIFEST}: script {script!r} must be a relative path inside the bundle",
-            'write it relative to the bundle folder, e.g. script = "process.py"',
-        )
-    if path.suffix != ".py":
-        raise InputError(f"{MANIFEST}: script {script!r} is not a .py file", MANIFEST_HINT)
 
 
 def render_manifest(manifest: FunctionManifest) -> str:

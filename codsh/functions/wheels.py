@@ -14,23 +14,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from codsh.core.bundle import NAME_PATTERN, parse_requirements
 from codsh.errors import InputError, ServiceUnavailable
 from codsh.images.python import PipTarget
 
 DOWNLOAD_TIMEOUT = 600.0
-#: Options that only steer where `pip download` looks, or select among wheels: harmless offline.
-ALLOWED_OPTIONS = (
-    "-i",
-    "--index-url",
-    "--extra-index-url",
-    "--trusted-host",
-    "--pre",
-    "--prefer-binary",
-    "--only-binary",
-    "--no-index",
-)
-_NESTED = ("-r", "--requirement", "-c", "--constraint")
-_VCS = ("git+", "hg+", "svn+", "bzr+")
 _NOT_FOUND = (
     re.compile(r"No matching distribution found for (\S+)"),
     re.compile(r"Could not find a version that satisfies the requirement (\S+)"),
@@ -39,58 +27,11 @@ _NETWORK = re.compile(
     r"Network is unreachable|Failed to establish a new connection|Temporary failure in name "
     r"resolution|Name or service not known|ConnectTimeout|ReadTimeout|Max retries exceeded"
 )
-_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 
 
 def read_requirements(path: Path) -> list[str]:
-    """The requirement lines of `path` (options, comments and blanks left out); refuses what a node
-    could not install offline, before pip runs, with the line number."""
-    lines = path.read_text().replace("\\\n", "").splitlines()
-    requirements = []
-    for number, raw in enumerate(lines, 1):
-        line = re.sub(r"(^|\s)#.*", "", raw).strip()
-        if not line:
-            continue
-        where = f"{path.name}:{number}: {line!r}"
-        if line.startswith("-"):
-            option = re.split(r"[\s=]", line, maxsplit=1)[0]
-            if option in ("-e", "--editable"):
-                raise InputError(
-                    f"{where}: editable installs cannot go into a bundle",
-                    "build a wheel of the project (`pip wheel .`) and require it by name, "
-                    "or copy its modules next to the script (`codsh fn pack DIR`)",
-                )
-            if option in _NESTED:
-                raise InputError(
-                    f"{where}: nested requirement or constraint files are not followed",
-                    "write their lines into requirements.txt itself",
-                )
-            if option not in ALLOWED_OPTIONS:
-                raise InputError(
-                    f"{where}: the option {option} is not supported in a codsh bundle",
-                    f"nodes install offline from wheels; allowed options: {', '.join(ALLOWED_OPTIONS)}",
-                )
-            continue
-        _check_reference(line, where)
-        requirements.append(line)
-    return requirements
-
-
-def _check_reference(line: str, where: str) -> None:
-    spec = line.split(";", 1)[0]
-    if spec.startswith(_VCS) or "://" in spec or spec.startswith("file:") or " @ " in spec:
-        raise InputError(
-            f"{where}: direct URL and VCS references cannot be installed on a node (it has no network)",
-            "require a released version from the package index by name (e.g. name==1.2)",
-        )
-    if spec.startswith((".", "/", "~")) or "/" in spec or "\\" in spec or spec.endswith(".whl"):
-        raise InputError(
-            f"{where}: local paths cannot be installed on a node",
-            "require the package by name; for your own wheel, put it in the bundle's wheels/ "
-            "folder and pack the folder with `codsh fn pack DIR`",
-        )
-    if not _NAME.match(spec):
-        raise InputError(f"{where}: not a requirement pip understands", "write name[==version]")
+    """The requirement lines of `path` (see core/bundle.py:parse_requirements)."""
+    return parse_requirements(path.read_text(), path.name)
 
 
 def describe_target(target: PipTarget) -> str:
@@ -176,7 +117,7 @@ def _not_found(requirement: str, target: PipTarget) -> InputError:
         f"CPython {target.python} (see its 'Download files' page on PyPI): source-only "
         "(sdist) packages, even pure-Python ones, are not built on the nodes"
     )
-    name_match = _NAME.match(requirement)
+    name_match = NAME_PATTERN.match(requirement)
     versions = _index_versions(name_match.group(0)) if name_match else None
     if versions is None:
         reason = f"it may not exist, or has no wheel for the node platform, {platform}"

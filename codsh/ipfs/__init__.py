@@ -1,5 +1,4 @@
-"""A thin async client for kubo's RPC API, and the UnixFS/dag-pb encoding codsh merges with."""
+"""A thin async client for kubo's RPC API (client.py), its multipart encoder, sources and sinks.
 
-from codsh.ipfs.client import AddResult, Entry, KuboClient, KuboError, KuboUnavailable
-
-__all__ = ["AddResult", "Entry", "KuboClient", "KuboError", "KuboUnavailable"]
+Nothing is imported here: `codsh.ipfs.address` must stay cheap for commands that never talk to kubo.
+"""

@@ -11,20 +11,24 @@ import subprocess
 import sys
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
 import wasmtime
 
 from codsh import devstack, images
-from codsh.cluster.driver import run_cluster_job
-from codsh.driver import JobResult, run_job
-from codsh.executor.shard import FileResult
+from codsh.cluster.execution import ClusterExecution
+from codsh.core.spec import CONCAT, PER_FILE, PYTHON, PYTHON_IMAGE, WASM, JobSpec
 from codsh.functions.bundle import make_bundle
 from codsh.images.python import pip_target
 from codsh.ipfs.client import AddOptions, KuboClient
-from codsh.jobs import JobStore
-from codsh.spec import CONCAT, PER_FILE, PYTHON, PYTHON_IMAGE, WASM, JobSpec
+from codsh.jobs.events import Events
+from codsh.jobs.finish import JobResult
+from codsh.jobs.local import LocalExecution
+from codsh.jobs.run import run_job
+from codsh.jobs.store import JobStore
+from tests.cluster.timed import Timed
 from tests.conftest import run
 
 LISBON = "sed -n '/38.7[2-4]....,-9.1[3-5]..../p'"
@@ -52,13 +56,22 @@ def dataset(stack: list[devstack.NodeStatus], tmp_path_factory: pytest.TempPathF
     return run(devstack.add_spread, root, 1, [n.api_url for n in stack if n.api_url])
 
 
-def cluster_run(stack: list[devstack.NodeStatus], spec: JobSpec, **kwargs: object) -> JobResult:
+def cluster_run(
+    stack: list[devstack.NodeStatus],
+    spec: JobSpec,
+    memo: JobStore | None = None,
+    events: Events | None = None,
+    **target: Any,
+) -> JobResult:
+    """Run `spec` on the devstack's cluster, with `target` (e.g. select=...) as its run target."""
     info = devstack.scheduler_info()
     assert info is not None
+    spec = replace(spec, target=replace(spec.target, **target))
+    execution = ClusterExecution(info["address"], devstack.tls_dir())
 
     async def go() -> JobResult:
         async with KuboClient(str(stack[0].api_url)) as ipfs:
-            return await run_cluster_job(spec, ipfs, info["address"], devstack.tls_dir(), **kwargs)  # type: ignore[arg-type]
+            return await run_job(spec, ipfs, execution, events, memo=memo)
 
     return run(go, deadline=300)
 
@@ -68,7 +81,7 @@ def local_run(
 ) -> JobResult:
     async def go() -> JobResult:
         async with KuboClient(str(stack[0].api_url)) as ipfs:
-            return await run_job(spec, ipfs, engine)
+            return await run_job(spec, ipfs, LocalExecution(engine))
 
     return run(go, deadline=300)
 
@@ -133,6 +146,22 @@ def test_an_infrastructure_failure_is_tried_on_one_other_node(
     assert result.placement is not None and result.placement.rescheduled == 3  # one retry each
 
 
+def test_nodes_report_each_file_as_it_is_stored_not_at_the_end_of_its_shard(
+    stack: list[devstack.NodeStatus], dataset: str, image_id: str
+) -> None:
+    timed = Timed()
+    spec = JobSpec("sleep 0.5; cat", dataset, image_digest=image_id)  # one shard of 4 per node
+    result = cluster_run(stack, spec, events=timed)
+    assert result.ok and sorted(timed.paths()) == sorted(r.path for r in result.files)
+    arrived: dict[str, list[float]] = {}
+    for at, file in timed.files:
+        arrived.setdefault(file.node, []).append(at)
+    assert sorted(arrived) == ["node0", "node1", "node2"]
+    first_shard_end = min(max(times) for times in arrived.values())
+    assert min(at for at, _ in timed.files) < first_shard_end - 1.0  # 3 files of 0.5 s later
+    assert all(max(times) - min(times) > 1.0 for times in arrived.values())
+
+
 def test_shard_size_bounds_the_files_per_shard(
     stack: list[devstack.NodeStatus], dataset: str, image_id: str
 ) -> None:
@@ -156,10 +185,7 @@ def test_a_rerun_on_a_grown_dataset_runs_only_the_new_files_where_they_are(
     grown = run(devstack.add_spread, grown_root, 1, [n.api_url for n in stack if n.api_url])
     grown_spec = replace(spec, input=grown)
 
-    async def recall(cids: list[str]) -> dict[str, FileResult]:
-        return store.recall(grown_spec, cids)
-
-    rerun = cluster_run(stack, grown_spec, recall=recall)
+    rerun = cluster_run(stack, grown_spec, memo=store)
     assert rerun.ok and len(rerun.files) == 14
     assert sorted(r.path for r in rerun.files if not r.reused) == [
         "2016/hour-12.log",

@@ -1,21 +1,32 @@
-"""Faults on a 3-node devstack: a node killed mid-job, a node whose kubo is down."""
+"""Faults on a 3-node devstack: a node killed mid-job (before or after some of its files are
+done), the scheduler killed, a node whose kubo is down, a job cancelled from the CLI."""
 
 from __future__ import annotations
 
+import json
 import os
 import signal
+import subprocess
 import sys
+import time
+import uuid
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
 import trio
 
 from codsh import devstack, kubo_daemon
-from codsh.cluster.driver import run_cluster_job
-from codsh.driver import JobResult
+from codsh.cluster.execution import ClusterExecution
+from codsh.config import jobs_db
+from codsh.core.spec import JobSpec
+from codsh.executor.container import JOB_LABEL, NODE_LABEL, ROLE_LABEL, docker_client
 from codsh.ipfs.client import KuboClient
-from codsh.spec import JobSpec
+from codsh.jobs.finish import JobResult
+from codsh.jobs.run import run_job
+from codsh.jobs.store import JobStore
+from tests.cluster.timed import Timed
 from tests.conftest import run
 
 CODSH = str(Path(sys.executable).with_name("codsh"))
@@ -29,34 +40,61 @@ def make_dataset(stack: list[devstack.NodeStatus], root: Path, replicas: int) ->
     return run(devstack.add_spread, root, replicas, current)
 
 
-def submit(stack: list[devstack.NodeStatus], spec: JobSpec, kill: str | None = None) -> JobResult:
-    """Run `spec` on the cluster; with `kill`, SIGKILL that node's worker 2 s into the job (or,
-    for "scheduler", the scheduler, which the devstack then starts again on the same address)."""
+def submit(
+    stack: list[devstack.NodeStatus],
+    spec: JobSpec,
+    kill: str | None = None,
+    events: Timed | None = None,
+) -> JobResult:
+    """Run `spec` on the cluster; with `kill`, SIGKILL that node's worker as soon as its shard
+    container runs (before any of its files is done) or, with `events`, as soon as the driver got
+    one of its files; for "scheduler", kill the scheduler 2 s into the job, and the devstack
+    starts it again on the same address."""
     info = devstack.scheduler_info()
     assert info is not None
     result: list[JobResult] = []
+    job_key = uuid.uuid4().hex[:12]
+    home = Path(os.environ["CODSH_HOME"]) / "devstack"
 
     async def job() -> None:
         async with KuboClient(str(stack[0].api_url)) as ipfs:
-            result.append(await run_cluster_job(spec, ipfs, info["address"], devstack.tls_dir()))
+            execution = ClusterExecution(info["address"], devstack.tls_dir(), job_key)
+            result.append(await run_job(spec, ipfs, execution, events))
+
+    async def kill_node(node: str) -> None:
+        if events is not None:
+            while node not in {r.node for _, r in events.files}:
+                await trio.sleep(0.02)
+        else:
+            while not await trio.to_thread.run_sync(shard_containers, job_key, node):
+                await trio.sleep(0.05)
+        os.kill(int((home / node / "worker.pid").read_text()), signal.SIGKILL)
+
+    async def kill_scheduler() -> None:
+        await trio.sleep(2)
+        os.kill(int((home / "scheduler.pid").read_text()), signal.SIGKILL)
+        await trio.sleep(1)  # a separate process, as a user would (one Dask client per process)
+        await trio.run_process([CODSH, "devstack", "up", "--nodes", "3"], capture_stderr=True)
 
     async def go() -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(job)
-            if kill:
-                await trio.sleep(2)
-                home = Path(os.environ["CODSH_HOME"]) / "devstack"
-                scheduler = kill == "scheduler"
-                pid_file = home / "scheduler.pid" if scheduler else home / kill / "worker.pid"
-                os.kill(int(pid_file.read_text()), signal.SIGKILL)
-                if scheduler:  # a separate process, as a user would (one Dask client per process)
-                    await trio.sleep(1)
-                    await trio.run_process(
-                        [CODSH, "devstack", "up", "--nodes", "3"], capture_stderr=True
-                    )
+            if kill == "scheduler":
+                nursery.start_soon(kill_scheduler)
+            elif kill:
+                nursery.start_soon(kill_node, kill)
 
     run(go, deadline=300)
     return result[0]
+
+
+def shard_containers(job: str, node: str | None = None, every: bool = False) -> list[Any]:
+    """The shard containers of job key `job` (on `node`), running or, with `every`, any (the
+    plain listing: `containers.list` fails on a container removed while it lists)."""
+    labels = [f"{ROLE_LABEL}=shard", f"{JOB_LABEL}={job}"]
+    labels += [f"{NODE_LABEL}={node}"] if node else []
+    listed: list[Any] = docker_client().api.containers(all=every, filters={"label": labels})
+    return listed
 
 
 @pytest.mark.slow
@@ -77,6 +115,27 @@ def test_a_node_killed_mid_job_gives_the_same_output(
     devstack.up(3)  # the node comes back and clears what its killed run left behind
     leftovers = engine.containers.list(all=True, filters={"label": "org.codsh.node=node2"})
     assert leftovers == []
+
+
+@pytest.mark.slow
+def test_a_node_killed_after_some_files_keeps_them_and_reruns_only_the_rest(
+    stack: list[devstack.NodeStatus], tmp_path: Path, image_id: str
+) -> None:
+    dataset = make_dataset(stack, tmp_path, replicas=1)
+    spec = JobSpec(SLOW_CAT, dataset, image_digest=image_id)
+    undisturbed = submit(stack, spec)
+    its_shard = {r.path for r in undisturbed.files if r.node == "node2"}
+
+    timed = Timed()
+    disturbed = submit(stack, spec, kill="node2", events=timed)
+    devstack.up(3)
+    assert disturbed.ok, [r.error for r in disturbed.failed]
+    assert disturbed.output_cid == undisturbed.output_cid
+    assert sorted(timed.paths()) == sorted(r.path for r in disturbed.files)  # each file once
+    kept = {r.path for r in disturbed.files if r.node == "node2"}
+    assert kept and kept == set(timed.paths("node2"))  # what it reported before dying stays
+    assert kept < its_shard  # ... and only the rest of its shard ran again, elsewhere
+    assert disturbed.placement is not None and disturbed.placement.rescheduled == 1
 
 
 def test_a_node_whose_kubo_is_down_takes_no_shard(
@@ -107,3 +166,48 @@ def test_the_scheduler_killed_and_restarted_mid_job_gives_the_same_output(
     assert disturbed.ok, [r.error for r in disturbed.failed]
     assert disturbed.output_cid == undisturbed.output_cid
     assert disturbed.placement is not None and disturbed.placement.rescheduled >= 1
+
+
+@pytest.mark.slow
+def test_a_job_cancelled_from_the_cli_stops_its_containers_and_keeps_what_finished(
+    stack: list[devstack.NodeStatus], tmp_path: Path, image_id: str
+) -> None:
+    dataset = make_dataset(stack, tmp_path, replicas=1)
+    info = devstack.scheduler_info()
+    assert info is not None
+    env = {**os.environ, "CODSH_IPFS": str(stack[0].api_url)}
+    where = ["--scheduler", info["address"], "--tls", str(devstack.tls_dir())]
+    before = running_job_keys()
+    command = [CODSH, "run", "-e", "sleep 2; cat", "-c", dataset, *where, "--detach"]
+    submitted = time.monotonic()
+    job_id = subprocess.run(command, env=env, capture_output=True, text=True, timeout=60).stdout
+    job_id = job_id.strip()
+    store = JobStore(jobs_db())
+    keys: set[str] = set()
+    while time.monotonic() < submitted + 5 or not (keys and store.results(job_id)):
+        assert time.monotonic() < submitted + 60, "the job did not start"
+        keys = keys or running_job_keys() - before
+        time.sleep(0.2)
+    (key,) = keys  # the job's label on its containers, on every node
+
+    cancelled = time.monotonic()
+    cancel = subprocess.run([CODSH, "job", "cancel", job_id], env=env, capture_output=True)
+    assert cancel.returncode == 0, cancel.stderr
+    while shard_containers(key, every=True) and time.monotonic() < cancelled + 5:
+        time.sleep(0.1)
+    assert shard_containers(key, every=True) == [] and time.monotonic() < cancelled + 5
+
+    describe = [CODSH, "job", "describe", job_id, "--json"]
+    record = json.loads(subprocess.run(describe, env=env, capture_output=True).stdout)
+    assert record["state"] == "cancelled"
+    with store:
+        kept = store.results(job_id)
+    assert 1 <= len(kept) < 9 and all(r.ok and r.node for r in kept.values())
+
+
+def running_job_keys() -> set[str]:
+    """The job keys on the running shard containers of this devstack's nodes."""
+    filters = {"label": [f"{ROLE_LABEL}=shard", JOB_LABEL]}
+    containers = docker_client().api.containers(filters=filters)
+    names = {node.name for node in devstack.status()}
+    return {c["Labels"][JOB_LABEL] for c in containers if c["Labels"].get(NODE_LABEL) in names}

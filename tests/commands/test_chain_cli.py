@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from codsh.plan import path_order
+from codsh.core.model import path_order
 from tests.commands.cli import CODSH, Tree, assert_usage_error, codsh, local_tree, write_tree
 
 EMPTY_DIR_CID = "bafybeiczsscdsbs7ffqz55asqdf3smv6klcw3gofszvwlyarci47bgf354"

@@ -25,11 +25,11 @@ from pathlib import Path
 
 import pytest
 
-from codsh.driver import JobResult
-from codsh.executor.shard import FileResult
-from codsh.jobs import JobStore
+from codsh.core.model import FileResult
+from codsh.core.spec import JobSpec
+from codsh.jobs.finish import JobResult
+from codsh.jobs.store import JobStore
 from codsh.kubo_daemon import KuboProcess
-from codsh.spec import JobSpec
 from tests.commands.cli import CODSH, add, cat, codsh, write_tree
 
 ROOT = Path(__file__).resolve().parents[2]

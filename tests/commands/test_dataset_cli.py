@@ -16,11 +16,12 @@ from pathlib import Path
 import pytest
 
 from codsh import devstack
-from codsh.cluster.driver import run_cluster_job
-from codsh.driver import JobResult
+from codsh.cluster.execution import ClusterExecution
+from codsh.core.spec import CONCAT, JobSpec
 from codsh.ipfs.client import KuboClient
+from codsh.jobs.finish import JobResult
+from codsh.jobs.run import run_job
 from codsh.kubo_daemon import KuboProcess
-from codsh.spec import CONCAT, JobSpec
 from tests.commands.cli import Tree, add, assert_usage_error, cat, codsh, write_tree
 from tests.conftest import ipfs_cli, run
 
@@ -255,7 +256,8 @@ def test_parts_held_by_different_nodes_run_where_they_are(
 
     async def job() -> JobResult:
         async with KuboClient(apis[2]) as ipfs:
-            return await run_cluster_job(spec, ipfs, info["address"], devstack.tls_dir())
+            execution = ClusterExecution(info["address"], devstack.tls_dir())
+            return await run_job(spec, ipfs, execution)
 
     done = run(job, deadline=300)
     assert done.ok and len(done.files) == 6

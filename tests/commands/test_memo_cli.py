@@ -21,8 +21,8 @@ from typing import Any
 import docker
 import pytest
 
+from codsh.core.model import path_order
 from codsh.kubo_daemon import KuboProcess
-from codsh.plan import path_order
 from tests.commands.cli import Tree, add, cat, codsh, fetch
 from tests.conftest import IpfsCall, ipfs_cli
 

@@ -6,12 +6,12 @@ from pathlib import Path
 
 import docker
 
-from codsh.executor.shard import FileResult, ShardRunner
+from codsh.core.model import FileResult, InputFile, Shard
+from codsh.core.spec import JobSpec, Limits
+from codsh.executor.shard import ShardRunner
 from codsh.ipfs.client import KuboClient
 from codsh.ipfs.multipart import AddEntry
 from codsh.kubo_daemon import KuboProcess
-from codsh.plan import InputFile, Shard
-from codsh.spec import JobSpec, Limits
 from tests.conftest import run
 
 

@@ -11,8 +11,9 @@ import pytest
 import trio
 import wasmtime
 
+from codsh.core.model import FileResult, InputFile, Shard
+from codsh.core.spec import Limits
 from codsh.errors import InputError
-from codsh.executor.shard import FileResult
 from codsh.executor.wasm import (
     ENOSYS,
     WasmLimits,
@@ -25,8 +26,6 @@ from codsh.ipfs.client import KuboClient
 from codsh.ipfs.multipart import AddEntry
 from codsh.ipfs.sources import once
 from codsh.kubo_daemon import KuboProcess
-from codsh.plan import InputFile, Shard
-from codsh.spec import Limits
 from tests.conftest import ipfs_cli, run
 
 WAT = Path(__file__).parent / "wasm"

@@ -19,13 +19,13 @@ import docker
 import pytest
 
 from codsh import images
-from codsh.executor.shard import FileResult, ShardRunner
+from codsh.core.model import FileResult, InputFile, Shard
+from codsh.core.spec import JobSpec
+from codsh.executor.shard import ShardRunner
 from codsh.images import python
 from codsh.ipfs.client import KuboClient
 from codsh.ipfs.multipart import AddEntry
 from codsh.kubo_daemon import KuboProcess
-from codsh.plan import InputFile, Shard
-from codsh.spec import JobSpec
 from tests.conftest import run
 from tests.wheels import make_wheel
 

@@ -1,0 +1,116 @@
+"""The execution on the cluster: ask every node what it holds, place by locality, submit shards.
+
+Dask does the scheduling, the transport and the bookkeeping of tasks; the driver only decides where
+each shard runs (core/inventory.py) and when one runs again (core/reschedule.py, carried out by
+cluster/tasks.py); jobs/run.py merges the nodes' output CIDs by reference.
+"""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import trio
+from distributed import Client
+
+from codsh.cluster.messages import InventoryAnswer
+from codsh.cluster.node import inventory
+from codsh.cluster.tasks import ShardTasks
+from codsh.cluster.tls import security
+from codsh.core.inventory import plan_from_inventory
+from codsh.core.model import InputFile
+from codsh.core.plan import LocalityReport
+from codsh.core.spec import JobSpec
+from codsh.errors import ServiceUnavailable
+from codsh.ipfs.client import KuboClient
+from codsh.jobs.execution import OnFile, Ran
+
+CONNECT_TIMEOUT = 20.0
+RECONNECT_TIMEOUT = 120.0  # how long a job waits for a restarted scheduler
+CLOSE_WAIT = 10.0  # seconds closing the client may take when the job ends
+
+
+def connect(scheduler: str, tls: Path) -> Client:
+    """A client that fails fast when nothing listens, and rides out a scheduler restart later."""
+    host, _, port = scheduler.split("://")[-1].rpartition(":")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), timeout=5).close()
+        return Client(scheduler, security=security(tls), timeout=RECONNECT_TIMEOUT)
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise ServiceUnavailable(
+            f"cannot reach the codsh scheduler at {scheduler} ({exc})",
+            "start the devstack (`codsh devstack up --nodes 3`) or check --scheduler and --tls",
+        ) from exc
+
+
+def wait_for_nodes(scheduler: str, tls: Path, count: int, wait: float) -> None:
+    """Block until `count` codsh nodes have joined the scheduler (or say which are missing)."""
+    client = connect(scheduler, tls)
+    try:
+        client.wait_for_workers(count, timeout=wait)
+    except TimeoutError as exc:
+        joined = len(client.scheduler_info()["workers"])
+        raise ServiceUnavailable(
+            f"only {joined} of {count} codsh nodes joined {scheduler} within {wait:g}s",
+            "see the nodes' worker.log files (under the devstack folder for a devstack)",
+        ) from exc
+    finally:
+        client.close()
+
+
+@dataclass
+class ClusterExecution:
+    """Jobs run on the cluster whose scheduler is at `scheduler` (this process is its client).
+
+    `job` names the job's Dask tasks and labels its containers on every node (org.codsh.job);
+    give the job's ID so a node's containers say whose they are (a random key otherwise)."""
+
+    scheduler: str
+    tls: Path
+    job: str = ""
+
+    @asynccontextmanager
+    async def open(self, spec: JobSpec, ipfs: KuboClient) -> AsyncIterator[ClusterRun]:
+        client = await trio.to_thread.run_sync(connect, self.scheduler, self.tls)
+        try:
+            yield ClusterRun(spec, client, self.job or uuid.uuid4().hex[:12])
+        finally:
+            with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_WAIT):
+                await trio.to_thread.run_sync(client.close, abandon_on_cancel=True)
+
+
+@dataclass
+class ClusterRun:
+    spec: JobSpec
+    client: Client
+    job: str
+    outputs_here: bool = False  # outputs stay on the nodes that made them (they pin them)
+    answers: dict[str, InventoryAnswer] = field(default_factory=dict)  # the inventory round's
+
+    async def available(self, inputs: list[str], outputs: set[str]) -> set[str]:
+        """One round: who holds which input, and which remembered outputs are still held."""
+        question = sorted(outputs.union(inputs))
+        wire = await trio.to_thread.run_sync(lambda: self.client.run(inventory, question))
+        self.answers = {node: InventoryAnswer.from_wire(w) for node, w in wire.items()}
+        return {cid for answer in self.answers.values() for cid in answer.held}
+
+    async def execute(self, files: list[InputFile], on_file: OnFile) -> Ran:
+        target = self.spec.target
+        placement, holders = plan_from_inventory(
+            self.answers, files, target.select, target.shard_size
+        )
+        names = await trio.to_thread.run_sync(worker_names, self.client)
+        tasks = ShardTasks(self.client, self.spec, self.job, holders, names, on_file)
+        results = await tasks.run(placement.tasks)
+        report = replace(LocalityReport.of(placement, names), rescheduled=tasks.rescheduled)
+        return Ran(results, report, tasks.setup)
+
+
+def worker_names(client: Client) -> dict[str, str]:
+    """Dask worker address -> the name it joined with (what reports show)."""
+    workers = client.scheduler_info()["workers"]
+    return {address: str(info.get("name") or address) for address, info in workers.items()}

@@ -1,0 +1,98 @@
+"""What goes between the driver and the nodes, typed once. Pure: no Dask here.
+
+Messages cross Dask as plain dicts of JSON types (`to_wire` / `from_wire`), so a node and a driver
+need no pickled codsh class in common, and per-file messages pass Dask's msgpack-only event log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from codsh.core.model import FileResult, Setup
+
+Wire = dict[str, Any]
+FILE_DONE = "codsh.file-done"  # the kind of a per-file message (other events share its topic)
+
+
+@dataclass(frozen=True)
+class InventoryAnswer:
+    """A node's answer to the inventory round: am I healthy, who am I, which asked CIDs I pin."""
+
+    healthy: bool
+    labels: Mapping[str, str] = field(default_factory=dict)
+    slots: int = 1
+    held: tuple[str, ...] = ()
+    peer: str = ""  # its kubo's peer ID
+    error: str = ""  # why it is not healthy
+
+    def to_wire(self) -> Wire:
+        return {**asdict(self), "labels": dict(self.labels), "held": list(self.held)}
+
+    @classmethod
+    def from_wire(cls, wire: Mapping[str, Any]) -> InventoryAnswer:
+        return cls(
+            bool(wire["healthy"]),
+            dict(wire.get("labels", {})),
+            int(wire.get("slots", 1)),
+            tuple(wire.get("held", ())),
+            str(wire.get("peer", "")),
+            str(wire.get("error", "")),
+        )
+
+
+@dataclass(frozen=True)
+class ShardAnswer:
+    """What a shard task returns. With `infrastructure_error`, `results` are the files finished
+    before the failure: they are final, only the rest runs again."""
+
+    node: str  # the Dask address of the worker that ran it
+    results: tuple[FileResult, ...] = ()
+    setup: Setup | None = None
+    infrastructure_error: str | None = None
+
+    def to_wire(self) -> Wire:
+        return {
+            "node": self.node,
+            "results": [r.as_dict() for r in self.results],
+            "setup": asdict(self.setup) if self.setup else None,
+            "infrastructure_error": self.infrastructure_error,
+        }
+
+    @classmethod
+    def from_wire(cls, wire: Mapping[str, Any]) -> ShardAnswer:
+        setup = wire.get("setup")
+        return cls(
+            str(wire["node"]),
+            tuple(FileResult.from_dict(r) for r in wire.get("results", ())),
+            Setup(**setup) if setup else None,
+            wire.get("infrastructure_error"),
+        )
+
+
+@dataclass(frozen=True)
+class FileDone:
+    """One file's result, sent by the node as soon as its output is stored (not at shard end)."""
+
+    job: str
+    attempt: int  # which submission of a shard (the reschedule policy's numbering)
+    node: str
+    result: FileResult
+
+    def to_wire(self) -> Wire:
+        return {
+            "kind": FILE_DONE,
+            "job": self.job,
+            "attempt": self.attempt,
+            "node": self.node,
+            "result": self.result.as_dict(),
+        }
+
+    @classmethod
+    def from_wire(cls, wire: Any) -> FileDone | None:
+        """The message, or None for an event on the same topic that is not one."""
+        if not isinstance(wire, Mapping) or wire.get("kind") != FILE_DONE:
+            return None
+        result = FileResult.from_dict(dict(wire["result"]))
+        return cls(str(wire["job"]), int(wire["attempt"]), str(wire["node"]), result)

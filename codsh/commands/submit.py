@@ -1,0 +1,154 @@
+"""`codsh job submit` (alias `codsh run`): run a command, function or module over every file of a CID."""
+
+from __future__ import annotations
+
+import inspect
+from dataclasses import replace
+from pathlib import Path
+from typing import Any
+
+import click
+
+from codsh.commands.run_options import RunOptions, run_options
+from codsh.commands.settings import Settings, pass_settings
+from codsh.config import jobs_db
+from codsh.core.spec import CONCAT, PER_FILE, JobSpec, Limits
+from codsh.jobs.store import JobStore
+
+
+@click.command()
+@click.option(
+    "-e",
+    "--exec",
+    "command",
+    metavar="CMD",
+    help="Shell command run per file (stdin: the file, stdout: its output); pipes run inside the container.",
+)
+@click.option(
+    "-f",
+    "--function",
+    "script",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="A Python script whose function (--fn) is called per file with a binary file handle.",
+)
+@click.option(
+    "--fn",
+    "function",
+    default="main",
+    show_default=True,
+    metavar="NAME",
+    help="The function of -f called per file.",
+)
+@click.option(
+    "-r",
+    "--requirements",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    help="requirements.txt for -f: resolved here into wheels for the nodes, installed offline there.",
+)
+@click.option(
+    "-x",
+    "--program",
+    metavar="CID",
+    help="A function bundle (`codsh fn pack DIR`) or a WASI .wasm module, by CID.",
+)
+@click.option(
+    "--fuel",
+    type=click.IntRange(1),
+    default=Limits.fuel,
+    show_default=True,
+    help="WASM modules: fuel units per file (a deterministic CPU bound).",
+)
+@click.option(
+    "--concat",
+    is_flag=True,
+    help="One output file: the per-file outputs concatenated in input path order.",
+)
+@run_options
+@click.option(
+    "--detach",
+    is_flag=True,
+    help="Run in the background; print the job ID (then `codsh job wait ID` prints the CID).",
+)
+@click.option("--job-id", hidden=True, help="Run as this recorded job (what --detach uses).")
+@pass_settings
+def submit(
+    settings: Settings,
+    /,
+    command: str | None,
+    script: Path | None,
+    function: str,
+    requirements: Path | None,
+    program: str | None,
+    fuel: int,
+    concat: bool,
+    detach: bool,
+    job_id: str | None,
+    **params: Any,
+) -> None:
+    """Run CMD (or a Python function, or a WASM module) over every file of a CID; print the
+    output CID.
+
+    \b
+    codsh job submit -e "sed -n '/38.7[2-4]....,-9.1[3-5]..../p'" -c bafy...
+    codsh run -e "grep rain | wc -l" -c bafy... --concat
+    codsh add data/ | codsh run -e "grep Lisbon" | codsh run -e "wc -l" --concat | codsh cat
+    codsh job submit -f process.py --fn downscale -r requirements.txt -c bafy...
+    codsh job submit -x bafy...module.wasm -c bafy...
+
+    A function is called once per file with the file as a binary handle and returns bytes, str,
+    None or an iterator of chunks (or takes a second argument, the output handle, and writes
+    to it); an exception fails that file with its traceback in the manifest. Its requirements
+    become wheels stored with the script as one bundle CID, installed on each node without
+    network once per bundle and reused by later jobs.
+
+    Files whose result is remembered from an earlier run (same command, image, options and input
+    bytes) are not run again: a rerun on a grown dataset costs only the new files (see --no-memo).
+
+    Exit status: 0 all files ok, 1 some failed (the partial output is still printed), 2 bad input.
+    """
+    options = RunOptions.from_params(params)
+    from codsh import images
+    from codsh.commands import programs
+    from codsh.commands.execution import execute, start_detached
+    from codsh.executor.container import docker_client
+
+    engine = docker_client()
+    chosen = programs.choose(
+        settings,
+        engine,
+        command=command,
+        script=script,
+        function=function,
+        requirements=requirements,
+        program=program,
+        image=options.image,
+    )
+    spec = JobSpec(
+        command=chosen.command,
+        input=options.input,
+        image=chosen.image,
+        image_digest=images.resolve(engine, chosen.image) if chosen.image else "",
+        mode=CONCAT if concat else PER_FILE,
+        limits=replace(options.limits, fuel=fuel),
+        kind=chosen.kind,
+        program=chosen.program,
+        target=options.target,
+    )
+    store = JobStore(jobs_db())
+    record = (
+        store.adopt(job_id) if job_id else store.create(spec, options.where.runs_on, options.name)
+    )
+    if detach:
+        store.close()
+        click.echo(start_detached(record.id, options.input))
+        return
+    execute(settings, spec, store, record.id, options.where, options.as_json, engine)
+
+
+run = click.Command(
+    name="run",
+    params=submit.params,
+    callback=submit.callback,
+    help=f"{inspect.cleandoc(submit.help or '')}\n\nAlias of `codsh job submit`.",
+    short_help="Run CMD over every file of a CID (alias of `codsh job submit`).",
+)

@@ -1,0 +1,43 @@
+"""Where a job runs, as the CLI's options say it: cheap to import (the executions load when used)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from codsh.errors import InputError
+
+if TYPE_CHECKING:
+    import docker
+
+    from codsh.jobs.execution import Execution
+
+
+@dataclass(frozen=True)
+class Where:
+    """Where a job runs: on the cluster at `scheduler` (with the certificates in `tls`), or here."""
+
+    scheduler: str | None = None
+    tls: Path | None = None
+
+    @property
+    def runs_on(self) -> str:
+        return self.scheduler or "this node"
+
+    def checked(self, why: str = "--scheduler needs the cluster's certificates") -> Where:
+        """This, when it can run; a cluster needs its certificates (`why` says who asks)."""
+        if self.scheduler and self.tls is None:
+            raise InputError(why, "pass --tls DIR or set CODSH_TLS")
+        return self
+
+    def execution(self, job_id: str, engine: docker.DockerClient | None = None) -> Execution:
+        tls = self.checked().tls
+        if self.scheduler and tls:
+            from codsh.cluster.execution import ClusterExecution  # imports Dask: only when used
+
+            return ClusterExecution(self.scheduler, tls, job_id)
+        from codsh.executor.container import JOB_LABEL, docker_client
+        from codsh.jobs.local import LocalExecution
+
+        return LocalExecution(engine or docker_client(), {JOB_LABEL: job_id})

@@ -1,0 +1,66 @@
+"""From the nodes' answers to the inventory round to a placement. Pure logic, no I/O.
+
+The cluster asks every node once what it holds (cluster/messages.py InventoryAnswer); a sick node
+says so and takes no shard, and placement (core/plan.py) puts each file next to its holders.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Protocol
+
+from codsh.core.model import InputFile
+from codsh.core.plan import Node, Placement, PlacementError, place
+from codsh.errors import InputError, ServiceUnavailable
+
+Holders = Mapping[str, frozenset[str]]  # file CID -> the nodes that hold it
+
+
+class Inventory(Protocol):
+    """What one node said (cluster/messages.py InventoryAnswer has these)."""
+
+    @property
+    def healthy(self) -> bool: ...
+    @property
+    def labels(self) -> Mapping[str, str]: ...
+    @property
+    def slots(self) -> int: ...
+    @property
+    def held(self) -> Sequence[str]: ...
+    @property
+    def error(self) -> str: ...
+
+
+def holders_of(answers: Mapping[str, Inventory]) -> dict[str, frozenset[str]]:
+    """Who holds what: file CID -> the addresses of the nodes that said they hold it."""
+    found: dict[str, set[str]] = {}
+    for address, answer in answers.items():
+        for cid in answer.held:
+            found.setdefault(cid, set()).add(address)
+    return {cid: frozenset(where) for cid, where in found.items()}
+
+
+def plan_from_inventory(
+    answers: Mapping[str, Inventory],
+    files: Sequence[InputFile],
+    select: Mapping[str, str],
+    shard_size: int = 1000,
+) -> tuple[Placement, dict[str, frozenset[str]]]:
+    """The placement of `files` on the healthy nodes among `answers` (node address -> answer),
+    and who holds what. No healthy node is a service error; a selector no node matches, an input
+    error (the user's to fix)."""
+    nodes = [
+        Node(address, answer.slots, answer.labels)
+        for address, answer in sorted(answers.items())
+        if answer.healthy
+    ]
+    if not nodes:
+        sick = "; ".join(f"{a}: {x.error}" for a, x in sorted(answers.items())) or "no node joined"
+        raise ServiceUnavailable(
+            f"no healthy codsh node ({sick})", "start nodes with `codsh node join` or the devstack"
+        )
+    held = holders_of(answers)
+    try:
+        return place(files, held, nodes, select=select, max_files=shard_size), held
+    except PlacementError as exc:
+        raise InputError(str(exc), "check --select against the nodes' labels") from exc

@@ -1,0 +1,61 @@
+"""The manifest: a job's record stored beside its output (spec, summary, and per file outcome, exit
+code, stderr excerpt and CID, sizes, node, timing). Built here without I/O; jobs/finish stores it."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import asdict
+
+from codsh import __version__
+from codsh.core.model import FileResult, Setup, path_order
+from codsh.core.plan import LocalityReport
+from codsh.core.spec import JobSpec, canonical_json
+
+STDERR_EXCERPT = 2000
+
+
+def excerpt(text: str, limit: int) -> str:
+    """`text` cut to about `limit` characters, keeping its start and its end (where a traceback
+    says what went wrong); the whole stderr stays at its CID."""
+    if len(text) <= limit:
+        return text
+    head = limit // 3
+    return f"{text[:head]}\n[...]\n{text[len(text) - (limit - head) :]}"
+
+
+def summary(results: Sequence[FileResult], seconds: float) -> dict[str, float | int]:
+    return {
+        "files": len(results),
+        "ok": sum(1 for r in results if r.ok),
+        "failed": sum(1 for r in results if not r.ok),
+        "reused": sum(1 for r in results if r.reused),
+        "bytes_in": sum(r.input_size for r in results),
+        "bytes_out": sum(r.output_size for r in results),
+        "seconds": seconds,
+    }
+
+
+def build_manifest(
+    spec: JobSpec,
+    output_cid: str,
+    results: Sequence[FileResult],
+    seconds: float,
+    placement: LocalityReport | None = None,
+    setup: Sequence[Setup] = (),
+) -> str:
+    """The manifest's canonical JSON; files in input path order."""
+    files = []
+    for r in sorted(results, key=lambda r: path_order(r.path)):
+        entry = r.as_dict()
+        entry["stderr"] = excerpt(r.stderr, STDERR_EXCERPT)
+        files.append(entry)
+    manifest = {
+        "codsh": __version__,
+        "spec": asdict(spec),
+        "output": output_cid,
+        "summary": summary(results, seconds),
+        "placement": asdict(placement) if placement else None,
+        "setup": [asdict(s) for s in setup],
+        "files": files,
+    }
+    return canonical_json(manifest)

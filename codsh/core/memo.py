@@ -1,0 +1,116 @@
+"""The memo: a file's result is a function of what ran and of the input file's bytes, so it is kept.
+
+Content addressing makes incremental reruns natural: the same command, in the same image (by
+digest), with the same result-changing options, over an input file with the same CID gives the
+same output CID. A rerun on a dataset that grew by 1% runs only the new files and links the rest.
+
+Pure logic (keys, what may be reused, identical inputs, the split of an input into results already
+had and work to do); the store is in codsh/jobs/store.py.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import asdict, dataclass, replace
+
+from codsh.core.model import FileResult, InputFile, Outcome
+from codsh.core.spec import JobSpec, canonical_json
+
+KEY_VERSION = 1  # bump when what a key covers changes: old entries then simply stop matching
+
+# What does not change a file's result: where the input sits, how outputs are merged (the per-file
+# output is the same) and where the job runs (the target), and limits that only decide whether a run finishes (a run that
+# finished gives the same bytes under any other timeout, CPU share or fuel; unfinished runs are not
+# kept).
+NOT_IN_KEY = frozenset({"input", "mode", "target"})
+LIMITS_NOT_IN_KEY = frozenset({"timeout", "cpus", "fuel"})
+
+
+def memo_key(spec: JobSpec, input_cid: str) -> str:
+    """The key of one input file's result under `spec`: a hash of everything else in the spec.
+
+    Every spec field is in the key unless listed above, so a field added later (an environment,
+    env vars) changes results safely by default. The image counts by digest when it has one.
+    """
+    fields = {k: v for k, v in asdict(spec).items() if k not in NOT_IN_KEY}
+    fields["limits"] = {k: v for k, v in fields["limits"].items() if k not in LIMITS_NOT_IN_KEY}
+    if spec.image_digest:
+        del fields["image"]
+    text = canonical_json({"v": KEY_VERSION, "spec": fields, "input": input_cid})
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def reusable(result: FileResult) -> bool:
+    """A result that depends only on the input: the command ran to its end, its output was stored.
+
+    A non-zero exit is kept (grep finding nothing fails again the same way); a timeout, a lost
+    container, an output cut at the limit or a signal (137 is the OOM killer) are not.
+    """
+    code = result.exit_code
+    if result.reused or result.output_cid is None or code is None or not 0 <= code < 128:
+        return False
+    return result.outcome in (Outcome.OK, Outcome.EXITED)
+
+
+def reuse(result: FileResult, file: InputFile) -> FileResult:
+    """`result` as the result of `file` (same input bytes, maybe another path)."""
+    return replace(result, path=file.path, input_cid=file.cid, input_size=file.size, reused=True)
+
+
+def distinct(files: Iterable[InputFile]) -> tuple[list[InputFile], dict[str, list[InputFile]]]:
+    """One file per input CID to run, and the other files with the same CID (computed once)."""
+    first: dict[str, InputFile] = {}
+    twins: dict[str, list[InputFile]] = {}
+    for file in files:
+        if file.cid in first:
+            twins.setdefault(file.cid, []).append(file)
+        else:
+            first[file.cid] = file
+    return list(first.values()), twins
+
+
+def with_twins(results: list[FileResult], twins: Mapping[str, list[InputFile]]) -> list[FileResult]:
+    """The results of files that share an input CID with a file that ran, copied from it."""
+    return [reuse(r, twin) for r in results for twin in twins.get(r.input_cid, [])]
+
+
+@dataclass
+class Work:
+    """What a run still has to do: distinct input files to run, the results it already has, and
+    the files that share their input CID with a file to run (their result is copied)."""
+
+    todo: list[InputFile]
+    kept: list[FileResult]
+    twins: dict[str, list[InputFile]]
+
+    def complete(self, ran: list[FileResult]) -> list[FileResult]:
+        return self.kept + ran + with_twins(ran, self.twins)
+
+
+def split(
+    files: Iterable[InputFile],
+    done: Mapping[str, FileResult],
+    known: Mapping[str, FileResult],
+    available: set[str],
+    dedupe: bool = True,
+) -> Work:
+    """Split the input into work to do and results already had: from an earlier run of the same
+    job (same path and input CID, and it ran: a file lost with its node runs again), or from the memo (same input CID, output in `available`).
+    With `dedupe`, files with the same input CID run once (without: every file runs, as
+    `--no-memo` promises)."""
+    kept: list[FileResult] = []
+    rest: list[InputFile] = []
+    for file in files:
+        earlier = done.get(file.path)
+        hit = known.get(file.cid)
+        if earlier is not None and earlier.input_cid == file.cid and earlier.ran:
+            kept.append(earlier)
+        elif hit is not None and hit.output_cid in available:
+            kept.append(reuse(hit, file))
+        else:
+            rest.append(file)
+    if not dedupe:
+        return Work(rest, kept, {})
+    todo, twins = distinct(rest)
+    return Work(todo, kept, twins)

@@ -1,0 +1,114 @@
+"""The job spec: what to run, on what, with which limits. Canonical JSON makes it content-addressable."""
+
+from __future__ import annotations
+
+import json
+import shlex
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+from codsh.core.unixfs import parse_cid
+from codsh.errors import InputError
+
+PER_FILE = "per-file"
+CONCAT = "concat"
+DEFAULT_IMAGE = "codsh/busybox:latest"
+PYTHON_IMAGE = "codsh/python:latest"
+DEFAULT_FIND_TIMEOUT = 30.0  # seconds to wait for an input CID to be found
+SHELL, PYTHON, WASM = "shell", "python", "wasm"  # what runs per file: see JobSpec.kind
+DEFAULT_FUEL = 10**10  # WASM fuel per file: roughly 10-20 s of CPU
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-container and per-file limits; every one is enforced by the executor."""
+
+    timeout: float = 300.0  # seconds per file
+    memory: int = 512 * 1024 * 1024  # bytes per container
+    cpus: float = 1.0
+    pids: int = 64
+    output: int = 4 * 1024**3  # bytes of stdout per file
+    stderr: int = 64 * 1024  # bytes of stderr kept per file
+    fuel: int = DEFAULT_FUEL  # WASM modules only: fuel units per file
+
+
+@dataclass(frozen=True)
+class RunTarget:
+    """Where and how a job runs, recorded with it so that `codsh job resume` runs it the same way.
+
+    None of it changes a file's result, so none of it is in the memo key."""
+
+    select: dict[str, str] = field(default_factory=dict)  # node labels a node must have
+    shard_size: int = 1000  # at most this many files per shard (one container serves a shard)
+    find_timeout: float = DEFAULT_FIND_TIMEOUT
+    memo: bool = True  # reuse remembered results (results are remembered either way)
+    slots: int = 0  # containers at once for a run on one node (0: the CPU count)
+
+
+@dataclass(frozen=True)
+class JobSpec:
+    """`kind` says what runs per file: `command` under sh in `image` (shell), the function of the
+    bundle at CID `program` in an environment built from its wheels (python; `command` only
+    describes it), or the WASI module at CID `program` (wasm; no image)."""
+
+    command: str
+    input: str  # CID or CID/path
+    image: str = DEFAULT_IMAGE
+    image_digest: str = ""
+    mode: str = PER_FILE
+    limits: Limits = field(default_factory=Limits)
+    kind: str = SHELL
+    program: str = ""
+    target: RunTarget = field(default_factory=RunTarget)
+
+    def canonical_json(self) -> str:
+        return canonical_json(asdict(self))
+
+    @classmethod
+    def from_json(cls, text: str) -> JobSpec:
+        fields = json.loads(text)
+        target = RunTarget(**fields.get("target", {}))  # specs recorded before it: the defaults
+        return cls(**{**fields, "limits": Limits(**fields["limits"]), "target": target})
+
+
+def canonical_json(value: Any) -> str:
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+
+
+def check_command(command: str) -> list[str]:
+    """Parse `command` as a shell line would be; the raw text later runs under `sh -c`.
+
+    Parsing first turns unbalanced quotes into a clear error here instead of a `sh` error per file.
+    """
+    if not command.strip():
+        raise InputError("the command is empty", 'give one with -e, e.g. -e "grep rain"')
+    try:
+        words = shlex.split(command, comments=True)
+    except ValueError as exc:
+        raise InputError(
+            f"cannot parse the command {command!r}: {exc}",
+            "balance the quotes; to pass a quote to the command, put the whole -e value in the other kind",
+        ) from exc
+    if not words:
+        raise InputError("the command is empty", 'give one with -e, e.g. -e "grep rain"')
+    return words
+
+
+def check_input(path: str) -> str:
+    """Validate `CID` or `CID/sub/path` (an /ipfs/ prefix is accepted); returns it without prefix."""
+    text = path.strip()
+    if text.startswith("/ipfs/"):
+        text = text[len("/ipfs/") :]
+    elif text.startswith("ipfs://"):
+        text = text[len("ipfs://") :]
+    root, _, rest = text.partition("/")
+    if not root:
+        raise InputError("no input CID given", "pass one with -c CID, or pipe a CID on stdin")
+    try:
+        parse_cid(root)
+    except ValueError as exc:
+        raise InputError(
+            f"{root!r} is not a valid CID ({exc})",
+            "CIDs look like bafy... or Qm...; `codsh add PATH` prints one for your files",
+        ) from exc
+    return f"{root}/{rest}".rstrip("/") if rest else root

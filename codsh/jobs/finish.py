@@ -1,0 +1,115 @@
+"""The end every job shares: merge the outputs by reference, store the new nodes and the manifest,
+and say how it went. The layout and the manifest are decided in core/; this stores them."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from codsh.core.manifest import build_manifest
+from codsh.core.merge import Merged, MergeError, Output, merge_concat, merge_per_file
+from codsh.core.model import FileResult, Setup
+from codsh.core.plan import LocalityReport
+from codsh.core.spec import CONCAT, JobSpec
+from codsh.core.unixfs import raw_cid
+from codsh.errors import InfrastructureError, InputError
+from codsh.inputs import InputTree
+from codsh.ipfs.client import AddOptions, KuboClient
+
+EMPTY_RAW = raw_cid(b"")
+
+
+@dataclass
+class JobResult:
+    output_cid: str
+    manifest_cid: str
+    files: list[FileResult]
+    seconds: float
+    spec: JobSpec
+    failed: list[FileResult] = field(default_factory=list)
+    placement: LocalityReport | None = None  # how local a cluster run was
+    setup: list[Setup] = field(default_factory=list)  # environments built or reused, per node
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+    @property
+    def reused(self) -> int:
+        """Files not run: their result came from the memo or from a file with the same CID."""
+        return sum(1 for r in self.files if r.reused)
+
+    def counts(self) -> dict[str, str | int | float]:
+        """Output and manifest CIDs and the counts: what a summary, JSON or lineage shows."""
+        return {
+            "output": self.output_cid,
+            "manifest": self.manifest_cid,
+            "files": len(self.files),
+            "failed": len(self.failed),
+            "reused": self.reused,
+            "seconds": self.seconds,
+        }
+
+
+async def finish_job(
+    ipfs: KuboClient,
+    spec: JobSpec,
+    tree: InputTree,
+    results: list[FileResult],
+    started: float,
+    placement: LocalityReport | None = None,
+    setup: list[Setup] | None = None,
+    outputs_here: bool = True,
+) -> JobResult:
+    """Merge by reference, store the manifest, and say how it went (one node and cluster alike).
+
+    Without `outputs_here` (a cluster run) the outputs live on the nodes that made them, which
+    pinned them; the driver's kubo then stores and pins only the new merge nodes, fetching no output.
+    """
+    merged = await store_merge(ipfs, spec, tree, results, outputs_here)
+    seconds = round(time.monotonic() - started, 3)
+    manifest = build_manifest(spec, merged.cid, results, seconds, placement, setup or ())
+    manifest_cid = (await ipfs.add_bytes(manifest.encode(), AddOptions())).cid
+    failed = [r for r in results if not r.ok]
+    return JobResult(
+        merged.cid, manifest_cid, results, seconds, spec, failed, placement, setup or []
+    )
+
+
+async def store_merge(
+    ipfs: KuboClient,
+    spec: JobSpec,
+    tree: InputTree,
+    results: list[FileResult],
+    outputs_here: bool = True,
+) -> Merged:
+    """Merge the outputs by reference and store the new nodes; files without output get an empty one."""
+    outputs = [
+        Output(r.path, r.output_cid, r.output_size, r.output_tsize)
+        if r.output_cid
+        else Output(r.path, EMPTY_RAW, 0, 0)
+        for r in results
+    ]
+    if any(r.output_cid is None for r in results):
+        await ipfs.block_put(b"", codec="raw")
+        if not outputs_here:
+            await ipfs.pin_add(EMPTY_RAW, recursive=False)
+    try:
+        if spec.mode == CONCAT:
+            merged = merge_concat(outputs)
+        else:
+            merged = merge_per_file(outputs, tree.directories)
+    except MergeError as exc:
+        raise InputError(str(exc)) from exc
+    for block in merged.blocks:
+        stored = await ipfs.block_put(block.data, codec=block.codec)
+        if stored != block.cid:
+            raise InfrastructureError(
+                f"kubo stored a merge node as {stored}, expected {block.cid}",
+                "is the kubo at --ipfs a v0.42 with default settings? the merge was not published",
+            )
+    if not outputs_here:
+        await ipfs.pin_add(*[block.cid for block in merged.blocks], recursive=False)
+    else:  # everything is local: one recursive pin covers it all
+        await ipfs.pin_add(merged.cid)
+    return merged

@@ -1,0 +1,111 @@
+"""The execution on this node: shards run `slots` at a time in containers (or wasmtime) against
+the local kubo and Docker engine. Outputs stay in the local kubo."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+
+import docker
+import trio
+
+from codsh.core.model import FileResult, InputFile, Outcome, Shard
+from codsh.core.plan import make_shards
+from codsh.core.reschedule import MAX_TRIES, unfinished
+from codsh.core.spec import JobSpec
+from codsh.errors import InfrastructureError
+from codsh.executor.runners import Runner, shard_runner
+from codsh.ipfs.client import KuboClient
+from codsh.jobs.execution import OnFile, Ran
+
+
+@dataclass
+class LocalExecution:
+    engine: docker.DockerClient
+    labels: Mapping[str, str] = field(default_factory=dict)  # on every container (its job)
+
+    @asynccontextmanager
+    async def open(self, spec: JobSpec, ipfs: KuboClient) -> AsyncIterator[LocalRun]:
+        yield LocalRun(spec, ipfs, self.engine, self.labels)
+
+
+@dataclass
+class LocalRun:
+    spec: JobSpec
+    ipfs: KuboClient
+    engine: docker.DockerClient
+    labels: Mapping[str, str]
+    outputs_here: bool = True
+
+    async def available(self, inputs: list[str], outputs: set[str]) -> set[str]:
+        """Which of `outputs` this kubo has (one offline `block/stat` each)."""
+        found: set[str] = set()
+        limiter = trio.CapacityLimiter(16)
+
+        async def check(cid: str) -> None:
+            async with limiter:
+                if await self.ipfs.has_block(cid):
+                    found.add(cid)
+
+        async with trio.open_nursery() as nursery:
+            for cid in outputs:
+                nursery.start_soon(check, cid)
+        return found
+
+    async def execute(self, files: list[InputFile], on_file: OnFile) -> Ran:
+        target = self.spec.target
+        slots = target.slots or os.cpu_count() or 1
+        shards = make_shards(files, max_files=target.shard_size, min_shards=slots)
+        runner, setup = await shard_runner(self.spec, self.ipfs, self.engine, labels=self.labels)
+        results = await run_shards(runner, shards, slots, on_file)
+        return Ran(results, setup=[setup] if setup else [])
+
+
+async def run_shards(
+    runner: Runner, shards: list[Shard], slots: int, on_file: OnFile
+) -> list[FileResult]:
+    """Run `shards`, `slots` at a time. When a shard's infrastructure fails, the files it finished
+    are kept and the rest run again in a new shard (MAX_TRIES in all); then they are lost."""
+    limiter = trio.CapacityLimiter(slots)
+    ran: list[FileResult] = []
+
+    def report(result: FileResult) -> None:
+        ran.append(result)
+        on_file(result)
+
+    async def run_shard(shard: Shard) -> None:
+        failures: list[InfrastructureError] = []
+        finished: set[str] = set()
+
+        def progress(result: FileResult) -> None:
+            finished.add(result.path)
+            report(result)
+
+        while shard.files:
+            async with limiter:
+                try:
+                    await runner.run(shard, progress)
+                    return
+                except InfrastructureError as exc:
+                    failures.append(exc)
+            shard = Shard(shard.index, unfinished(shard.files, finished))
+            if len(failures) >= MAX_TRIES:
+                why = lost_reason(failures)
+                for file in shard.files:
+                    report(FileResult.lost(file, Outcome.INFRASTRUCTURE, why))
+                return
+
+    async with trio.open_nursery() as nursery:
+        for shard in shards:
+            nursery.start_soon(run_shard, shard)
+    return ran
+
+
+def lost_reason(failures: list[InfrastructureError]) -> str:
+    """Why files were lost: each distinct failure once, in order, and the last one's hint."""
+    messages = list(dict.fromkeys(f.message for f in failures))
+    tries = f" ({len(failures)} tries)" if len(messages) == 1 else ""
+    hint = f" ({failures[-1].hint})" if failures[-1].hint else ""
+    return f"infrastructure failed{tries}: " + "; then: ".join(messages) + hint

@@ -1,0 +1,84 @@
+"""A pipeline's life: each step (core/pipeline.py decides the steps) a recorded job fed by the last
+step's output CID, recorded as one pipeline job with its lineage (per step: job, input, output)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from codsh.core.pipeline import Step
+from codsh.core.spec import CONCAT, PER_FILE, JobSpec
+from codsh.errors import CodshError, leaf
+from codsh.ipfs.client import KuboClient
+from codsh.jobs.events import Events
+from codsh.jobs.execution import Execution
+from codsh.jobs.finish import JobResult
+from codsh.jobs.recorded import run_recorded
+from codsh.jobs.store import JobStore
+
+
+class PipelineEvents(Events):
+    def stage(self, number: int, total: int, step: Step) -> None:
+        """Step `number` of `total` starts."""
+
+    def staged(self, result: JobResult, job_id: str) -> None:
+        """A step ended (its summary)."""
+
+
+@dataclass
+class PipelineResult:
+    output: str
+    failed: int  # input files lost in some step (a file failing twice counts once)
+    lineage: list[dict[str, Any]] = field(default_factory=list)
+
+
+def describe(step: Step) -> str:
+    """The step's stages as the user wrote them, e.g. `grep Lisbon | cut -d, -f4 --concat`."""
+    text = " | ".join(stage.command for stage in step.stages)
+    return f"{text} --concat" if step.concat else text
+
+
+async def run_pipeline(
+    store: JobStore,
+    pipeline_id: str,
+    steps: list[Step],
+    first: JobSpec,
+    ipfs: KuboClient,
+    execution: Callable[[str], Execution],
+    events: PipelineEvents,
+    runs_on: str,
+) -> PipelineResult:
+    """Run `steps` over `first.input`, each as job `{pipeline_id}-{n}` with `first`'s image,
+    limits and target; a step failing on some files hands its partial output on."""
+    started = time.monotonic()
+    lineage: list[dict[str, Any]] = []
+    lost: set[str] = set()  # paths of files that failed in some step ('' after a --concat)
+    current = first.input
+    for number, step in enumerate(steps, start=1):
+        mode = CONCAT if step.concat else PER_FILE
+        spec = replace(first, command=step.command, input=current, mode=mode)
+        job_id = f"{pipeline_id}-{number}"
+        store.create(spec, runs_on, job_id=job_id)
+        events.stage(number, len(steps), step)
+        try:
+            result = await run_recorded(store, job_id, spec, ipfs, execution(job_id), events)
+        except BaseException as exc:
+            why = str(leaf(exc, CodshError) or exc) or type(exc).__name__
+            store.fail(pipeline_id, f"stage {number} ({describe(step)}): {why}")
+            raise
+        events.staged(result, job_id)
+        lineage.append({"stage": number, "job": job_id, "command": describe(step)})
+        lineage[-1].update(stage_record(result))
+        lost.update(r.path for r in result.failed)
+        store.set_stages(pipeline_id, lineage)
+        current = result.output_cid
+    failed = min(len(lost), lineage[0]["files"])
+    store.finish_pipeline(pipeline_id, lineage, failed, round(time.monotonic() - started, 3))
+    return PipelineResult(current, failed, lineage)
+
+
+def stage_record(result: JobResult) -> dict[str, Any]:
+    """A step's line of lineage: what it read, what it made, what it lost."""
+    return {"input": result.spec.input, **result.counts()}

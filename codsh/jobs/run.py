@@ -1,0 +1,63 @@
+"""The life of a job, written once: list, recall, split, plan and execute (here or on the
+cluster, behind jobs/execution.py), collect, finish (merge, manifest). Records are the caller's
+(jobs/recorded.py); every result goes through one event sink."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Protocol
+
+import trio
+
+from codsh.core.memo import split
+from codsh.core.model import FileResult
+from codsh.core.spec import JobSpec
+from codsh.inputs import list_input
+from codsh.ipfs.client import KuboClient
+from codsh.jobs.events import Events, NoEvents, WithTwins
+from codsh.jobs.execution import Execution, Ran
+from codsh.jobs.finish import JobResult, finish_job
+
+
+class Memo(Protocol):
+    def recall(self, spec: JobSpec, cids: list[str]) -> Mapping[str, FileResult]:
+        """Remembered results of input CIDs `cids` under `spec` (blocking: run in a thread)."""
+        ...
+
+
+async def run_job(
+    spec: JobSpec,
+    ipfs: KuboClient,
+    execution: Execution,
+    events: Events | None = None,
+    *,
+    done: Mapping[str, FileResult] | None = None,
+    memo: Memo | None = None,
+) -> JobResult:
+    """Run `spec` and merge its outputs. Files in `done` (an earlier run of the same job) are not
+    run again, nor, with a `memo` and `spec.target.memo`, files whose result it remembers while
+    their output is still stored; identical input files then run once."""
+    events = events or NoEvents()
+    started = time.monotonic()
+    tree = await list_input(ipfs, spec.input, spec.target.find_timeout)
+    events.listed(tree)
+    inputs = sorted({f.cid for f in tree.files})
+    use_memo = memo is not None and spec.target.memo
+    known: Mapping[str, FileResult] = {}
+    if memo is not None and use_memo:
+        known = await trio.to_thread.run_sync(memo.recall, spec, inputs)
+    outputs = {r.output_cid for r in known.values() if r.output_cid}
+    async with execution.open(spec, ipfs) as run:
+        available = await run.available(inputs, outputs)
+        work = split(tree.files, done or {}, known, available, dedupe=use_memo)
+        for result in work.kept:
+            events.file(result)
+        ran = Ran()
+        if work.todo:  # nothing to prepare (a module, an environment) when all is remembered
+            ran = await run.execute(work.todo, WithTwins(events, work.twins).file)
+        outputs_here = run.outputs_here
+    results = work.complete(ran.results)
+    return await finish_job(
+        ipfs, spec, tree, results, started, ran.placement, ran.setup, outputs_here
+    )

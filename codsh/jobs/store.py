@@ -1,0 +1,316 @@
+"""Job records: what ran, where, how it stands and what it produced, in SQLite under the data dir.
+
+Written by the process that runs the job (the driver), read by `codsh job list` and `describe`.
+A record left "running" by a process that no longer exists reads as "interrupted".
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import sqlite3
+import time
+import uuid
+from dataclasses import asdict, dataclass, fields
+from pathlib import Path
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from codsh.core.memo import memo_key, reusable
+from codsh.core.model import FileResult
+from codsh.errors import InputError
+from codsh.processes import pid_alive
+
+if TYPE_CHECKING:
+    from codsh.jobs.finish import JobResult
+from codsh.core.spec import JobSpec
+
+RUNNING, SUCCEEDED, PARTIAL, ERROR, CANCELLED, INTERRUPTED = (
+    "running",
+    "succeeded",
+    "partial",
+    "error",
+    "cancelled",
+    "interrupted",
+)
+FINAL = {SUCCEEDED: 0, PARTIAL: 1, ERROR: 2, CANCELLED: 2, INTERRUPTED: 2}  # state -> exit code
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS jobs (
+    id TEXT PRIMARY KEY,
+    created REAL NOT NULL,
+    updated REAL NOT NULL,
+    state TEXT NOT NULL,
+    pid INTEGER NOT NULL,
+    runs_on TEXT NOT NULL,
+    command TEXT NOT NULL,
+    input TEXT NOT NULL,
+    mode TEXT NOT NULL,
+    spec TEXT NOT NULL,
+    output TEXT,
+    manifest TEXT,
+    files INTEGER,
+    failed INTEGER,
+    seconds REAL,
+    placement TEXT,
+    error TEXT
+);
+CREATE TABLE IF NOT EXISTS job_files (
+    job_id TEXT NOT NULL,
+    path TEXT NOT NULL,
+    result TEXT NOT NULL,
+    PRIMARY KEY (job_id, path)
+);
+CREATE TABLE IF NOT EXISTS memo (
+    key TEXT PRIMARY KEY,
+    result TEXT NOT NULL,
+    created REAL NOT NULL
+);
+"""
+ADDED_COLUMNS = {"name": "TEXT", "reused": "INTEGER", "stages": "TEXT"}  # since the first schema
+RECALL_BATCH = 500  # keys per query (SQLite allows 999 parameters in older builds)
+
+
+@dataclass
+class JobRecord:
+    id: str
+    created: float
+    updated: float
+    state: str
+    pid: int
+    runs_on: str  # "this node" or the scheduler's address
+    command: str
+    input: str
+    mode: str
+    spec: str
+    output: str | None = None
+    manifest: str | None = None
+    files: int | None = None
+    failed: int | None = None
+    seconds: float | None = None
+    placement: str | None = None
+    error: str | None = None
+    name: str | None = None  # given with --name: `describe NAME` is its latest run
+    reused: int | None = None  # files whose result came from the memo
+    stages: str | None = None  # a pipeline's stages, with their input and output CIDs (JSON)
+
+    def as_dict(self) -> dict[str, Any]:
+        record = asdict(self)
+        record["spec"] = json.loads(self.spec)
+        record["placement"] = json.loads(self.placement) if self.placement else None
+        record["stages"] = json.loads(self.stages) if self.stages else None
+        return record
+
+
+class JobStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        # one user at a time, but that user may be a worker thread (see jobs/events.Recorder)
+        self._db = sqlite3.connect(path, timeout=30, check_same_thread=False)
+        self._db.row_factory = sqlite3.Row
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.executescript(SCHEMA)
+        present = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
+        with self._db:
+            for column, kind in ADDED_COLUMNS.items():
+                if column not in present:
+                    self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
+
+    def close(self) -> None:
+        self._db.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def create(
+        self, spec: JobSpec, runs_on: str, name: str | None = None, job_id: str | None = None
+    ) -> JobRecord:
+        """A new running job; `job_id` names it (a pipeline's stage), else a random ID does."""
+        return self._insert(
+            job_id or new_id(),
+            spec.command,
+            spec.input,
+            spec.mode,
+            spec.canonical_json(),
+            runs_on,
+            name,
+        )
+
+    def create_pipeline(
+        self, job_id: str, command: str, input_path: str, spec: str, runs_on: str, name: str | None
+    ) -> JobRecord:
+        """A new running pipeline; its stages are jobs with IDs `{job_id}-1`, `{job_id}-2`, ..."""
+        return self._insert(job_id, command, input_path, "pipeline", spec, runs_on, name)
+
+    def _insert(
+        self,
+        job_id: str,
+        command: str,
+        input_path: str,
+        mode: str,
+        spec: str,
+        runs_on: str,
+        name: str | None,
+    ) -> JobRecord:
+        now = time.time()
+        record = JobRecord(
+            id=job_id,
+            created=now,
+            updated=now,
+            state=RUNNING,
+            pid=os.getpid(),
+            runs_on=runs_on,
+            command=command,
+            input=input_path,
+            mode=mode,
+            spec=spec,
+            name=name,
+        )
+        names = [f.name for f in fields(JobRecord)]
+        marks = ", ".join("?" for _ in names)
+        values = [getattr(record, name) for name in names]
+        with self._db:
+            self._db.execute(f"INSERT INTO jobs ({', '.join(names)}) VALUES ({marks})", values)
+        return record
+
+    def finish(self, job_id: str, result: JobResult) -> None:
+        placement = json.dumps(asdict(result.placement)) if result.placement else None
+        self._update(
+            job_id,
+            state=SUCCEEDED if result.ok else PARTIAL,
+            output=result.output_cid,
+            manifest=result.manifest_cid,
+            files=len(result.files),
+            failed=len(result.failed),
+            seconds=result.seconds,
+            placement=placement,
+            reused=result.reused,
+        )
+
+    def set_stages(self, job_id: str, stages: list[dict[str, Any]]) -> None:
+        """A pipeline's lineage so far: per stage, its job, input and output CIDs and counts."""
+        self._update(job_id, stages=json.dumps(stages, ensure_ascii=False))
+
+    def finish_pipeline(
+        self, job_id: str, stages: list[dict[str, Any]], failed: int, seconds: float
+    ) -> None:
+        """`failed`: the input files lost in some stage (a file failing twice counts once)."""
+        last = stages[-1]
+        self._update(
+            job_id,
+            state=PARTIAL if failed else SUCCEEDED,
+            output=last["output"],
+            manifest=last["manifest"],
+            files=stages[0]["files"],
+            failed=failed,
+            reused=sum(stage["reused"] for stage in stages),
+            seconds=seconds,
+            stages=json.dumps(stages, ensure_ascii=False),
+        )
+
+    def fail(self, job_id: str, error: str, state: str = ERROR) -> None:
+        self._update(job_id, state=state, error=error)
+
+    def adopt(self, job_id: str) -> JobRecord:
+        """This process now runs recorded job `job_id` (a detached run)."""
+        self.set_pid(job_id, os.getpid())
+        return self.get(job_id)
+
+    def set_pid(self, job_id: str, pid: int) -> None:
+        self._update(job_id, pid=pid)
+
+    def restart(self, job_id: str) -> JobRecord:
+        """Run a stopped job again in this process (`codsh job resume`)."""
+        self._update(job_id, state=RUNNING, pid=os.getpid(), error=None)
+        return self.get(job_id)
+
+    def save_results(
+        self, job_id: str, results: list[FileResult], memo_of: JobSpec | None = None
+    ) -> None:
+        """Record per-file results of job `job_id`, and (given its spec) remember the reusable ones."""
+        rows = [(job_id, r.path, json.dumps(r.as_dict())) for r in results]
+        now = time.time()
+        memo = []
+        if memo_of is not None:
+            memo = [
+                (memo_key(memo_of, r.input_cid), json.dumps(r.as_dict()), now)
+                for r in results
+                if reusable(r)
+            ]
+        with self._db:
+            self._db.executemany("INSERT OR REPLACE INTO job_files VALUES (?, ?, ?)", rows)
+            self._db.executemany("INSERT OR REPLACE INTO memo VALUES (?, ?, ?)", memo)
+
+    def recall(self, spec: JobSpec, cids: list[str]) -> dict[str, FileResult]:
+        """The remembered results of input CIDs `cids` under `spec` (see codsh/core/memo.py)."""
+        by_key = {memo_key(spec, cid): cid for cid in cids}
+        keys = list(by_key)
+        found: dict[str, FileResult] = {}
+        for start in range(0, len(keys), RECALL_BATCH):
+            batch = keys[start : start + RECALL_BATCH]
+            marks = ", ".join("?" for _ in batch)
+            rows = self._db.execute(f"SELECT key, result FROM memo WHERE key IN ({marks})", batch)
+            for row in rows.fetchall():
+                found[by_key[row["key"]]] = FileResult.from_dict(json.loads(row["result"]))
+        return found
+
+    def results(self, job_id: str) -> dict[str, FileResult]:
+        """The per-file results recorded so far, by input path."""
+        rows = self._db.execute("SELECT result FROM job_files WHERE job_id = ?", [job_id])
+        found = [FileResult.from_dict(json.loads(row["result"])) for row in rows.fetchall()]
+        return {result.path: result for result in found}
+
+    def _update(self, job_id: str, **values: Any) -> None:
+        values["updated"] = time.time()
+        assignments = ", ".join(f"{name} = ?" for name in values)
+        with self._db:
+            self._db.execute(
+                f"UPDATE jobs SET {assignments} WHERE id = ?", [*values.values(), job_id]
+            )
+
+    def get(self, prefix: str) -> JobRecord:
+        """The job with ID `prefix`, else the latest run of the job named `prefix`, else the job
+        whose ID starts with `prefix` (IDs are long; a few characters usually do)."""
+        for query in (
+            "SELECT * FROM jobs WHERE id = ?",
+            "SELECT * FROM jobs WHERE name = ? ORDER BY created DESC LIMIT 1",
+        ):
+            row = self._db.execute(query, [prefix]).fetchone()
+            if row is not None:
+                return _record(row)
+        stages = "" if "-" in prefix else "AND id NOT LIKE '%-%'"  # a pipeline, not its stages
+        rows = self._db.execute(
+            f"SELECT * FROM jobs WHERE id LIKE ? {stages} ORDER BY created DESC LIMIT 2",
+            [prefix + "%"],
+        ).fetchall()
+        if not rows or not prefix:
+            raise InputError(f"no job {prefix!r}", "`codsh job list` shows the jobs run from here")
+        if len(rows) > 1:
+            raise InputError(
+                f"several jobs start with {prefix!r}", "give more characters of the ID"
+            )
+        return _record(rows[0])
+
+    def recent(self, limit: int = 50, name: str | None = None) -> list[JobRecord]:
+        """The latest jobs, newest first (only the runs of job `name` when given)."""
+        where, args = ("WHERE name = ?", [name]) if name else ("", [])
+        rows = self._db.execute(
+            f"SELECT * FROM jobs {where} ORDER BY created DESC LIMIT ?", [*args, limit]
+        )
+        return [_record(row) for row in rows.fetchall()]
+
+
+def new_id() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def _record(row: sqlite3.Row) -> JobRecord:
+    record = JobRecord(**dict(row))
+    if record.state == RUNNING and not pid_alive(record.pid):
+        record.state = INTERRUPTED
+    return record

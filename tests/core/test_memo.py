@@ -1,0 +1,118 @@
+"""Memo keys, what may be reused, and identical inputs: pure logic, no daemons."""
+
+from __future__ import annotations
+
+from dataclasses import replace
+
+import pytest
+
+from codsh.core.memo import distinct, memo_key, reusable, reuse, with_twins
+from codsh.core.model import (
+    FileResult,
+    InputFile,
+    Outcome,
+    exit_error,
+    memory_error,
+    output_error,
+)
+from codsh.core.spec import CONCAT, JobSpec, Limits
+
+INPUT = "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku"
+FETCH = Outcome.FETCH_FAILED
+SPEC = JobSpec("grep rain", "bafyroot/dir", image_digest="sha256:aaa")
+
+
+def ran(
+    exit_code: int | None = 0,
+    error: str | None = None,
+    output: str | None = "bafkout",
+    outcome: Outcome = Outcome.OK,
+) -> FileResult:
+    return FileResult("a.txt", INPUT, 10, exit_code, output, 5, 5, error=error, outcome=outcome)
+
+
+def test_the_key_is_stable_and_ignores_where_the_input_sits_and_how_outputs_merge() -> None:
+    key = memo_key(SPEC, INPUT)
+    assert key == memo_key(JobSpec("grep rain", "bafyother", image_digest="sha256:aaa"), INPUT)
+    assert key == memo_key(replace(SPEC, mode=CONCAT), INPUT)
+    assert key == memo_key(replace(SPEC, image="another:tag"), INPUT)  # the digest stands for it
+    assert len(key) == 64
+
+
+def test_limits_that_only_decide_whether_a_run_finishes_are_not_in_the_key() -> None:
+    key = memo_key(SPEC, INPUT)
+    assert key == memo_key(replace(SPEC, limits=Limits(timeout=5, cpus=0.5)), INPUT)
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        replace(SPEC, command="grep snow"),
+        replace(SPEC, command="grep  rain"),  # the text runs under sh: not normalised away
+        replace(SPEC, image_digest="sha256:bbb"),
+        replace(SPEC, limits=Limits(output=10)),
+        replace(SPEC, limits=Limits(memory=2**20)),
+        replace(SPEC, limits=Limits(pids=2)),
+        replace(SPEC, limits=Limits(stderr=1)),
+    ],
+)
+def test_whatever_may_change_a_result_is_in_the_key(changed: JobSpec) -> None:
+    assert memo_key(changed, INPUT) != memo_key(SPEC, INPUT)
+
+
+def test_another_input_file_is_another_key() -> None:
+    assert memo_key(SPEC, INPUT) != memo_key(SPEC, "bafkreiother")
+
+
+def test_without_a_digest_the_image_name_counts() -> None:
+    plain = JobSpec("cat", "bafyroot", image="a:1")
+    assert memo_key(plain, INPUT) != memo_key(replace(plain, image="b:1"), INPUT)
+
+
+def test_finished_runs_are_reusable_even_when_the_command_failed() -> None:
+    assert reusable(ran())
+    assert reusable(
+        ran(1, exit_error(1), outcome=Outcome.EXITED)
+    )  # grep found nothing: it will again
+
+
+@pytest.mark.parametrize(
+    "result",
+    [
+        ran(None, "timed out after 5s (the container was killed)", outcome=Outcome.TIMED_OUT),
+        ran(137, exit_error(137), outcome=Outcome.EXITED),  # SIGKILL (the OOM killer): a signal
+        ran(137, memory_error(2**20), outcome=Outcome.OUT_OF_MEMORY),
+        ran(0, output_error(10), outcome=Outcome.OUTPUT_CUT),
+        ran(0, output=None),
+        ran(1, "exited with code 1; could not read the input from kubo: gone", outcome=FETCH),
+        ran(0, "no output was recorded", outcome=Outcome.INFRASTRUCTURE),
+        replace(ran(), reused=True),  # already remembered
+    ],
+)
+def test_results_that_depend_on_more_than_the_input_are_not_kept(result: FileResult) -> None:
+    assert not reusable(result)
+
+
+def test_a_reused_result_takes_the_path_of_the_file_it_stands_for() -> None:
+    other = InputFile("b/same bytes.txt", INPUT, 10)
+    copy = reuse(ran(), other)
+    assert (copy.path, copy.input_cid, copy.reused) == ("b/same bytes.txt", INPUT, True)
+    assert (copy.output_cid, copy.exit_code) == ("bafkout", 0)
+
+
+def test_identical_inputs_run_once_and_share_the_result() -> None:
+    files = [
+        InputFile("a", "cid1", 1),
+        InputFile("b", "cid2", 1),
+        InputFile("c", "cid1", 1),
+        InputFile("d", "cid1", 1),
+    ]
+    todo, twins = distinct(files)
+    assert [f.path for f in todo] == ["a", "b"]
+    assert {cid: [f.path for f in group] for cid, group in twins.items()} == {"cid1": ["c", "d"]}
+    first = FileResult("a", "cid1", 1, 0, "bafkout", 3, 3)
+    copies = with_twins([first, FileResult("b", "cid2", 1, 0, "bafkb", 1, 1)], twins)
+    assert [(c.path, c.output_cid, c.reused) for c in copies] == [
+        ("c", "bafkout", True),
+        ("d", "bafkout", True),
+    ]
