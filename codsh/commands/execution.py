@@ -7,7 +7,7 @@ import sys
 from collections.abc import Mapping
 from dataclasses import asdict, replace
 from pathlib import Path
-from typing import NoReturn
+from typing import Any, NoReturn
 
 import click
 import docker
@@ -203,5 +203,11 @@ class StagePrinter(PipelineEvents):
         if self.enabled:
             report(result, job_id)
 
-    def print(self, text: str) -> None:
-        stderr.print(text)
+    def losses(self, lineage: list[dict[str, Any]]) -> None:
+        """After the pipe: which stages lost files (later ones ran on their partial output)."""
+        for stage in lineage:
+            if stage["failed"]:
+                stderr.print(
+                    f"[yellow]stage {stage['stage']} lost {stage['failed']} files[/] "
+                    f"(later stages ran on its partial output): `codsh job logs {stage['job']}`"
+                )

@@ -87,19 +87,9 @@ def pipe(settings: Settings, /, stages: tuple[str, ...], no_fuse: bool, **params
         with events.progress:
             result = run_async(go)
     if options.as_json:
-        record_json = {
-            "job": pipeline.id,
-            "output": result.output,
-            "failed": result.failed,
-            "stages": result.lineage,
-        }
-        click.echo(json.dumps(record_json, ensure_ascii=False))
+        record_json = {"job": pipeline.id, "output": result.output, "failed": result.failed}
+        click.echo(json.dumps({**record_json, "stages": result.lineage}, ensure_ascii=False))
     else:
         click.echo(result.output)
-        for stage in result.lineage:
-            if stage["failed"]:
-                events.print(
-                    f"[yellow]stage {stage['stage']} lost {stage['failed']} files[/] "
-                    f"(later stages ran on its partial output): `codsh job logs {stage['job']}`"
-                )
+        events.losses(result.lineage)
     sys.exit(EXIT_FAILURES if result.failed else EXIT_OK)

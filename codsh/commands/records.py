@@ -55,7 +55,7 @@ def list_command(limit: int, name: str | None, as_json: bool) -> None:
 @click.command()
 @click.argument("job_id", shell_complete=job_ids)
 @click.option("--json", "as_json", is_flag=True)
-def describe(job_id: str, as_json: bool) -> None:
+def describe(job_id: str, as_json: bool) -> None:  # long: one line printed per recorded field
     """Everything recorded about one job (an ID prefix or its --name is enough), with its progress
     so far; for a pipeline, each stage's input and output CIDs (its lineage)."""
     store = JobStore(jobs_db())

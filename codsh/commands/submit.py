@@ -84,7 +84,7 @@ def submit(
     detach: bool,
     job_id: str | None,
     **params: Any,
-) -> None:
+) -> None:  # long for its help text (the docstring); the body is short
     """Run CMD (or a Python function, or a WASM module) over every file of a CID; print the
     output CID.
 

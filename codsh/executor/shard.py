@@ -208,9 +208,9 @@ class _ShardRun:
         if self._file_scope is not None:
             self._file_scope.cancel()
 
-    async def _run_file(
+    async def _run_file(  # one file's streams, timer and outcome, kept in one place on purpose:
         self, index: int, status: StatusLines, parts: trio.MemorySendChannel[AddEntry]
-    ) -> tuple[FileResult, bool]:
+    ) -> tuple[FileResult, bool]:  # the cancel scopes and what they mean read together
         """Run file `index`; also say whether the container can go on to the next file."""
         file = self.files[index]
         result = FileResult(file.path, file.cid, file.size)
