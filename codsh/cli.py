@@ -29,6 +29,7 @@ COMMANDS = {
     "fn": "codsh.commands.fn:fn",
     "devstack": "codsh.commands.devstack:devstack",
     "images": "codsh.commands.images:images",
+    "serve": "codsh.commands.serve:serve",
     "scheduler": "codsh.commands.cluster:scheduler",
     "node": "codsh.commands.cluster:node",
     "completion": "codsh.commands.completion:completion_command",

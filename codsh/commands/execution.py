@@ -15,7 +15,6 @@ from rich.filesize import decimal
 
 from codsh.commands.cluster import tls_option
 from codsh.commands.settings import Settings, pass_settings, run_async
-from codsh.commands.where import Where
 from codsh.completion import job_ids
 from codsh.config import jobs_db
 from codsh.core.manifest import excerpt
@@ -30,6 +29,7 @@ from codsh.jobs.finish import JobResult
 from codsh.jobs.pipeline import PipelineEvents, describe
 from codsh.jobs.recorded import run_recorded
 from codsh.jobs.store import RUNNING, SUCCEEDED, JobStore
+from codsh.jobs.where import Where
 from codsh.processes import spawn
 from codsh.progress import JobProgress, stderr
 

@@ -11,9 +11,9 @@ import click
 
 from codsh.commands.cluster import parse_labels, tls_option
 from codsh.commands.input_cid import read_input_cid
-from codsh.commands.where import Where
 from codsh.completion import cids
 from codsh.core.spec import DEFAULT_IMAGE, Limits, RunTarget
+from codsh.jobs.where import Where
 
 F = TypeVar("F", bound=Callable[..., Any])
 SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}

@@ -5,11 +5,13 @@ from __future__ import annotations
 import json
 import shlex
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from dataclasses import fields as dataclass_fields
+from typing import Any, TypeVar
 
 from codsh.core.unixfs import parse_cid
 from codsh.errors import InputError
 
+T = TypeVar("T")
 PER_FILE = "per-file"
 CONCAT = "concat"
 DEFAULT_IMAGE = "codsh/busybox:latest"
@@ -112,3 +114,75 @@ def check_input(path: str) -> str:
             "CIDs look like bafy... or Qm...; `codsh add PATH` prints one for your files",
         ) from exc
     return f"{root}/{rest}".rstrip("/") if rest else root
+
+
+def spec_from_request(data: object) -> JobSpec:
+    """A job spec from an API request's JSON, checked strictly: an unknown field, a value of the
+    wrong type, a bad CID or command is an InputError naming it (nothing is guessed)."""
+    fields = _object(data, "the job spec")
+    _known(fields, {f.name for f in dataclass_fields(JobSpec)}, "the job spec")
+    kind = fields.get("kind", SHELL)
+    if kind not in (SHELL, PYTHON, WASM):
+        raise InputError(f"kind {kind!r} is not one of shell, python, wasm", "leave it out for -e")
+    command = _typed(fields, "command", str, "")
+    if kind == SHELL:
+        check_command(command)
+    program = _typed(fields, "program", str, "")
+    if kind != SHELL:
+        program = check_input(program)
+    mode = fields.get("mode", PER_FILE)
+    if mode not in (PER_FILE, CONCAT):
+        raise InputError(f"mode {mode!r} is not per-file or concat", "leave it out for per-file")
+    limits = _object(fields.get("limits", {}), "limits")
+    _known(limits, {f.name for f in dataclass_fields(Limits)}, "limits")
+    target = _object(fields.get("target", {}), "target")
+    _known(target, {f.name for f in dataclass_fields(RunTarget)}, "target")
+    select = _object(target.get("select", {}), "target.select")
+    if not all(isinstance(v, str) for v in select.values()):
+        raise InputError("target.select maps labels to strings", 'e.g. {"zone": "eu"}')
+    return JobSpec(
+        command=command,
+        input=check_input(_typed(fields, "input", str, "")),
+        image=_typed(fields, "image", str, DEFAULT_IMAGE),
+        image_digest=_typed(fields, "image_digest", str, ""),
+        mode=mode,
+        limits=Limits(**{k: _number(limits, k, getattr(Limits(), k)) for k in limits}),
+        kind=kind,
+        program=program,
+        target=RunTarget(
+            select=dict(select),
+            shard_size=max(1, int(_number(target, "shard_size", 1000))),
+            find_timeout=float(_number(target, "find_timeout", DEFAULT_FIND_TIMEOUT)),
+            memo=_typed(target, "memo", bool, True),
+            slots=int(_number(target, "slots", 0)),
+        ),
+    )
+
+
+def _object(value: object, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise InputError(f"{what} must be a JSON object", "see /openapi.json for its fields")
+    return value
+
+
+def _known(fields: dict[str, Any], known: set[str], what: str) -> None:
+    unknown = sorted(set(fields) - known)
+    if unknown:
+        raise InputError(
+            f"unknown field(s) in {what}: {', '.join(unknown)}",
+            f"the fields are: {', '.join(sorted(known))}",
+        )
+
+
+def _typed(fields: dict[str, Any], name: str, kind: type[T], default: T) -> T:
+    value = fields.get(name, default)
+    if not isinstance(value, kind):
+        raise InputError(f"{name} must be a {kind.__name__}", "see /openapi.json for its fields")
+    return value
+
+
+def _number(fields: dict[str, Any], name: str, default: float) -> Any:
+    value = fields.get(name, default)
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise InputError(f"{name} must be a non-negative number", "see /openapi.json")
+    return value

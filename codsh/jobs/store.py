@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import sqlite3
+import threading
 import time
 import uuid
 from dataclasses import asdict, dataclass, fields
@@ -67,7 +68,12 @@ CREATE TABLE IF NOT EXISTS memo (
     created REAL NOT NULL
 );
 """
-ADDED_COLUMNS = {"name": "TEXT", "reused": "INTEGER", "stages": "TEXT"}  # since the first schema
+ADDED_COLUMNS = {
+    "name": "TEXT",
+    "reused": "INTEGER",
+    "stages": "TEXT",
+    "owner": "TEXT",
+}  # since the first schema
 RECALL_BATCH = 500  # keys per query (SQLite allows 999 parameters in older builds)
 
 
@@ -93,6 +99,7 @@ class JobRecord:
     name: str | None = None  # given with --name: `describe NAME` is its latest run
     reused: int | None = None  # files whose result came from the memo
     stages: str | None = None  # a pipeline's stages, with their input and output CIDs (JSON)
+    owner: str | None = None  # who submitted it through the orchestrator's API (a token's name)
 
     def as_dict(self) -> dict[str, Any]:
         record = asdict(self)
@@ -105,13 +112,15 @@ class JobRecord:
 class JobStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
-        # one user at a time, but that user may be a worker thread (see jobs/events.Recorder)
+        # One connection, used from several threads (jobs/events.Recorder, the orchestrator's
+        # concurrent jobs): every use holds the lock, so transactions never interleave.
+        self._lock = threading.RLock()
         self._db = sqlite3.connect(path, timeout=30, check_same_thread=False)
         self._db.row_factory = sqlite3.Row
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.executescript(SCHEMA)
         present = {row["name"] for row in self._db.execute("PRAGMA table_info(jobs)")}
-        with self._db:
+        with self._lock, self._db:
             for column, kind in ADDED_COLUMNS.items():
                 if column not in present:
                     self._db.execute(f"ALTER TABLE jobs ADD COLUMN {column} {kind}")
@@ -128,7 +137,12 @@ class JobStore:
         self.close()
 
     def create(
-        self, spec: JobSpec, runs_on: str, name: str | None = None, job_id: str | None = None
+        self,
+        spec: JobSpec,
+        runs_on: str,
+        name: str | None = None,
+        job_id: str | None = None,
+        owner: str | None = None,
     ) -> JobRecord:
         """A new running job; `job_id` names it (a pipeline's stage), else a random ID does."""
         return self._insert(
@@ -139,6 +153,7 @@ class JobStore:
             spec.canonical_json(),
             runs_on,
             name,
+            owner,
         )
 
     def create_pipeline(
@@ -156,6 +171,7 @@ class JobStore:
         spec: str,
         runs_on: str,
         name: str | None,
+        owner: str | None = None,
     ) -> JobRecord:
         now = time.time()
         record = JobRecord(
@@ -170,11 +186,12 @@ class JobStore:
             mode=mode,
             spec=spec,
             name=name,
+            owner=owner,
         )
         names = [f.name for f in fields(JobRecord)]
         marks = ", ".join("?" for _ in names)
         values = [getattr(record, name) for name in names]
-        with self._db:
+        with self._lock, self._db:
             self._db.execute(f"INSERT INTO jobs ({', '.join(names)}) VALUES ({marks})", values)
         return record
 
@@ -242,7 +259,7 @@ class JobStore:
                 for r in results
                 if reusable(r)
             ]
-        with self._db:
+        with self._lock, self._db:
             self._db.executemany("INSERT OR REPLACE INTO job_files VALUES (?, ?, ?)", rows)
             self._db.executemany("INSERT OR REPLACE INTO memo VALUES (?, ?, ?)", memo)
 
@@ -254,21 +271,21 @@ class JobStore:
         for start in range(0, len(keys), RECALL_BATCH):
             batch = keys[start : start + RECALL_BATCH]
             marks = ", ".join("?" for _ in batch)
-            rows = self._db.execute(f"SELECT key, result FROM memo WHERE key IN ({marks})", batch)
-            for row in rows.fetchall():
+            rows = self._read(f"SELECT key, result FROM memo WHERE key IN ({marks})", batch)
+            for row in rows:
                 found[by_key[row["key"]]] = FileResult.from_dict(json.loads(row["result"]))
         return found
 
     def results(self, job_id: str) -> dict[str, FileResult]:
         """The per-file results recorded so far, by input path."""
-        rows = self._db.execute("SELECT result FROM job_files WHERE job_id = ?", [job_id])
-        found = [FileResult.from_dict(json.loads(row["result"])) for row in rows.fetchall()]
+        rows = self._read("SELECT result FROM job_files WHERE job_id = ?", [job_id])
+        found = [FileResult.from_dict(json.loads(row["result"])) for row in rows]
         return {result.path: result for result in found}
 
     def _update(self, job_id: str, **values: Any) -> None:
         values["updated"] = time.time()
         assignments = ", ".join(f"{name} = ?" for name in values)
-        with self._db:
+        with self._lock, self._db:
             self._db.execute(
                 f"UPDATE jobs SET {assignments} WHERE id = ?", [*values.values(), job_id]
             )
@@ -280,14 +297,14 @@ class JobStore:
             "SELECT * FROM jobs WHERE id = ?",
             "SELECT * FROM jobs WHERE name = ? ORDER BY created DESC LIMIT 1",
         ):
-            row = self._db.execute(query, [prefix]).fetchone()
-            if row is not None:
-                return _record(row)
+            rows = self._read(query, [prefix])
+            if rows:
+                return _record(rows[0])
         stages = "" if "-" in prefix else "AND id NOT LIKE '%-%'"  # a pipeline, not its stages
-        rows = self._db.execute(
+        rows = self._read(
             f"SELECT * FROM jobs WHERE id LIKE ? {stages} ORDER BY created DESC LIMIT 2",
             [prefix + "%"],
-        ).fetchall()
+        )
         if not rows or not prefix:
             raise InputError(f"no job {prefix!r}", "`codsh job list` shows the jobs run from here")
         if len(rows) > 1:
@@ -296,13 +313,21 @@ class JobStore:
             )
         return _record(rows[0])
 
-    def recent(self, limit: int = 50, name: str | None = None) -> list[JobRecord]:
-        """The latest jobs, newest first (only the runs of job `name` when given)."""
-        where, args = ("WHERE name = ?", [name]) if name else ("", [])
-        rows = self._db.execute(
-            f"SELECT * FROM jobs {where} ORDER BY created DESC LIMIT ?", [*args, limit]
+    def recent(
+        self, limit: int = 50, name: str | None = None, owner: str | None = None
+    ) -> list[JobRecord]:
+        """The latest jobs, newest first (only the runs of job `name`, or `owner`'s, when given)."""
+        conditions = [(c, v) for c, v in (("name = ?", name), ("owner = ?", owner)) if v]
+        where = "WHERE " + " AND ".join(c for c, _ in conditions) if conditions else ""
+        rows = self._read(
+            f"SELECT * FROM jobs {where} ORDER BY created DESC LIMIT ?",
+            [*(v for _, v in conditions), limit],
         )
-        return [_record(row) for row in rows.fetchall()]
+        return [_record(row) for row in rows]
+
+    def _read(self, query: str, args: list[Any]) -> list[sqlite3.Row]:
+        with self._lock:
+            return self._db.execute(query, args).fetchall()
 
 
 def new_id() -> str:

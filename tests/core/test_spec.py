@@ -17,6 +17,7 @@ from codsh.core.spec import (
     canonical_json,
     check_command,
     check_input,
+    spec_from_request,
 )
 from codsh.errors import EXIT_USAGE, InputError
 
@@ -190,3 +191,37 @@ def test_a_spec_from_before_kinds_reads_as_a_shell_job() -> None:
 def test_check_command_ignores_quotes_inside_comments() -> None:
     # sh -c "echo a # it's" prints "a": the quote is in a comment, not unbalanced
     assert check_command("echo a # it's") == ["echo", "a"]
+
+
+def test_a_spec_from_an_api_request_is_checked_strictly() -> None:
+    spec = spec_from_request(
+        {"command": "grep rain", "input": f"/ipfs/{V1}", "mode": "concat", "target": {"slots": 2}}
+    )
+    assert (spec.input, spec.mode, spec.target.slots, spec.target.memo) == (V1, CONCAT, 2, True)
+    assert spec_from_request(json.loads(spec.canonical_json())) == spec  # what the CLI builds
+
+
+@pytest.mark.parametrize(
+    ("request_body", "words"),
+    [
+        ([], "must be a JSON object"),
+        (
+            {"command": "cat", "input": V1, "colour": "red"},
+            "unknown field(s) in the job spec: colour",
+        ),
+        ({"command": "cat", "input": "nope"}, "not a valid CID"),
+        ({"command": "", "input": V1}, "the command is empty"),
+        ({"command": "cat", "input": V1, "mode": "zip"}, "mode 'zip'"),
+        ({"command": "cat", "input": V1, "kind": "perl"}, "kind 'perl'"),
+        ({"command": "cat", "input": V1, "limits": {"timeout": -1}}, "timeout must be"),
+        ({"command": "cat", "input": V1, "limits": {"cpu": 1}}, "unknown field(s) in limits: cpu"),
+        ({"command": "cat", "input": V1, "target": {"memo": "no"}}, "memo must be a bool"),
+        ({"command": "cat", "input": V1, "target": {"select": {"a": 1}}}, "select maps"),
+        ({"command": 7, "input": V1}, "command must be a str"),
+        ({"kind": "wasm", "input": V1, "program": "x"}, "not a valid CID"),
+    ],
+)
+def test_a_bad_api_spec_says_what_is_wrong(request_body: object, words: str) -> None:
+    with pytest.raises(InputError) as caught:
+        spec_from_request(request_body)
+    assert words in caught.value.message

@@ -1,4 +1,4 @@
-"""Where a job runs, as the CLI's options say it: cheap to import (the executions load when used)."""
+"""Where a job runs: here or on a cluster. Cheap to import: the executions load when used."""
 
 from __future__ import annotations
 

@@ -1,0 +1,118 @@
+"""The API's OpenAPI 3.1 document (served at /openapi.json), written out: the API is small."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from codsh import __version__
+
+_ERROR = {"$ref": "#/components/schemas/Error"}
+_JOB = {"$ref": "#/components/schemas/Job"}
+
+
+def _response(description: str, schema: dict[str, Any] | None = None) -> dict[str, Any]:
+    content = {"application/json": {"schema": schema}} if schema else {}
+    return {"description": description, **({"content": content} if content else {})}
+
+
+_ERRORS = {
+    "400": _response("bad input: the error says what and the hint what to do", _ERROR),
+    "401": _response("no valid bearer token", _ERROR),
+    "404": _response("no such job of yours", _ERROR),
+}
+_JOB_ID = [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}]
+
+
+def document() -> dict[str, Any]:
+    spec_schema = {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["input"],
+        "properties": {
+            "command": {"type": "string", "description": "the shell command run per file"},
+            "input": {"type": "string", "description": "CID or CID/path"},
+            "image": {"type": "string"},
+            "image_digest": {"type": "string", "description": "the image ID the nodes run"},
+            "mode": {"enum": ["per-file", "concat"]},
+            "kind": {"enum": ["shell", "python", "wasm"]},
+            "program": {"type": "string", "description": "bundle or module CID"},
+            "limits": {"type": "object", "additionalProperties": False},
+            "target": {"type": "object", "additionalProperties": False},
+            "name": {"type": "string", "description": "the job's name (e.g. nightly)"},
+        },
+    }
+    return {
+        "openapi": "3.1.0",
+        "info": {"title": "codsh orchestrator", "version": __version__},
+        "components": {
+            "securitySchemes": {"token": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "properties": {"error": {"type": "string"}, "hint": {"type": "string"}},
+                },
+                "Job": {"type": "object", "description": "a job record (codsh job describe)"},
+                "JobSpec": spec_schema,
+            },
+        },
+        "security": [{"token": []}],
+        "paths": {
+            "/v1/jobs": {
+                "post": {
+                    "summary": "Submit a job",
+                    "requestBody": {
+                        "required": True,
+                        "content": {
+                            "application/json": {"schema": {"$ref": "#/components/schemas/JobSpec"}}
+                        },
+                    },
+                    "responses": {
+                        "201": _response("the job, running", _JOB),
+                        "413": _response("body too large", _ERROR),
+                        "429": _response("too many of your jobs are running", _ERROR),
+                        **_ERRORS,
+                    },
+                },
+                "get": {
+                    "summary": "Your jobs, newest first",
+                    "parameters": [
+                        {"name": "limit", "in": "query", "schema": {"type": "integer"}},
+                        {"name": "name", "in": "query", "schema": {"type": "string"}},
+                    ],
+                    "responses": {"200": _response("jobs", {"type": "array", "items": _JOB})},
+                },
+            },
+            "/v1/jobs/{job_id}": {
+                "get": {
+                    "summary": "One job's record",
+                    "parameters": _JOB_ID,
+                    "responses": {"200": _response("the job", _JOB), **_ERRORS},
+                }
+            },
+            "/v1/jobs/{job_id}/cancel": {
+                "post": {
+                    "summary": "Cancel a running job (what finished is kept)",
+                    "parameters": _JOB_ID,
+                    "responses": {
+                        "202": _response("cancelling"),
+                        "409": _response("not running", _ERROR),
+                        **_ERRORS,
+                    },
+                }
+            },
+            "/v1/jobs/{job_id}/events": {
+                "get": {
+                    "summary": "Server-sent events: progress, listed, file (per file), end",
+                    "parameters": _JOB_ID,
+                    "responses": {
+                        "200": {
+                            "description": "an event stream",
+                            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+                        },
+                        **_ERRORS,
+                    },
+                }
+            },
+            "/v1/health": {"get": {"summary": "Who you are, where jobs run", "responses": {}}},
+        },
+    }
