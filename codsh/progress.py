@@ -57,15 +57,22 @@ class JobProgress:
 
     def listed(self, tree: InputTree) -> None:
         """A job's input is listed (again for each stage of a pipeline: the bar starts over)."""
-        assert self._files is not None
-        self._failed = self._bytes_done = 0
-        self._bytes_total = sum(f.size for f in tree.files)
-        self._progress.reset(self._files, total=len(tree.files), failed=0, bytes="")
-        self._progress.update(self._files, description="running")
+        self.counted(len(tree.files), sum(f.size for f in tree.files))
 
     def file(self, result: FileResult) -> None:
+        self.counted_file(result.ok, result.input_size)
+
+    def counted(self, files: int, size: int, done: int = 0) -> None:
+        """`files` of `size` bytes in all, `done` of them already (a job followed from its events)."""
         assert self._files is not None
-        self._failed += 0 if result.ok else 1
-        self._bytes_done += result.input_size
+        self._failed = self._bytes_done = 0
+        self._bytes_total = size
+        self._progress.reset(self._files, total=files, completed=done, failed=0, bytes="")
+        self._progress.update(self._files, description="running")
+
+    def counted_file(self, ok: bool, size: int) -> None:
+        assert self._files is not None
+        self._failed += 0 if ok else 1
+        self._bytes_done += size
         done = f"{decimal(self._bytes_done)}/{decimal(self._bytes_total)}"
         self._progress.update(self._files, advance=1, failed=self._failed, bytes=done)

@@ -17,9 +17,11 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
+from codsh.api import data, web
 from codsh.api.openapi import document
 from codsh.api.service import Orchestrator, TooManyJobs, end_of
 from codsh.api.tokens import TokenStore, User
+from codsh.core.manifest import excerpt
 from codsh.core.spec import spec_from_request
 from codsh.errors import CodshError, InputError, ServiceUnavailable
 from codsh.jobs.store import RUNNING, JobRecord
@@ -90,10 +92,18 @@ class Api:
         return JSONResponse([public(r) for r in records])
 
     async def get_job(self, request: Request, user: User) -> Response:
+        """The record, with the per-file failures recorded so far (what `job describe` shows)."""
         record = self.find(request, user)
         if isinstance(record, Response):
             return record
-        return JSONResponse(public(record))
+        results = self.service.store.results(record.id)
+        failures = [
+            {"path": r.path, "node": r.node, "outcome": str(r.outcome), "error": r.error}
+            | {"stderr": excerpt(r.stderr, 800)}
+            for r in results.values()
+            if not r.ok
+        ]
+        return JSONResponse(public(record) | {"files_recorded": len(results), "failures": failures})
 
     async def cancel(self, request: Request, user: User) -> Response:
         record = self.find(request, user)
@@ -153,6 +163,8 @@ class Api:
             Route("/v1/jobs/{job_id}/cancel", authed(self.cancel), methods=["POST"]),
             Route("/v1/jobs/{job_id}/events", authed(self.events)),
         ]
+        routes += data.routes(self)
+        routes += web.routes(self)
         return Starlette(routes=routes)
 
 

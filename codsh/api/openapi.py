@@ -20,6 +20,7 @@ _ERRORS = {
     "401": _response("no valid bearer token", _ERROR),
     "404": _response("no such job of yours", _ERROR),
 }
+_PATH = {"name": "path", "in": "path", "required": True, "schema": {"type": "string"}}
 _JOB_ID = [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}]
 
 
@@ -114,5 +115,32 @@ def document() -> dict[str, Any]:
                 }
             },
             "/v1/health": {"get": {"summary": "Who you are, where jobs run", "responses": {}}},
+            "/v1/add": {
+                "post": {
+                    "summary": "Add files and folders (a tar stream) to the orchestrator's kubo",
+                    "requestBody": {"content": {"application/x-tar": {"schema": {}}}},
+                    "responses": {"200": _response("[{name, cid}] per top-level entry")},
+                }
+            },
+            "/v1/ls/{path}": {
+                "get": {
+                    "summary": "List CID[/path] ({dir, entries}); ?recursive=1 for the tree",
+                    "parameters": [_PATH],
+                    "responses": {"200": _response("the listing"), **_ERRORS},
+                }
+            },
+            "/v1/cat/{path}": {
+                "get": {
+                    "summary": "The bytes of a file CID[/path], streamed",
+                    "parameters": [_PATH],
+                    "responses": {
+                        "200": {
+                            "description": "the file",
+                            "content": {"application/octet-stream": {"schema": {}}},
+                        },
+                        **_ERRORS,
+                    },
+                }
+            },
         },
     }

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING
 
 import click
 
+from codsh.client.api import ApiClient
 from codsh.commands.input_cid import read_input_cid
 from codsh.commands.settings import Settings, pass_settings, run_async
 from codsh.completion import cids
@@ -52,6 +53,24 @@ def add(
             f"several paths are named {', '.join(map(repr, repeated))}; kubo adds each under its name",
             "add them one at a time, or put them in differently named folders",
         )
+    api = ApiClient.from_env()
+    if api is not None:  # through the orchestrator's kubo, with the canonical options
+        if (wrap, cid_version, raw_leaves, chunker, pin, only_hash) != (
+            False,
+            1,
+            True,
+            "size-262144",
+            True,
+            False,
+        ):
+            raise InputError(
+                "add options other than the defaults are not taken by the orchestrator",
+                "leave them out (its CIDs are those of the defaults), or add without CODSH_API",
+            )
+        from codsh.commands import remote
+
+        remote.add(api, paths)
+        return
     from codsh.ipfs.client import AddOptions, KuboError
 
     options = AddOptions(cid_version, raw_leaves, pin, only_hash, wrap, chunker)
@@ -81,6 +100,12 @@ def ls_command(settings: Settings, path: str | None, recursive: bool, as_json: b
     from codsh.ipfs.client import Entry
 
     path = read_input_cid(path)
+    api = ApiClient.from_env()
+    if api is not None:
+        from codsh.commands import remote
+
+        remote.ls(api, path, recursive, as_json)
+        return
 
     async def go() -> list[Entry]:
         async with settings.kubo() as ipfs:
@@ -107,12 +132,13 @@ def ls_command(settings: Settings, path: str | None, recursive: bool, as_json: b
 @pass_settings
 def cat(settings: Settings, path: str | None) -> None:
     """Write the bytes of a file CID[/path] (or one piped on stdin) to stdout, streaming."""
-    from codsh.inputs import stat_input
-
     path = read_input_cid(path)
     out = sys.stdout.buffer
+    api = ApiClient.from_env()
 
     async def go() -> None:
+        from codsh.inputs import stat_input
+
         async with settings.kubo() as ipfs:
             root = await stat_input(ipfs, path)
             if root.is_dir:
@@ -125,7 +151,11 @@ def cat(settings: Settings, path: str | None) -> None:
         out.flush()
 
     try:
-        run_async(go)
+        if api is not None:
+            out.writelines(api.cat(path))
+            out.flush()
+        else:
+            run_async(go)
     except BrokenPipeError:  # `codsh cat CID | head`: the reader left; end quietly, as cat does
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         sys.exit(141)
@@ -139,13 +169,20 @@ def cat(settings: Settings, path: str | None) -> None:
 @pass_settings
 def get(settings: Settings, path: str | None, output: Path | None) -> None:
     """Download a CID[/path] (or one piped on stdin), file or directory tree, to disk."""
-    from codsh.inputs import list_input
-    from codsh.ipfs.sinks import safe_join, write_file
-
     path = read_input_cid(path)
     target: Path = output or Path(path.replace("/", "_"))
+    api = ApiClient.from_env()
+    if api is not None:
+        from codsh.commands import remote
+
+        count = remote.get(api, path, target)
+        click.echo(f"{count} files written to {target}", err=True)
+        return
 
     async def go() -> int:
+        from codsh.inputs import list_input
+        from codsh.ipfs.sinks import safe_join, write_file
+
         async with settings.kubo() as ipfs:
             tree = await list_input(ipfs, path)
             is_dir = tree.directories or not (len(tree.files) == 1 and tree.files[0].path == "")

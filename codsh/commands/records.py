@@ -7,9 +7,11 @@ import os
 import signal
 import sys
 import time
+from typing import Any
 
 import click
 
+from codsh.client.api import ApiClient
 from codsh.commands.settings import Settings, pass_settings, run_async
 from codsh.completion import job_ids
 from codsh.config import jobs_db
@@ -30,34 +32,41 @@ def load(job_id: str) -> JobRecord:
 @click.option("--name", metavar="NAME", help="Only the runs of the job named NAME.")
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per job.")
 def list_command(limit: int, name: str | None, as_json: bool) -> None:
-    """The jobs run from this machine, newest first (a pipeline's stages are jobs ID-1, ID-2...)."""
-    store = JobStore(jobs_db())
-    records = store.recent(limit, name)
-    store.close()
+    """The jobs run from this machine (or, with CODSH_API, yours on the orchestrator), newest
+    first (a pipeline's stages are jobs ID-1, ID-2...)."""
+    api = ApiClient.from_env()
+    if api is not None:
+        records = api.jobs(limit, name)
+    else:
+        with JobStore(jobs_db()) as store:
+            records = [r.as_dict() for r in store.recent(limit, name)]
     if as_json:
         for record in records:
-            click.echo(json.dumps(record.as_dict(), ensure_ascii=False))
+            click.echo(json.dumps(record, ensure_ascii=False))
         return
     click.echo(
         f"{'ID':12}  {'STATE':11}  {'STARTED':14}  {'FILES':>6}  {'FAILED':>6}  {'OUTPUT':59}  COMMAND"
     )
     for record in records:
-        started = time.strftime("%m-%d %H:%M:%S", time.localtime(record.created))
-        files = "-" if record.files is None else str(record.files)
-        failed = "-" if record.failed is None else str(record.failed)
-        output = record.output or "-"
-        line = (
-            f"{record.id:12}  {record.state:11}  {started:14}  {files:>6}  {failed:>6}  {output:59}"
-        )
-        click.echo(f"{line}  {' '.join(record.command.split())}")  # a fused step spans lines
+        started = time.strftime("%m-%d %H:%M:%S", time.localtime(record["created"]))
+        files = "-" if record["files"] is None else str(record["files"])
+        failed = "-" if record["failed"] is None else str(record["failed"])
+        output = record["output"] or "-"
+        line = f"{record['id']:12}  {record['state']:11}  {started:14}  {files:>6}  {failed:>6}"
+        command = " ".join(record["command"].split())  # a fused step spans lines
+        click.echo(f"{line}  {output:59}  {command}")
 
 
 @click.command()
 @click.argument("job_id", shell_complete=job_ids)
 @click.option("--json", "as_json", is_flag=True)
-def describe(job_id: str, as_json: bool) -> None:  # long: one line printed per recorded field
+def describe(job_id: str, as_json: bool) -> None:
     """Everything recorded about one job (an ID prefix or its --name is enough), with its progress
     so far; for a pipeline, each stage's input and output CIDs (its lineage)."""
+    api = ApiClient.from_env()
+    if api is not None:
+        show(api.job(job_id), as_json)
+        return
     store = JobStore(jobs_db())
     try:
         record = store.get(job_id)
@@ -77,6 +86,11 @@ def describe(job_id: str, as_json: bool) -> None:  # long: one line printed per 
         for (job, _), r in results.items()
         if not r.ok
     ]
+    show(fields, as_json)
+
+
+def show(fields: dict[str, Any], as_json: bool) -> None:  # long: one line per recorded field
+    """Print a job's record (`job describe`): from the local store or the orchestrator alike."""
     if as_json:
         click.echo(json.dumps(fields, ensure_ascii=False))
         return
@@ -115,7 +129,7 @@ def describe(job_id: str, as_json: bool) -> None:  # long: one line printed per 
         )
     if len(fields["failures"]) > 10:
         click.echo(
-            f"{'':10} ... {len(fields['failures']) - 10} more (`codsh job logs {record.id}`)"
+            f"{'':10} ... {len(fields['failures']) - 10} more (`codsh job logs {fields['id']}`)"
         )
     if fields["manifest"]:
         click.echo(f"per-file exit codes, stderr and timings: codsh cat {fields['manifest']}")
@@ -130,23 +144,30 @@ def describe(job_id: str, as_json: bool) -> None:  # long: one line printed per 
 @pass_settings
 def logs(settings: Settings, job_id: str, path: str | None, as_json: bool) -> None:
     """Per file: exit code, time, node, error and stderr, from the job's manifest."""
-    record = load(job_id)
-    if not record.manifest:
+    api = ApiClient.from_env()
+    record = api.job(job_id) if api is not None else load(job_id).as_dict()
+    if not record["manifest"]:
         raise InputError(
-            f"job {record.id} has no manifest ({record.state})",
+            f"job {record['id']} has no manifest ({record['state']})",
             "a job writes its manifest when it ends; see `codsh job describe`",
         )
 
-    async def read(cid: str) -> bytes:
-        async with settings.kubo() as ipfs:
-            return b"".join([chunk async for chunk in ipfs.cat(cid)])
+    def read(cid: str) -> bytes:
+        if api is not None:
+            return b"".join(api.cat(cid))
 
-    files = json.loads(run_async(read, record.manifest))["files"]
+        async def local() -> bytes:
+            async with settings.kubo() as ipfs:
+                return b"".join([chunk async for chunk in ipfs.cat(cid)])
+
+        return run_async(local)
+
+    files = json.loads(read(record["manifest"]))["files"]
     if path is not None:
         files = [f for f in files if f["path"] == path.strip("/")]
         if not files:
             raise InputError(
-                f"job {record.id} has no file {path!r}", "`codsh job logs ID` lists them"
+                f"job {record['id']} has no file {path!r}", "`codsh job logs ID` lists them"
             )
     for entry in files:
         if as_json:
@@ -161,7 +182,7 @@ def logs(settings: Settings, job_id: str, path: str | None, as_json: bool) -> No
             click.echo(f"   error: {entry['error']}")
         stderr = entry["stderr"]
         if path is not None and entry["stderr_cid"]:
-            stderr = run_async(read, entry["stderr_cid"]).decode("utf-8", errors="replace")
+            stderr = read(entry["stderr_cid"]).decode("utf-8", errors="replace")
         if stderr:
             click.echo(stderr.rstrip("\n"))
 
@@ -172,20 +193,29 @@ def logs(settings: Settings, job_id: str, path: str | None, as_json: bool) -> No
 @click.option("--json", "as_json", is_flag=True, help="Print the job's record as JSON.")
 def wait(job_id: str, timeout: float | None, as_json: bool) -> None:
     """Wait for a job to end; print its output CID. Exit 0 ok, 1 some files failed, 2 otherwise."""
-    deadline = time.monotonic() + timeout if timeout is not None else None
-    record = load(job_id)
-    while record.state == RUNNING:
-        if deadline is not None and time.monotonic() > deadline:
-            raise InputError(f"job {record.id} is still running after {timeout:g}s", "wait longer")
-        time.sleep(0.5)
+    api = ApiClient.from_env()
+    if api is not None:
+        from codsh.commands import remote
+
+        ended = remote.wait(api, job_id, timeout)
+    else:
+        deadline = time.monotonic() + timeout if timeout is not None else None
         record = load(job_id)
+        while record.state == RUNNING:
+            if deadline is not None and time.monotonic() > deadline:
+                raise InputError(
+                    f"job {record.id} is still running after {timeout:g}s", "wait longer"
+                )
+            time.sleep(0.5)
+            record = load(job_id)
+        ended = record.as_dict()
     if as_json:
-        click.echo(json.dumps(record.as_dict(), ensure_ascii=False))
-    elif record.output:
-        click.echo(record.output)
-    if record.error:
-        click.echo(f"job {record.id}: {record.state}: {record.error}", err=True)
-    sys.exit(FINAL.get(record.state, 2))
+        click.echo(json.dumps(ended, ensure_ascii=False))
+    elif ended["output"]:
+        click.echo(ended["output"])
+    if ended["error"]:
+        click.echo(f"job {ended['id']}: {ended['state']}: {ended['error']}", err=True)
+    sys.exit(FINAL.get(ended["state"], 2))
 
 
 @click.command()
@@ -193,6 +223,16 @@ def wait(job_id: str, timeout: float | None, as_json: bool) -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print the job's record as JSON.")
 def cancel(job_id: str, as_json: bool) -> None:
     """Stop a running job: its containers are removed and it is recorded as cancelled."""
+    api = ApiClient.from_env()
+    if api is not None:
+        from codsh.commands import remote
+
+        api.cancel(job_id)
+        ended = remote.wait(api, job_id, 30)
+        click.echo(f"job {ended['id']}: {ended['state']}", err=True)
+        if as_json:
+            click.echo(json.dumps(ended, ensure_ascii=False))
+        return
     record = load(job_id)
     if record.state != RUNNING:
         raise InputError(f"job {record.id} is not running ({record.state})", "nothing to cancel")

@@ -10,7 +10,10 @@ from __future__ import annotations
 import base64
 import hashlib
 from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING
+
+from codsh.errors import InputError
 
 if TYPE_CHECKING:  # multiformats costs ~30 ms to import: only CID parsing needs it
     from multiformats import CID
@@ -157,3 +160,15 @@ def parse_cid(text: str) -> CID:
         return CID.decode(text)
     except Exception as exc:  # multiformats raises several unrelated types
         raise ValueError(str(exc) or type(exc).__name__) from exc
+
+
+def safe_join(root: Path, relative: str) -> Path:
+    """`root/relative`, refusing names that would escape `root` (UnixFS names are untrusted)."""
+    if not relative:
+        return root
+    parts = relative.split("/")
+    if any(p in ("", ".", "..") or "\0" in p for p in parts):
+        raise InputError(
+            f"refusing to write the unsafe name {relative!r}", "fetch single files with `codsh cat`"
+        )
+    return root.joinpath(*parts)

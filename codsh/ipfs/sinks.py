@@ -6,20 +6,10 @@ from pathlib import Path
 
 import trio
 
-from codsh.errors import InputError
+from codsh.core.unixfs import safe_join
 from codsh.ipfs.client import KuboClient
 
-
-def safe_join(root: Path, relative: str) -> Path:
-    """`root/relative`, refusing names that would escape `root` (UnixFS names are untrusted)."""
-    if not relative:
-        return root
-    parts = relative.split("/")
-    if any(p in ("", ".", "..") or "\0" in p for p in parts):
-        raise InputError(
-            f"refusing to write the unsafe name {relative!r}", "fetch single files with `codsh cat`"
-        )
-    return root.joinpath(*parts)
+__all__ = ["safe_join", "write_file"]
 
 
 async def write_file(ipfs: KuboClient, path: str, dest: Path) -> None:

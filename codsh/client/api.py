@@ -1,0 +1,175 @@
+"""A client of the orchestrator's HTTP API, on the standard library only (http.client): the CLI
+and the SDK use it when `CODSH_API` is set, and it costs a few milliseconds to import, so a job
+submitted through the API starts as fast as a local one. Errors come back as CodshErrors with the
+server's own message and hint."""
+
+from __future__ import annotations
+
+import http.client
+import io
+import json
+import os
+import tarfile
+import tempfile
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+from typing import IO, Any
+from urllib.parse import quote, urlencode, urlsplit
+
+from codsh.errors import CodshError, InputError, ServiceUnavailable
+
+CHUNK = 256 * 1024
+
+
+class ApiError(CodshError):
+    """The orchestrator refused a request; `status` is its HTTP status."""
+
+    def __init__(self, status: int, message: str, hint: str = "") -> None:
+        super().__init__(message, hint)
+        self.status = status
+
+
+class ApiClient:
+    def __init__(self, url: str, token: str, timeout: float = 60.0) -> None:
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise InputError(
+                f"CODSH_API={url!r} is not an http(s) URL", "e.g. http://127.0.0.1:8765"
+            )
+        self.url = f"{parts.scheme}://{parts.netloc}"
+        self._parts = parts
+        self._token = token
+        self._timeout = timeout
+
+    @classmethod
+    def from_env(cls) -> ApiClient | None:
+        """The client `CODSH_API` and `CODSH_TOKEN` name, or None without CODSH_API."""
+        url = os.environ.get("CODSH_API")
+        if not url:
+            return None
+        token = os.environ.get("CODSH_TOKEN", "")
+        if not token:
+            raise InputError(
+                "CODSH_API is set but CODSH_TOKEN is not",
+                "set CODSH_TOKEN to your token (`eval $(codsh devstack env)` on a devstack)",
+            )
+        return cls(url, token)
+
+    def _connection(self, timeout: float | None = None) -> http.client.HTTPConnection:
+        kind = (
+            http.client.HTTPSConnection
+            if self._parts.scheme == "https"
+            else http.client.HTTPConnection
+        )
+        return kind(self._parts.hostname or "", self._parts.port, timeout=timeout or self._timeout)
+
+    def _send(
+        self,
+        method: str,
+        path: str,
+        body: bytes | IO[bytes] | None = None,
+        headers: dict[str, str] | None = None,
+        timeout: float | None = None,
+    ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        connection = self._connection(timeout)
+        all_headers = {"Authorization": f"Bearer {self._token}", **(headers or {})}
+        try:
+            connection.request(method, path, body=body, headers=all_headers)
+            response = connection.getresponse()
+        except OSError as exc:
+            connection.close()
+            raise ServiceUnavailable(
+                f"the orchestrator at {self.url} does not answer ({exc})",
+                "check CODSH_API, or start it (`codsh serve`, or `codsh devstack up`)",
+            ) from exc
+        if response.status >= 400:
+            text = response.read().decode("utf-8", errors="replace")
+            connection.close()
+            try:
+                said = json.loads(text)
+                message, hint = str(said.get("error", text)), str(said.get("hint", ""))
+            except ValueError:
+                message, hint = text.strip() or response.reason, ""
+            raise ApiError(response.status, message, hint)
+        return connection, response
+
+    def call(self, method: str, path: str, body: object = None) -> Any:
+        """One JSON request; its decoded answer."""
+        data = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if data is not None else {}
+        connection, response = self._send(method, path, data, headers)
+        try:
+            return json.loads(response.read())
+        finally:
+            connection.close()
+
+    def submit(self, spec: dict[str, Any], name: str | None = None) -> dict[str, Any]:
+        return dict(self.call("POST", "/v1/jobs", {**spec, **({"name": name} if name else {})}))
+
+    def job(self, job_id: str) -> dict[str, Any]:
+        return dict(self.call("GET", f"/v1/jobs/{quote(job_id, safe='')}"))
+
+    def jobs(self, limit: int = 50, name: str | None = None) -> list[dict[str, Any]]:
+        query = urlencode({"limit": limit, **({"name": name} if name else {})})
+        return list(self.call("GET", f"/v1/jobs?{query}"))
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return dict(self.call("POST", f"/v1/jobs/{quote(job_id, safe='')}/cancel"))
+
+    def events(self, job_id: str) -> Iterator[dict[str, Any]]:
+        """A job's server-sent events until its end (no timeout between events: jobs are long)."""
+        connection, response = self._send(
+            "GET", f"/v1/jobs/{quote(job_id, safe='')}/events", timeout=3600.0
+        )
+        try:
+            for line in response:
+                if line.startswith(b"data: "):
+                    event = json.loads(line[6:])
+                    yield event
+                    if event.get("event") == "end":
+                        return
+        finally:
+            connection.close()
+
+    def add(self, paths: Sequence[Path]) -> list[dict[str, str]]:
+        """Upload `paths` (files or folders) as one tar stream; each top-level name's CID."""
+        with tempfile.TemporaryFile() as archive:
+            with tarfile.open(fileobj=archive, mode="w") as tar:
+                for path in paths:
+                    tar.add(path, arcname=path.resolve().name)
+            size = archive.tell()
+            archive.seek(0)
+            headers = {"Content-Type": "application/x-tar", "Content-Length": str(size)}
+            connection, response = self._send("POST", "/v1/add", archive, headers, 3600.0)
+        try:
+            return list(json.loads(response.read()))
+        finally:
+            connection.close()
+
+    def ls(self, path: str, recursive: bool = False) -> dict[str, Any]:
+        """{"dir": whether `path` is a directory, "entries": [{path, cid, size, dir}]}."""
+        query = "?recursive=1" if recursive else ""
+        return dict(self.call("GET", f"/v1/ls/{quote(path)}{query}"))
+
+    def cat(self, path: str) -> Iterator[bytes]:
+        """A file's bytes, streamed; its whole length is checked (a cut stream is an error)."""
+        connection, response = self._send("GET", f"/v1/cat/{quote(path)}", timeout=3600.0)
+        expected = int(response.getheader("Content-Length") or -1)
+        received = 0
+        try:
+            while chunk := response.read(CHUNK):
+                received += len(chunk)
+                yield chunk
+        finally:
+            connection.close()
+        if expected >= 0 and received != expected:
+            raise ServiceUnavailable(
+                f"the orchestrator sent {received} of the {expected} bytes of {path}", "try again"
+            )
+
+
+def read_all(chunks: Iterator[bytes]) -> bytes:
+    buffer = io.BytesIO()
+    for chunk in chunks:
+        buffer.write(chunk)
+    return buffer.getvalue()
