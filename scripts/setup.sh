@@ -6,6 +6,7 @@
 #   images            codsh/busybox, built locally FROM scratch, and codsh/python, a Debian bookworm
 #                     rootfs made with debootstrap and `docker import`ed (no registry is needed)
 #   zsh, fish         Debian's packages, for the shell completion tests (bash is already there)
+#   chromium          Debian's package, for the web page test (headless, DevTools protocol)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
@@ -94,4 +95,10 @@ for shell in zsh fish; do
     apt_install "$shell"
   fi
 done
-say "ready: .venv/bin/codsh, .tools/bin/ipfs, Docker, images, zsh and fish"
+# 6. A browser for the web page test (tests/api/test_web.py drives it over the DevTools protocol)
+if ! command -v chromium >/dev/null; then
+  say "installing Debian's chromium for the web page test"
+  apt_install chromium
+fi
+
+say "ready: .venv/bin/codsh, .tools/bin/ipfs, Docker, images, zsh, fish and chromium"

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Awaitable, Callable
+from dataclasses import replace
 from typing import Any
 
 import trio
@@ -85,6 +86,29 @@ class Api:
         record = await self.service.submit(spec, user, name)
         return JSONResponse(public(record), 201)
 
+    async def submit_pipe(self, request: Request, user: User) -> Response:
+        """A pipeline: `stages` (commands, each maybe followed by "--concat"), `fuse`, `name`,
+        and the spec's fields for every stage (input, image, limits, target)."""
+        body = await read_body(request)
+        if isinstance(body, Response):
+            return body
+        if not isinstance(body, dict):
+            raise InputError("the pipeline must be a JSON object", "see /openapi.json")
+        stages, fuse, name = (
+            body.pop("stages", None),
+            body.pop("fuse", True),
+            body.pop("name", None),
+        )
+        if not isinstance(stages, list) or not all(isinstance(s, str) for s in stages):
+            raise InputError(
+                "stages must be a list of commands", 'e.g. ["grep Lisbon", "--concat"]'
+            )
+        if not isinstance(fuse, bool) or not (name is None or isinstance(name, str)):
+            raise InputError("fuse must be true or false, and name a string", "see /openapi.json")
+        first = replace(spec_from_request({**body, "command": "true"}), command="")
+        record = await self.service.submit_pipeline(first, stages, fuse, user, name)
+        return JSONResponse(public(record), 201)
+
     async def list_jobs(self, request: Request, user: User) -> Response:
         limit = int(request.query_params.get("limit", "50"))
         owner = None if user.admin else user.name
@@ -159,6 +183,7 @@ class Api:
             Route("/v1/health", authed(self.health)),
             Route("/v1/jobs", authed(self.submit), methods=["POST"]),
             Route("/v1/jobs", authed(self.list_jobs), methods=["GET"]),
+            Route("/v1/pipes", authed(self.submit_pipe), methods=["POST"]),
             Route("/v1/jobs/{job_id}", authed(self.get_job)),
             Route("/v1/jobs/{job_id}/cancel", authed(self.cancel), methods=["POST"]),
             Route("/v1/jobs/{job_id}/events", authed(self.events)),

@@ -5,23 +5,30 @@ subscribers (the API's event streams)."""
 from __future__ import annotations
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
 from typing import Any
 
 import trio
 
 from codsh.api.tokens import User
+from codsh.core.manifest import excerpt
 from codsh.core.model import FileResult
+from codsh.core.pipeline import Step
 from codsh.core.spec import WASM, JobSpec
-from codsh.errors import CodshError, InputError
+from codsh.errors import CodshError
 from codsh.inputs import InputTree
 from codsh.ipfs.client import KuboClient
+from codsh.jobs.finish import JobResult
+from codsh.jobs.pipeline import describe, new_pipeline, run_pipeline
 from codsh.jobs.recorded import run_recorded
 from codsh.jobs.store import INTERRUPTED, RUNNING, JobRecord, JobStore
 from codsh.jobs.where import Where
 
 log = logging.getLogger("codsh.serve")
+Work = Callable[
+    [KuboClient, "JobFeed"], Awaitable[None]
+]  # what a job does, given kubo and its feed
 FEED_BUFFER = 10_000  # events a slow subscriber may lag behind before it is dropped
 
 
@@ -38,6 +45,7 @@ class JobFeed:
     done: int = 0
     failed: int = 0
     reused: int = 0
+    nodes: dict[str, list[int]] = field(default_factory=dict)  # node ("" here) -> [done, failed]
     subscribers: list[trio.MemorySendChannel[dict[str, Any]]] = field(default_factory=list)
     ended: trio.Event = field(default_factory=trio.Event)
 
@@ -50,14 +58,26 @@ class JobFeed:
         self.done += 1
         self.failed += 0 if result.ok else 1
         self.reused += 1 if result.reused else 0
+        counts = self.nodes.setdefault(result.node, [0, 0])
+        counts[0] += 1
+        counts[1] += 0 if result.ok else 1
         entry: dict[str, Any] = {"path": result.path, "outcome": str(result.outcome)}
         entry |= {"error": result.error, "output": result.output_cid, "node": result.node}
         entry |= {"reused": result.reused, "size": result.input_size}
+        if not result.ok:  # as GET /v1/jobs/ID gives it, so a page shows it at once
+            entry["stderr"] = excerpt(result.stderr, 800)
         self._publish({"event": "file", **entry})
 
+    def stage(self, number: int, total: int, step: Step) -> None:
+        self._publish({"event": "stage", "stage": number, "of": total, "command": describe(step)})
+
+    def staged(self, result: JobResult, job_id: str) -> None:
+        self._publish({"event": "staged", "job": job_id, **result.counts()})
+
     def progress(self) -> dict[str, Any]:
-        counts = {"files": self.files, "bytes": self.bytes, "done": self.done}
-        return {"event": "progress", **counts, "failed": self.failed, "reused": self.reused}
+        counts: dict[str, Any] = {"files": self.files, "bytes": self.bytes, "done": self.done}
+        counts |= {"failed": self.failed, "reused": self.reused, "nodes": dict(self.nodes)}
+        return {"event": "progress", **counts}
 
     def subscribe(self) -> trio.MemoryReceiveChannel[dict[str, Any]]:
         send, receive = trio.open_memory_channel[dict[str, Any]](FEED_BUFFER)
@@ -102,22 +122,39 @@ class Orchestrator:
     async def submit(self, spec: JobSpec, user: User, name: str | None = None) -> JobRecord:
         """Record job `spec` as `user`'s and start it; its image is pinned by ID here, as the
         CLI does (a name the orchestrator's engine lacks is an input error)."""
-        if spec.kind != WASM and not spec.image_digest:
-            digest = await trio.to_thread.run_sync(image_id, spec.image)
-            spec = replace(spec, image_digest=digest)
-        if self._nursery is None:
-            raise CodshError("the orchestrator is not running", "start it with `codsh serve`")
-        running = [r for r in self.store.recent(1000, owner=user.name) if r.state == RUNNING]
-        if len(running) >= self.max_running:
-            raise TooManyJobs(
-                f"{user.name} has {len(running)} jobs running, the most this orchestrator allows",
-                "wait for one to end (`codsh job wait ID`), or cancel one",
-            )
+        spec = await self._pinned(spec)
+        self._check_room(user)
         record = self.store.create(spec, self.where.runs_on, name, owner=user.name)
-        feed = self.feeds[record.id] = JobFeed()
-        scope = self._scopes[record.id] = trio.CancelScope()
-        self._nursery.start_soon(self._run, record.id, spec, feed, scope)
+        self._start(record.id, self._job(record.id, spec))
         return record
+
+    async def submit_pipeline(
+        self, first: JobSpec, stages: list[str], fuse: bool, user: User, name: str | None
+    ) -> JobRecord:
+        """Record `stages` over `first.input` as `user`'s pipeline and start it (core/pipeline
+        decides the steps: a bad stage is an input error before anything is recorded)."""
+        first = await self._pinned(first)
+        self._check_room(user)
+        runs_on = self.where.runs_on
+        record, steps = new_pipeline(self.store, stages, first, fuse, runs_on, name, user.name)
+
+        async def work(ipfs: KuboClient, feed: JobFeed) -> None:
+            execution = self.where.execution
+            await run_pipeline(
+                self.store, record.id, steps, first, ipfs, execution, feed, runs_on, user.name
+            )
+
+        self._start(record.id, work)
+        return record
+
+    def _job(
+        self, job_id: str, spec: JobSpec, done: Mapping[str, FileResult] | None = None
+    ) -> Work:
+        async def work(ipfs: KuboClient, feed: JobFeed) -> None:
+            execution = self.where.execution(job_id)
+            await run_recorded(self.store, job_id, spec, ipfs, execution, feed, done)
+
+        return work
 
     async def resume_interrupted(self, scan: int = 100_000) -> list[str]:
         """Resume the API jobs that an orchestrator which is gone left running (their records
@@ -136,34 +173,27 @@ class Orchestrator:
             done = self.store.results(record.id)
             self.store.restart(record.id)
             spec = JobSpec.from_json(record.spec)
-            feed = self.feeds[record.id] = JobFeed()
-            scope = self._scopes[record.id] = trio.CancelScope()
-            self._nursery.start_soon(self._run_resumed, record.id, spec, done, feed, scope)
+            self._start(record.id, self._job(record.id, spec, done))
             log.info("resuming job %s of %s: %d files done", record.id, record.owner, len(done))
         return [r.id for r in interrupted]
 
-    async def _run_resumed(
-        self,
-        job_id: str,
-        spec: JobSpec,
-        done: Mapping[str, FileResult],
-        feed: JobFeed,
-        scope: trio.CancelScope,
-    ) -> None:
-        """`_run`, with the files done before (see the report: `_run` could take `done`)."""
-        try:
-            with scope:
-                execution = self.where.execution(job_id)
-                async with KuboClient(self.ipfs_api) as ipfs:
-                    await run_recorded(self.store, job_id, spec, ipfs, execution, feed, done)
-        except (CodshError, InputError) as exc:  # recorded by run_recorded; the server goes on
-            log.info("job %s ended in error: %s", job_id, exc.message)
-        except Exception:  # a bug: recorded, logged, and the other jobs go on
-            log.exception("job %s crashed", job_id)
-        finally:
-            self._scopes.pop(job_id, None)
-            self.feeds.pop(job_id, None)
-            feed.finish({"event": "end", **end_of(self.store.get(job_id))})
+    async def _pinned(self, spec: JobSpec) -> JobSpec:
+        """`spec` with its image by ID (resolved here, in the orchestrator's engine)."""
+        if spec.kind != WASM and not spec.image_digest:
+            digest = await trio.to_thread.run_sync(image_id, spec.image)
+            spec = replace(spec, image_digest=digest)
+        return spec
+
+    def _check_room(self, user: User) -> None:
+        if self._nursery is None:
+            raise CodshError("the orchestrator is not running", "start it with `codsh serve`")
+        mine = self.store.recent(1000, owner=user.name)
+        running = [r for r in mine if r.state == RUNNING and "-" not in r.id]  # not stages
+        if len(running) >= self.max_running:
+            raise TooManyJobs(
+                f"{user.name} has {len(running)} jobs running, the most this orchestrator allows",
+                "wait for one to end (`codsh job wait ID`), or cancel one",
+            )
 
     def cancel(self, job_id: str) -> bool:
         """Cancel running job `job_id`; False when it is not running here."""
@@ -173,23 +203,26 @@ class Orchestrator:
         scope.cancel()
         return True
 
-    async def _run(
-        self, job_id: str, spec: JobSpec, feed: JobFeed, scope: trio.CancelScope
-    ) -> None:
+    def _start(self, job_id: str, work: Work) -> None:
+        """Run `work` for job `job_id` in the background, with a feed for its event streams."""
+        assert self._nursery is not None
+        feed = self.feeds[job_id] = JobFeed()
+        scope = self._scopes[job_id] = trio.CancelScope()
+        self._nursery.start_soon(self._run, job_id, work, feed, scope)
+
+    async def _run(self, job_id: str, work: Work, feed: JobFeed, scope: trio.CancelScope) -> None:
         try:
             with scope:
-                execution = self.where.execution(job_id)
                 async with KuboClient(self.ipfs_api) as ipfs:
-                    await run_recorded(self.store, job_id, spec, ipfs, execution, feed)
-        except (CodshError, InputError) as exc:  # recorded by run_recorded; the server goes on
+                    await work(ipfs, feed)
+        except CodshError as exc:  # recorded by run_recorded; the server goes on
             log.info("job %s ended in error: %s", job_id, exc.message)
         except Exception:  # a bug: recorded, logged, and the other jobs go on
             log.exception("job %s crashed", job_id)
         finally:
             self._scopes.pop(job_id, None)
             self.feeds.pop(job_id, None)
-            record = self.store.get(job_id)
-            feed.finish({"event": "end", **end_of(record)})
+            feed.finish({"event": "end", **end_of(self.store.get(job_id))})
 
 
 def remove_job_containers(job_id: str) -> None:
@@ -213,4 +246,6 @@ def image_id(name: str) -> str:
 def end_of(record: JobRecord) -> dict[str, Any]:
     """What a job's end says (also sent at once to a subscriber of a job that already ended)."""
     keys = ("state", "output", "manifest", "files", "failed", "reused", "seconds", "error")
-    return {"job": record.id, **{key: getattr(record, key) for key in keys}}
+    return {"job": record.id, **{key: getattr(record, key) for key in keys}} | (
+        {"stages": record.as_dict()["stages"]} if record.stages else {}
+    )

@@ -3,19 +3,20 @@
 from __future__ import annotations
 
 import json
-import shlex
 import sys
+from dataclasses import replace
 from typing import Any
 
 import click
 
+from codsh.client.api import ApiClient
 from codsh.commands.run_options import RunOptions, run_options
 from codsh.commands.settings import Settings, pass_settings, run_async
 from codsh.config import jobs_db
-from codsh.core.pipeline import can_fuse, group_steps, parse_stages
-from codsh.core.spec import JobSpec, canonical_json
+from codsh.core.pipeline import parse_stages
+from codsh.core.spec import JobSpec
 from codsh.errors import EXIT_FAILURES, EXIT_OK
-from codsh.jobs.store import JobStore, new_id
+from codsh.jobs.store import JobStore
 
 
 @click.command(context_settings={"ignore_unknown_options": True})
@@ -45,22 +46,23 @@ def pipe(settings: Settings, /, stages: tuple[str, ...], no_fuse: bool, **params
     from codsh import images
     from codsh.commands.execution import StagePrinter
     from codsh.executor.container import docker_client
-    from codsh.jobs.pipeline import PipelineResult, run_pipeline
+    from codsh.jobs.pipeline import PipelineResult, new_pipeline, run_pipeline
 
-    parsed = parse_stages(list(stages))
+    parse_stages(list(stages))  # bad stages are refused before anything else happens
     options = RunOptions.from_params(params)
-    steps = group_steps(parsed, fuse=not no_fuse and can_fuse(options.image))
+    api = ApiClient.from_env()
+    if api is not None:  # the orchestrator runs the pipeline
+        from codsh.commands import remote
+
+        first = JobSpec("", options.input, options.image, limits=options.limits)
+        remote.pipe(api, list(stages), replace(first, target=options.target), not no_fuse, options)
+        return
     engine = docker_client()
-    digest = images.resolve(engine, options.image)
-    description = "pipe " + " ".join(shlex.quote(word) for word in stages)
-    definition = canonical_json(
-        {"stages": list(stages), "fuse": not no_fuse, "image": digest, "input": options.input}
-    )
     first = JobSpec(
         command="",
         input=options.input,
         image=options.image,
-        image_digest=digest,
+        image_digest=images.resolve(engine, options.image),
         limits=options.limits,
         target=options.target,
     )
@@ -81,8 +83,8 @@ def pipe(settings: Settings, /, stages: tuple[str, ...], no_fuse: bool, **params
             )
 
     with JobStore(jobs_db()) as store:
-        pipeline = store.create_pipeline(
-            new_id(), description, options.input, definition, where.runs_on, options.name
+        pipeline, steps = new_pipeline(
+            store, list(stages), first, not no_fuse, where.runs_on, options.name
         )
         with events.progress:
             result = run_async(go)

@@ -14,6 +14,7 @@ from typing import Any
 import click
 
 from codsh.client.api import ApiClient
+from codsh.commands.run_options import RunOptions
 from codsh.core.spec import JobSpec
 from codsh.core.unixfs import safe_join
 from codsh.errors import EXIT_USAGE, InputError
@@ -40,6 +41,31 @@ def submit(api: ApiClient, spec: JobSpec, name: str | None, as_json: bool, detac
         click.echo(f"interrupted: job {job['id']} cancelled on {api.url}", err=True)
         sys.exit(130)
     finish(api.job(job["id"]), api, as_json)
+
+
+def pipe(
+    api: ApiClient, stages: list[str], first: JobSpec, fuse: bool, options: RunOptions
+) -> None:
+    """`codsh pipe` through the orchestrator: its output CID, lineage and exit code as here."""
+    fields = {k: v for k, v in api_spec(first).items() if k not in ("command", "kind", "program")}
+    body = {**fields, "stages": stages, "fuse": fuse, "name": options.name}
+    job = api.call("POST", "/v1/pipes", {k: v for k, v in body.items() if v is not None})
+    try:
+        follow(api, job["id"], quiet=options.as_json)
+    except KeyboardInterrupt:
+        api.cancel(job["id"])
+        click.echo(f"interrupted: pipeline {job['id']} cancelled on {api.url}", err=True)
+        sys.exit(130)
+    record = api.job(job["id"])
+    lineage = record.get("stages") or []
+    if options.as_json:
+        result = {"job": record["id"], "output": record["output"], "failed": record["failed"]}
+        click.echo(json.dumps({**result, "stages": lineage}, ensure_ascii=False))
+    else:
+        if record.get("output"):
+            click.echo(record["output"])
+        summary(record, api.url)
+    sys.exit(FINAL.get(record["state"], EXIT_USAGE))
 
 
 def follow(api: ApiClient, job_id: str, quiet: bool = False) -> None:

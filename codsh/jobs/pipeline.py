@@ -3,23 +3,24 @@ step's output CID, recorded as one pipeline job with its lineage (per step: job,
 
 from __future__ import annotations
 
+import shlex
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, Protocol
 
-from codsh.core.pipeline import Step
-from codsh.core.spec import CONCAT, PER_FILE, JobSpec
+from codsh.core.pipeline import Step, can_fuse, group_steps, parse_stages
+from codsh.core.spec import CONCAT, PER_FILE, JobSpec, canonical_json
 from codsh.errors import CodshError, leaf
 from codsh.ipfs.client import KuboClient
 from codsh.jobs.events import Events
 from codsh.jobs.execution import Execution
 from codsh.jobs.finish import JobResult
 from codsh.jobs.recorded import run_recorded
-from codsh.jobs.store import JobStore
+from codsh.jobs.store import JobRecord, JobStore, new_id
 
 
-class PipelineEvents(Events):
+class PipelineEvents(Events, Protocol):
     def stage(self, number: int, total: int, step: Step) -> None:
         """Step `number` of `total` starts."""
 
@@ -32,6 +33,26 @@ class PipelineResult:
     output: str
     failed: int  # input files lost in some step (a file failing twice counts once)
     lineage: list[dict[str, Any]] = field(default_factory=list)
+
+
+def new_pipeline(
+    store: JobStore,
+    stages: list[str],
+    first: JobSpec,
+    fuse: bool,
+    runs_on: str,
+    name: str | None = None,
+    owner: str | None = None,
+) -> tuple[JobRecord, list[Step]]:
+    """Record a new pipeline of `stages` over `first.input` (with `first`'s image, limits and
+    target), and the steps it runs: adjacent per-file stages fused where the image allows."""
+    steps = group_steps(parse_stages(stages), fuse=fuse and can_fuse(first.image))
+    description = "pipe " + " ".join(shlex.quote(word) for word in stages)
+    definition = {"stages": stages, "fuse": fuse, "image": first.image_digest, "input": first.input}
+    record = store.create_pipeline(
+        new_id(), description, first.input, canonical_json(definition), runs_on, name, owner
+    )
+    return record, steps
 
 
 def describe(step: Step) -> str:
@@ -49,6 +70,7 @@ async def run_pipeline(
     execution: Callable[[str], Execution],
     events: PipelineEvents,
     runs_on: str,
+    owner: str | None = None,
 ) -> PipelineResult:
     """Run `steps` over `first.input`, each as job `{pipeline_id}-{n}` with `first`'s image,
     limits and target; a step failing on some files hands its partial output on."""
@@ -60,7 +82,7 @@ async def run_pipeline(
         mode = CONCAT if step.concat else PER_FILE
         spec = replace(first, command=step.command, input=current, mode=mode)
         job_id = f"{pipeline_id}-{number}"
-        store.create(spec, runs_on, job_id=job_id)
+        store.create(spec, runs_on, job_id=job_id, owner=owner)
         events.stage(number, len(steps), step)
         try:
             result = await run_recorded(store, job_id, spec, ipfs, execution(job_id), events)

@@ -157,10 +157,17 @@ class JobStore:
         )
 
     def create_pipeline(
-        self, job_id: str, command: str, input_path: str, spec: str, runs_on: str, name: str | None
+        self,
+        job_id: str,
+        command: str,
+        input_path: str,
+        spec: str,
+        runs_on: str,
+        name: str | None,
+        owner: str | None = None,
     ) -> JobRecord:
         """A new running pipeline; its stages are jobs with IDs `{job_id}-1`, `{job_id}-2`, ..."""
-        return self._insert(job_id, command, input_path, "pipeline", spec, runs_on, name)
+        return self._insert(job_id, command, input_path, "pipeline", spec, runs_on, name, owner)
 
     def _insert(
         self,

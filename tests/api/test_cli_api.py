@@ -87,3 +87,26 @@ def test_failures_exit_1_and_bad_input_exit_2_through_the_api(
     assert refused.code == 2 and "only -e does" in refused.err
     wrong = codsh("job", "list", env=env | {"CODSH_TOKEN": "codsh_wrong"})
     assert wrong.code == 2 and "no valid token" in wrong.err and "hint:" in wrong.err
+
+
+def test_a_pipe_through_the_api_gives_the_cid_of_a_local_pipe(
+    orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    env = user_env(orchestrator, tmp_path)
+    source = codsh("add", str(write_tree(tmp_path / "logs", LOGS)), env=env).cid
+    stages = ["sed -n /38.7/p", "cut -d, -f3", "--concat", "sort -n | uniq -c"]
+    remote = codsh("pipe", "-c", source, *stages, "--json", env=env)
+    assert remote.code == 0, remote.err
+    record = json.loads(remote.out)
+    local = codsh("pipe", "-c", source, *stages, env=orchestrator.env)
+    assert record["output"] == local.cid
+    assert [stage["command"] for stage in record["stages"]] == [
+        "sed -n /38.7/p | cut -d, -f3 --concat",
+        "sort -n | uniq -c",
+    ]
+    described = json.loads(codsh("job", "describe", record["job"], "--json", env=env).out)
+    assert described["mode"] == "pipeline" and described["owner"] == "alice"
+    stage_job = codsh("job", "describe", record["stages"][0]["job"], "--json", env=env)
+    assert stage_job.code == 0, stage_job.err  # the stages are the user's too
+    bad = codsh("pipe", "-c", source, "--concat", env=env)
+    assert bad.code == 2 and "--concat comes before any stage" in bad.err

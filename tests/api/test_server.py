@@ -146,3 +146,52 @@ def test_too_many_running_jobs_get_429(orchestrator: Orchestrator, tmp_path: Pat
     for _, job in started:
         assert orchestrator.wait(job["id"], user="bob", timeout=30)["state"] == "cancelled"
     assert json.loads(json.dumps(body))  # the 429 body is JSON like every error
+
+
+def test_another_users_rerun_reuses_the_first_users_results(
+    orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    """One orchestrator, one memo: bob's run of alice's job links her outputs and says so."""
+    source = add(orchestrator.env, tmp_path / "in", {"x.txt": b"x\n", "y.txt": b"y\n"})
+    spec = {"command": "tr x-y X-Y; echo shared-memo", "input": source}
+    first = orchestrator.wait(orchestrator.call("POST", "/v1/jobs", body=spec)[1]["id"])
+    _, job = orchestrator.call("POST", "/v1/jobs", user="bob", body=spec)
+    second = orchestrator.wait(job["id"], user="bob")
+    assert (first["reused"], second["reused"]) == (0, 2)
+    assert second["output"] == first["output"] and second["owner"] == "bob"
+
+
+def test_twenty_jobs_from_four_users_at_once_all_finish_right(
+    orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    """Concurrent jobs write through one store connection: no lock errors, every record right."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    for user in ("dora", "erin"):
+        orchestrator.tokens.setdefault(user, codsh(orchestrator.env, "serve", "token", "add", user))
+    users = ["alice", "bob", "dora", "erin"]
+    sources = [
+        add(orchestrator.env, tmp_path / f"in{i}", {f"{i}.txt": b"n\n" * i}) for i in range(5)
+    ]
+
+    def one(n: int) -> tuple[str, dict[str, object]]:
+        user, source = users[n % 4], sources[n % 5]
+        spec = {"command": f"wc -l; echo job{n % 5}", "input": source, "target": {"memo": False}}
+        for _ in range(100):  # at most 3 running per user: wait for room when refused
+            status, job = orchestrator.call("POST", "/v1/jobs", user=user, body=spec)
+            if status != 429:
+                break
+            time.sleep(0.3)
+        assert status == 201, job
+        return user, orchestrator.wait(job["id"], user=user, timeout=180)
+
+    with ThreadPoolExecutor(8) as pool:
+        ended = list(pool.map(one, range(20)))
+    assert all(record["state"] == "succeeded" for _, record in ended)
+    by_input: dict[str, set[object]] = {}
+    for user, record in ended:
+        assert record["owner"] == user
+        by_input.setdefault(str(record["input"]), set()).add(record["output"])
+    assert all(len(outputs) == 1 for outputs in by_input.values())  # same input, same CID
+    log = (orchestrator.home / "serve.log").read_text()
+    assert "locked" not in log and "Traceback" not in log
