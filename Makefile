@@ -1,5 +1,5 @@
 # The README's two promises: `make demo` and `make test` work on a fresh machine.
-.PHONY: setup test lint unit demo bench bench-cluster bench-memo bench-startup docs clean
+.PHONY: setup test lint unit demo bench bench-cluster bench-memo bench-startup bench-api docs clean
 
 setup:
 	@scripts/setup.sh
@@ -29,6 +29,9 @@ bench-memo: setup
 
 bench-startup: setup
 	@.venv/bin/python bench/startup.py
+
+bench-api: setup
+	@.venv/bin/python bench/api_start.py
 
 clean:
 	rm -rf .venv .pytest_cache .mypy_cache .ruff_cache
