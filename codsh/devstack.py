@@ -28,6 +28,9 @@ from codsh.ipfs.sources import read_file_chunks
 from codsh.processes import pid_alive, spawn, stop_pid
 
 CODSH = [sys.executable, "-m", "codsh"]
+ORCHESTRATOR = "orchestrator"
+DEV_USER = "dev"  # the devstack's user of its orchestrator (an admin)
+CLIENT_VARIABLES = ("CODSH_SCHEDULER", "CODSH_TLS", "CODSH_API", "CODSH_TOKEN", "CODSH_IPFS")
 
 
 @dataclass(frozen=True)
@@ -81,8 +84,14 @@ def up(nodes: int = 1) -> list[NodeStatus]:
     return statuses
 
 
-def tls_dir() -> Path:
+def tls_root() -> Path:
+    """The devstack's CA, and a folder per member with its certificate (codsh/cluster/tls.py)."""
     return devstack_dir() / "tls"
+
+
+def tls_dir() -> Path:
+    """The orchestrator's certificate: the only Dask client certificate of the devstack."""
+    return tls_root() / ORCHESTRATOR
 
 
 def scheduler_info() -> dict[str, str] | None:
@@ -98,28 +107,20 @@ def scheduler_info() -> dict[str, str] | None:
 def start_cluster(
     kubo_nodes: list[NodeStatus], fresh: set[str] | None = None, wait: float = 90.0
 ) -> dict[str, str]:
-    """The Dask scheduler (TLS, certificates made here once) and a codsh node per kubo node."""
+    """The Dask scheduler (TLS; a certificate per member, made here once) and a codsh node per
+    kubo node (restarted when its kubo or the scheduler is new), then the orchestrator."""
     from codsh.cluster.tls import make_certs
 
-    make_certs(tls_dir())
+    members = ["scheduler", ORCHESTRATOR, *(node.name for node in kubo_nodes)]
+    if make_certs(tls_root(), members):  # a new CA: whatever trusted the old one starts again
+        for pid_file in (devstack_dir() / "serve.pid", devstack_dir() / "scheduler.pid"):
+            pid = _read_pid(pid_file)
+            if pid:
+                stop_pid(pid)
     info = scheduler_info()
     restarted = info is None
     if info is None:
-        address_file = devstack_dir() / "scheduler.json"
-        address_file.unlink(missing_ok=True)
-        port = scheduler_port()  # the same at every start: a restarted scheduler is found again
-        command = [*CODSH, "scheduler", "--tls", str(tls_dir()), "--port", str(port)]
-        proc = spawn(
-            [*command, "--address-file", str(address_file)], devstack_dir() / "scheduler.log"
-        )
-        (devstack_dir() / "scheduler.pid").write_text(str(proc.pid))
-        deadline = time.monotonic() + wait
-        while (info := scheduler_info()) is None:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                raise ServiceUnavailable(
-                    "the Dask scheduler did not start", f"see {devstack_dir() / 'scheduler.log'}"
-                )
-            time.sleep(0.1)
+        info = _start_scheduler(wait)
     slots = max(1, (os.cpu_count() or 1) // max(1, len(kubo_nodes)))
     for node in kubo_nodes:
         pid_file = node.repo.parent / "worker.pid"
@@ -129,23 +130,127 @@ def start_cluster(
         if pid:
             stop_pid(pid)
         join = [*CODSH, "node", "join", info["address"], "--ipfs", str(node.api_url)]
-        join += ["--tls", str(tls_dir()), "--slots", str(slots), "--name", node.name]
+        join += ["--tls", str(tls_root() / node.name), "--slots", str(slots), "--name", node.name]
         proc = spawn([*join, "--label", f"devstack={node.name}"], node.repo.parent / "worker.log")
         pid_file.write_text(str(proc.pid))
     from codsh.cluster.execution import wait_for_nodes
 
     wait_for_nodes(info["address"], tls_dir(), len(kubo_nodes), wait)
+    node0 = kubo_nodes[0]
+    start_orchestrator(str(node0.api_url), info["address"], node0.name in (fresh or set()))
     return info
 
 
-def scheduler_port() -> int:
-    """A free port chosen at the first start, then kept."""
-    path = devstack_dir() / "scheduler.port"
+def _start_scheduler(wait: float) -> dict[str, str]:
+    address_file = devstack_dir() / "scheduler.json"
+    address_file.unlink(missing_ok=True)
+    port = free_port("scheduler.port")  # the same at every start: a restarted one is found again
+    command = [*CODSH, "scheduler", "--tls", str(tls_root() / "scheduler"), "--port", str(port)]
+    proc = spawn([*command, "--address-file", str(address_file)], devstack_dir() / "scheduler.log")
+    (devstack_dir() / "scheduler.pid").write_text(str(proc.pid))
+    deadline = time.monotonic() + wait
+    while (info := scheduler_info()) is None:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise ServiceUnavailable(
+                "the Dask scheduler did not start", f"see {devstack_dir() / 'scheduler.log'}"
+            )
+        time.sleep(0.1)
+    return info
+
+
+def free_port(name: str) -> int:
+    """A free loopback port chosen at the first start, then kept (in the file `name`)."""
+    path = devstack_dir() / name
     if not path.exists():
         with socket.socket() as probe:
             probe.bind(("127.0.0.1", 0))
             path.write_text(str(probe.getsockname()[1]))
     return int(path.read_text())
+
+
+def orchestrator_home() -> Path:
+    """The devstack orchestrator's data dir: its job store, its tokens, its serve.json."""
+    return devstack_dir() / ORCHESTRATOR
+
+
+def orchestrator_log() -> Path:
+    return devstack_dir() / "serve.log"
+
+
+def token_file() -> Path:
+    """The dev user's API token (mode 0600)."""
+    return devstack_dir() / "token"
+
+
+def orchestrator_info() -> dict[str, str] | None:
+    """{"api", "runs_on"} of the devstack's running orchestrator, or None."""
+    pid = _read_pid(devstack_dir() / "serve.pid")
+    try:
+        info: dict[str, str] = json.loads((orchestrator_home() / "serve.json").read_text())
+    except (OSError, ValueError):
+        return None
+    return info if pid and pid_alive(pid) else None
+
+
+def start_orchestrator(
+    ipfs_api: str, scheduler: str, restart: bool = False, wait: float = 60.0
+) -> dict[str, str]:
+    """`codsh serve` on a loopback port chosen once, its jobs on the devstack's scheduler (it
+    holds the only client certificate), its kubo node0's; kept when it runs, unless `restart`
+    (node0's kubo moved). The jobs a stopped one left running are resumed by the new one."""
+    dev_token()
+    info = orchestrator_info()
+    if info is not None and not restart:
+        return info
+    pid_file = devstack_dir() / "serve.pid"
+    pid = _read_pid(pid_file)
+    if pid:
+        stop_pid(pid)
+    (orchestrator_home() / "serve.json").unlink(missing_ok=True)
+    bind = f"127.0.0.1:{free_port('serve.port')}"
+    command = [*CODSH, "--ipfs", ipfs_api, "serve", "--bind", bind]
+    command += ["--scheduler", scheduler, "--tls", str(tls_dir())]
+    env = {k: v for k, v in os.environ.items() if k not in CLIENT_VARIABLES}
+    env["CODSH_HOME"] = str(orchestrator_home())
+    log = orchestrator_log()
+    proc = spawn(command, log, env)
+    pid_file.write_text(str(proc.pid))
+    deadline = time.monotonic() + wait
+    while (info := orchestrator_info()) is None:
+        if proc.poll() is not None or time.monotonic() > deadline:
+            raise ServiceUnavailable("the orchestrator (codsh serve) did not start", f"see {log}")
+        time.sleep(0.1)
+    return info
+
+
+def dev_token() -> str:
+    """The token of the devstack's user ("dev", an admin), made once and kept in token_file()."""
+    from codsh.api.server import tokens_db
+    from codsh.api.tokens import TokenStore
+
+    path = token_file()
+    store = TokenStore(tokens_db(orchestrator_home()))
+    try:
+        token = path.read_text().strip() if path.exists() else ""
+        if token and store.who(token) is not None:
+            return token
+        if any(user.name == DEV_USER for user in store.users()):
+            store.remove(DEV_USER)  # its token file is gone: a new token replaces it
+        token = store.add(DEV_USER, admin=True)
+    finally:
+        store.close()
+    path.unlink(missing_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(token + "\n")
+    return token
+
+
+def stop_orchestrator() -> bool:
+    """Stop the devstack's orchestrator; its running jobs are resumed by the next one."""
+    pid = _read_pid(devstack_dir() / "serve.pid")
+    stopped = stop_pid(pid) if pid else False
+    (orchestrator_home() / "serve.json").unlink(missing_ok=True)
+    return stopped
 
 
 def _read_pid(path: Path) -> int | None:
@@ -202,6 +307,7 @@ def status() -> list[NodeStatus]:
 
 
 def down(purge: bool = False) -> list[str]:
+    stop_orchestrator()
     for repo in node_repos():
         pid = _read_pid(repo.parent / "worker.pid")
         if pid:
@@ -212,6 +318,10 @@ def down(purge: bool = False) -> list[str]:
     (devstack_dir() / "scheduler.json").unlink(missing_ok=True)
     stopped = [repo.parent.name for repo in node_repos() if kubo_daemon.stop(repo)]
     if purge:
+        from codsh.cluster.node import cluster_tag, scratch_folder
+
+        for name in (repo.parent.name for repo in node_repos()):
+            shutil.rmtree(scratch_folder(name, cluster_tag(tls_root() / name)), ignore_errors=True)
         shutil.rmtree(devstack_dir(), ignore_errors=True)
     return stopped
 

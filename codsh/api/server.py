@@ -23,6 +23,8 @@ from codsh.errors import InputError
 from codsh.jobs.store import JobStore
 from codsh.jobs.where import Where
 
+log = logging.getLogger("codsh.serve")
+
 
 @dataclass(frozen=True)
 class ServeOptions:
@@ -32,12 +34,13 @@ class ServeOptions:
     max_running: int = 8  # jobs at once per user
 
 
-def tokens_db() -> Path:
-    return data_dir() / "tokens.sqlite"
+def tokens_db(home: Path | None = None) -> Path:
+    """The tokens of the orchestrator whose data dir is `home` (this one's by default)."""
+    return (home or data_dir()) / "tokens.sqlite"
 
 
-def address_file() -> Path:
-    return data_dir() / "serve.json"
+def address_file(home: Path | None = None) -> Path:
+    return (home or data_dir()) / "serve.json"
 
 
 def check_bind(bind: str) -> str:
@@ -48,7 +51,8 @@ def check_bind(bind: str) -> str:
 
 
 async def serve(options: ServeOptions) -> None:
-    """Serve until interrupted; running jobs are then recorded as cancelled."""
+    """Serve until interrupted; running jobs are then recorded as cancelled. The jobs a killed
+    orchestrator left running are resumed first, so the API never shows them interrupted."""
     config = Config()
     config.bind = [check_bind(options.bind)]
     config.accesslog = logging.getLogger("codsh.serve.access")
@@ -58,10 +62,13 @@ async def serve(options: ServeOptions) -> None:
         try:
             async with trio.open_nursery() as nursery:
                 await nursery.start(service.run)
+                resumed = await service.resume_interrupted()
+                if resumed:
+                    log.warning("resumed %d interrupted jobs: %s", len(resumed), " ".join(resumed))
                 binds = await nursery.start(hypercorn_serve, make_app(service, tokens), config)
                 where = {"api": binds[0], "runs_on": service.where.runs_on}
                 address_file().write_text(json.dumps(where))
-                logging.getLogger("codsh.serve").warning("listening on %s", binds[0])
+                log.warning("listening on %s", binds[0])
         finally:
             tokens.close()
             address_file().unlink(missing_ok=True)

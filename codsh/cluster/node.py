@@ -69,11 +69,19 @@ class CodshNode(WorkerPlugin):
 
     name = PLUGIN
 
-    def __init__(self, ipfs_api: str, labels: Mapping[str, str], slots: int, node_id: str) -> None:
+    def __init__(
+        self,
+        ipfs_api: str,
+        labels: Mapping[str, str],
+        slots: int,
+        node_id: str,
+        cluster: str = "",
+    ) -> None:
         self.ipfs_api = ipfs_api
         self.labels = dict(labels)
         self.slots = slots
         self.node_id = node_id  # stable across restarts: names this node's containers and scratch
+        self.cluster = cluster  # which cluster's member: two clusters' "node0" on one machine
         self.docker: docker.DockerClient | None = None
         self._lock = threading.Lock()
         self._running: list[_Running] = []
@@ -81,7 +89,7 @@ class CodshNode(WorkerPlugin):
 
     @property
     def scratch(self) -> Path:
-        return (scratch_root() or Path(tempfile.gettempdir())) / f"codsh-node-{self.node_id}"
+        return scratch_folder(self.node_id, self.cluster)
 
     def setup(self, worker: Worker) -> None:
         """Start clean: what a killed previous run of this node left behind is removed."""
@@ -122,6 +130,18 @@ class CodshNode(WorkerPlugin):
         while True:
             await asyncio.sleep(WATCH_EVERY)
             self.stop_where(partial(_released, worker.state.tasks))
+
+
+def scratch_folder(node_id: str, cluster: str = "") -> Path:
+    """A node's own scratch folder: its start clears it, so the name says the cluster (two
+    devstacks on one machine both have a node0) as well as the node."""
+    name = "-".join(part for part in ("codsh-node", node_id, cluster) if part)
+    return (scratch_root() or Path(tempfile.gettempdir())) / name
+
+
+def cluster_tag(tls: Path) -> str:
+    """Which cluster a node belongs to, for its folder's name: its certificate folder's hash."""
+    return hashlib.sha256(str(tls.resolve()).encode()).hexdigest()[:8]
 
 
 def _released(tasks: Mapping[Any, Any], entry: _Running) -> bool:
@@ -238,6 +258,7 @@ def serve(
 ) -> None:
     """Run a node until it is stopped: a Dask worker with the codsh plugin."""
     node_id = name or hashlib.sha256(ipfs_api.encode()).hexdigest()[:12]
+    cluster = cluster_tag(tls)
 
     async def main() -> None:
         while True:  # a worker ends when it loses the scheduler: join again when it is back
@@ -247,7 +268,7 @@ def serve(
                 name=name,
                 host="127.0.0.1" if scheduler.split("://")[-1].startswith("127.") else None,
                 security=security(tls),
-                plugins=(CodshNode(ipfs_api, labels, slots, node_id),),
+                plugins=(CodshNode(ipfs_api, labels, slots, node_id, cluster),),
                 resources={"slots": slots},
             ) as worker:
                 await worker.finished()

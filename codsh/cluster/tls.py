@@ -1,6 +1,14 @@
-"""TLS for the cluster: a CA and one certificate for scheduler, nodes and clients, made at `up`.
+"""TLS for the cluster: a CA, and one certificate per member (the scheduler, each node, the
+orchestrator), each in a folder of its own with the CA's certificate beside it.
 
-Dask then refuses anyone without a certificate signed by this CA (require_encryption=True).
+Dask then refuses anyone without a certificate signed by this CA (require_encryption=True, and
+both ends check the other's certificate). Only the members get one: the users of the cluster
+talk to the orchestrator's API and never hold a Dask certificate (whoever does can run any Python
+on every node). The CA's key stays in the root folder (mode 0600), which nobody else is given;
+it signs the certificates of members added later.
+
+    root/ca.pem, root/ca-key.pem          the CA
+    root/<member>/{ca.pem,cert.pem,key.pem}   what `--tls root/<member>` reads
 """
 
 from __future__ import annotations
@@ -16,53 +24,98 @@ from cryptography.x509.oid import NameOID
 from distributed.security import Security
 
 CA, CERT, KEY = "ca.pem", "cert.pem", "key.pem"
+CA_KEY = "ca-key.pem"
 
 
-def make_certs(folder: Path, days: int = 365) -> None:
-    """Write ca.pem, cert.pem and key.pem into `folder` unless they exist."""
-    if all((folder / name).exists() for name in (CA, CERT, KEY)):
-        return
-    folder.mkdir(parents=True, exist_ok=True)
-    now = datetime.datetime.now(datetime.UTC)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "codsh devstack CA")])
+def make_certs(root: Path, members: list[str], days: int = 365) -> bool:
+    """A CA in `root` (unless there is one) and a certificate for each of `members` in
+    `root/<member>` (unless it has one from this CA); True when the CA is new (everything
+    that trusted an older one must restart)."""
+    new = make_ca(root, days)
+    for member in members:
+        issue(root, member, days)
+    return new
+
+
+def make_ca(root: Path, days: int = 365) -> bool:
+    """Write root/ca.pem and root/ca-key.pem unless both exist; True when made now."""
+    if (root / CA).exists() and (root / CA_KEY).exists():
+        return False
+    root.mkdir(parents=True, exist_ok=True)
+    root.chmod(0o700)
+    for old in (CERT, KEY):  # the one certificate for everyone an older codsh made here
+        (root / old).unlink(missing_ok=True)
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = _name("codsh cluster CA")
     ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
+        _builder(name, name, key.public_key(), days)
         .add_extension(x509.BasicConstraints(ca=True, path_length=0), critical=True)
-        .sign(ca_key, hashes.SHA256())
+        .sign(key, hashes.SHA256())
     )
+    _write_key(root / CA_KEY, key)
+    (root / CA).write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    return True
+
+
+def issue(root: Path, member: str, days: int = 365) -> Path:
+    """root/<member>/{ca.pem,cert.pem,key.pem}: a certificate for `member` (its common name)
+    signed by root's CA, made unless one is there already; returns the folder."""
+    folder = root / member
+    ca_pem = (root / CA).read_bytes()
+    present = all((folder / name).exists() for name in (CA, CERT, KEY))
+    if present and (folder / CA).read_bytes() == ca_pem:
+        return folder
+    ca = x509.load_pem_x509_certificate(ca_pem)
+    ca_key = serialization.load_pem_private_key((root / CA_KEY).read_bytes(), password=None)
+    assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
     key = ec.generate_private_key(ec.SECP256R1())
     names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "codsh")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(minutes=5))
-        .not_valid_after(now + datetime.timedelta(days=days))
+        _builder(_name(f"codsh {member}"), ca.subject, key.public_key(), days)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
         .sign(ca_key, hashes.SHA256())
     )
-    (folder / CA).write_bytes(ca.public_bytes(serialization.Encoding.PEM))
+    folder.mkdir(parents=True, exist_ok=True)
+    folder.chmod(0o700)
+    _write_key(folder / KEY, key)
     (folder / CERT).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_pem = key.private_bytes(
+    (folder / CA).write_bytes(ca_pem)
+    return folder
+
+
+def _name(common_name: str) -> x509.Name:
+    return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, common_name)])
+
+
+def _builder(
+    subject: x509.Name, issuer: x509.Name, public_key: ec.EllipticCurvePublicKey, days: int
+) -> x509.CertificateBuilder:
+    now = datetime.datetime.now(datetime.UTC)
+    return (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(issuer)
+        .public_key(public_key)
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=days))
+    )
+
+
+def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
+    """The key, readable by its owner only from the start (never briefly world-readable)."""
+    pem = key.private_bytes(
         serialization.Encoding.PEM,
         serialization.PrivateFormat.PKCS8,
         serialization.NoEncryption(),
     )
-    (folder / KEY).write_bytes(key_pem)
-    (folder / KEY).chmod(0o600)
+    path.unlink(missing_ok=True)
+    path.touch(mode=0o600)
+    path.write_bytes(pem)
 
 
 def security(folder: Path) -> Security:
-    """Dask security for any role (scheduler, worker, client) from the certificates in `folder`."""
+    """Dask security for a member (scheduler, node or orchestrator) from its folder."""
     ca, cert, key = (str(folder / name) for name in (CA, CERT, KEY))
     return Security(
         tls_ca_file=ca,

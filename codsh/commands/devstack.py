@@ -19,8 +19,8 @@ def devstack() -> None:
 @devstack.command()
 @click.option("--nodes", type=click.IntRange(1, 64), default=1, show_default=True)
 def up(nodes: int) -> None:
-    """Start N kubo nodes in a private swarm, a Dask scheduler and N codsh nodes (running ones
-    are kept)."""
+    """Start N kubo nodes in a private swarm, a Dask scheduler, N codsh nodes and the
+    orchestrator (`codsh serve`, with a token for you); running ones are kept."""
     from codsh import devstack as stack
 
     for node in stack.up(nodes):
@@ -32,6 +32,12 @@ def up(nodes: int) -> None:
         f"scheduler: {info.get('address')} (TLS, certificates in {stack.tls_dir()})", err=True
     )
     click.echo(f"dashboard: {info.get('dashboard') or 'not available'}", err=True)
+    api = stack.orchestrator_info() or {}
+    click.echo(
+        f"orchestrator: {api.get('api')} (log {stack.orchestrator_log()},"
+        f" your token in {stack.token_file()})",
+        err=True,
+    )
     click.echo("use it from this shell with: eval $(codsh devstack env)", err=True)
 
 
@@ -66,8 +72,13 @@ def env() -> None:
     if not running:
         raise ServiceUnavailable("the devstack is not running", "start it with `codsh devstack up`")
     click.echo(f"export CODSH_IPFS={running[0].api_url}")
+    api = stack.orchestrator_info()
+    if api and stack.token_file().exists():  # users talk to the orchestrator, never to Dask
+        click.echo(f"export CODSH_API={api['api']}")
+        click.echo(f"export CODSH_TOKEN={stack.token_file().read_text().strip()}")
+        return
     info = stack.scheduler_info()
-    if info:
+    if info:  # no orchestrator: the scheduler itself, with its client certificate
         click.echo(f"export CODSH_SCHEDULER={info['address']}")
         click.echo(f"export CODSH_TLS={stack.tls_dir()}")
 
@@ -87,12 +98,16 @@ def status() -> None:
     if nodes:
         where = f"{info['address']}, dashboard {info['dashboard']}" if info else "stopped"
         click.echo(f"scheduler: {where}")
+        api = stack.orchestrator_info()
+        serving = f"API {api['api']}, jobs on {api['runs_on']}" if api else "stopped"
+        click.echo(f"orchestrator: {serving}")
 
 
 @devstack.command()
 @click.option("--purge", is_flag=True, help="Also delete the nodes' repos (all their data).")
 def down(purge: bool) -> None:
-    """Stop the nodes."""
+    """Stop the orchestrator, the nodes and the scheduler (the orchestrator's running jobs are
+    resumed by the next `up`)."""
     from codsh import devstack as stack
 
     stopped = stack.down(purge)

@@ -106,6 +106,13 @@ def summary(record: dict[str, Any], where: str) -> None:
         f"{record.get('seconds') or 0:.2f}s | job {record['id']} on {where} | "
         f"manifest {record.get('manifest')}"
     )
+    placement = record.get("placement")
+    if placement:
+        shards = ", ".join(f"{n}: {c}" for n, c in sorted(placement["shards_per_node"].items()))
+        stderr.print(
+            f"  locality {placement['locality']:.2f}, {placement['bytes_moved']} bytes to move "
+            f"between nodes; shards per node: {shards}"
+        )
     for failure in record.get("failures", [])[:5]:
         stderr.print(
             f"  [red]failed[/] {failure['path'] or '(input file)'!r}: {failure['error']}",

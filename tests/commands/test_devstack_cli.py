@@ -25,17 +25,20 @@ def test_devstack_up_env_status_down(tmp_path: Path) -> None:
         assert again.code == 0 and again.err.split("pid")[1] == up.err.split("pid")[1]
 
         exports = codsh("devstack", "env", env=env).out.decode()
-        match = re.fullmatch(
+        match = re.fullmatch(  # the orchestrator and a token: no Dask certificate for users
             r"export CODSH_IPFS=(http://127\.0\.0\.1:\d+)\n"
-            r"export CODSH_SCHEDULER=(tls://127\.0\.0\.1:\d+)\n"
-            r"export CODSH_TLS=(\S+)\n",
+            r"export CODSH_API=(http://127\.0\.0\.1:\d+)\n"
+            r"export CODSH_TOKEN=(codsh_\S+)\n",
             exports,
         )
         assert match, exports
-        assert (Path(match.group(3)) / "ca.pem").exists()
         status = codsh("devstack", "status", env=env).out.decode()
         assert "node0: running, API " + match.group(1) in status
-        assert f"scheduler: {match.group(2)}, dashboard http://127.0.0.1:" in status
+        scheduler = re.search(
+            r"scheduler: (tls://127\.0\.0\.1:\d+), dashboard http://127\.0\.0\.1:", status
+        )
+        assert scheduler, status
+        assert f"orchestrator: API {match.group(2)}, jobs on {scheduler.group(1)}" in status
 
         # with no --ipfs, commands use the running devstack node
         cid = add(env, write_tree(tmp_path / "in", {"a.txt": b"hello\n"}))
@@ -45,6 +48,7 @@ def test_devstack_up_env_status_down(tmp_path: Path) -> None:
     assert down.code == 0 and "stopped 1 node" in down.err
     after_status = codsh("devstack", "status", env=env).out.decode()
     assert "node0: stopped" in after_status and "scheduler: stopped" in after_status
+    assert "orchestrator: stopped" in after_status
     after = codsh("cat", cid, env=env)
     assert after.code == 2 and "codsh devstack up" in after.err  # nothing answers: says what to do
 
