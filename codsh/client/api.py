@@ -11,6 +11,7 @@ import json
 import os
 import tarfile
 import tempfile
+import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -116,11 +117,11 @@ class ApiClient:
     def cancel(self, job_id: str) -> dict[str, Any]:
         return dict(self.call("POST", f"/v1/jobs/{quote(job_id, safe='')}/cancel"))
 
-    def events(self, job_id: str) -> Iterator[dict[str, Any]]:
-        """A job's server-sent events until its end (no timeout between events: jobs are long)."""
-        connection, response = self._send(
-            "GET", f"/v1/jobs/{quote(job_id, safe='')}/events", timeout=3600.0
-        )
+    def events(self, job_id: str, deadline: float | None = None) -> Iterator[dict[str, Any]]:
+        """A job's server-sent events until its end; past `deadline` (a time.monotonic() value)
+        a TimeoutError. Without one, no limit between events (jobs are long)."""
+        path = f"/v1/jobs/{quote(job_id, safe='')}/events"
+        connection, response = self._send("GET", path, timeout=_left(deadline))
         try:
             for line in response:
                 if line.startswith(b"data: "):
@@ -128,6 +129,11 @@ class ApiClient:
                     yield event
                     if event.get("event") == "end":
                         return
+                if deadline is not None:
+                    if time.monotonic() >= deadline:
+                        raise TimeoutError(f"job {job_id} did not end in time")
+                    if connection.sock is not None:  # None: the response holds it (no keep-alive)
+                        connection.sock.settimeout(_left(deadline))
         finally:
             connection.close()
 
@@ -166,6 +172,11 @@ class ApiClient:
             raise ServiceUnavailable(
                 f"the orchestrator sent {received} of the {expected} bytes of {path}", "try again"
             )
+
+
+def _left(deadline: float | None, forever: float = 3600.0) -> float:
+    """Seconds until `deadline` (at least a millisecond), or `forever` without one."""
+    return forever if deadline is None else max(0.001, deadline - time.monotonic())
 
 
 def read_all(chunks: Iterator[bytes]) -> bytes:

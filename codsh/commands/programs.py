@@ -8,7 +8,6 @@ Everything that can be checked here is, before any node is asked to do anything.
 from __future__ import annotations
 
 import tempfile
-from dataclasses import dataclass
 from pathlib import Path
 
 import docker
@@ -20,6 +19,7 @@ from codsh.core.spec import (
     PYTHON_IMAGE,
     SHELL,
     WASM,
+    Program,
     check_command,
     check_input,
 )
@@ -27,14 +27,6 @@ from codsh.errors import InputError
 from codsh.ipfs.client import AddOptions, KuboClient
 
 WASM_MAGIC = b"\0asm"
-
-
-@dataclass(frozen=True)
-class Program:
-    kind: str
-    command: str  # the shell command, or what the job record shows for a function or module
-    program: str = ""  # the bundle or module CID
-    image: str = ""  # the image it runs in ("" for a module)
 
 
 def choose(

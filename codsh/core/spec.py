@@ -73,6 +73,16 @@ class JobSpec:
         return cls(**{**fields, "limits": Limits(**fields["limits"]), "target": target})
 
 
+@dataclass(frozen=True)
+class Program:
+    """What runs per file, as the user gave it (-e, -f, -x; or the SDK's first argument)."""
+
+    kind: str
+    command: str  # the shell command, or what the job record shows for a function or module
+    program: str = ""  # the bundle or module CID
+    image: str = ""  # the image it runs in ("" for a module)
+
+
 def canonical_json(value: Any) -> str:
     return json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 

@@ -9,6 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
+import trio
+
 from codsh.core.pipeline import Step, can_fuse, group_steps, parse_stages
 from codsh.core.spec import CONCAT, PER_FILE, JobSpec, canonical_json
 from codsh.errors import CodshError, leaf
@@ -17,7 +19,7 @@ from codsh.jobs.events import Events
 from codsh.jobs.execution import Execution
 from codsh.jobs.finish import JobResult
 from codsh.jobs.recorded import run_recorded
-from codsh.jobs.store import JobRecord, JobStore, new_id
+from codsh.jobs.store import CANCELLED, JobRecord, JobStore, new_id
 
 
 class PipelineEvents(Events, Protocol):
@@ -87,8 +89,11 @@ async def run_pipeline(
         try:
             result = await run_recorded(store, job_id, spec, ipfs, execution(job_id), events)
         except BaseException as exc:
-            why = str(leaf(exc, CodshError) or exc) or type(exc).__name__
-            store.fail(pipeline_id, f"stage {number} ({describe(step)}): {why}")
+            if leaf(exc, trio.Cancelled) or leaf(exc, KeyboardInterrupt):
+                store.fail(pipeline_id, f"stage {number} ({describe(step)}): cancelled", CANCELLED)
+            else:
+                why = str(leaf(exc, CodshError) or exc) or type(exc).__name__
+                store.fail(pipeline_id, f"stage {number} ({describe(step)}): {why}")
             raise
         events.staged(result, job_id)
         lineage.append({"stage": number, "job": job_id, "command": describe(step)})

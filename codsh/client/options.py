@@ -1,0 +1,95 @@
+"""The run options every job takes (`codsh job submit`'s and `codsh pipe`'s), as keywords."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, TypedDict
+
+from codsh.core.spec import Limits, RunTarget
+from codsh.errors import InputError
+
+SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
+
+
+class RunOptions(TypedDict, total=False):
+    """The keywords of `Client.submit` and `Client.pipe` (docs/sdk.md)."""
+
+    select: dict[str, str] | None  # node labels a node must have (--select)
+    shard_size: int
+    memo: bool  # False: --no-memo
+    timeout: float  # seconds per file
+    memory: int | str  # per container: "512m", "4g" or bytes
+    cpus: float
+    pids: int
+    output_limit: int | str  # stdout per file
+    slots: int  # containers at once on one node (0: the CPU count)
+    find_timeout: float  # seconds to find the input CID
+    image: str | None
+    name: str | None  # e.g. "nightly": `client.job("nightly")` is its latest run
+
+
+class SubmitOptions(RunOptions, total=False):
+    """`Client.submit`'s keywords: the run options and these."""
+
+    concat: bool
+    fuel: int
+    requirements: str | Path | None
+    replicas: int
+
+
+DEFAULTS: dict[str, Any] = {
+    "select": None,
+    "shard_size": RunTarget.shard_size,
+    "memo": True,
+    "timeout": Limits.timeout,
+    "memory": "512m",
+    "cpus": Limits.cpus,
+    "pids": Limits.pids,
+    "output_limit": "4g",
+    "slots": 0,
+    "find_timeout": RunTarget.find_timeout,
+    "image": None,
+    "name": None,
+}
+
+
+def run_parts(options: Mapping[str, Any], fuel: int = Limits.fuel) -> tuple[Limits, RunTarget]:
+    """The limits and the target `options` give (the defaults are the CLI's)."""
+    unknown = sorted(set(options) - set(DEFAULTS))
+    if unknown:
+        raise TypeError(f"unknown keyword argument(s): {', '.join(unknown)}")
+    given = {**DEFAULTS, **options}
+    if given["shard_size"] < 1 or given["slots"] < 0 or fuel < 1:
+        raise InputError("shard_size and fuel must be at least 1, slots at least 0")
+    select = dict(given["select"] or {})
+    if not all(isinstance(k, str) and isinstance(v, str) for k, v in select.items()):
+        raise InputError("select maps labels to strings", 'e.g. select={"zone": "eu"}')
+    limits = Limits(
+        timeout=float(given["timeout"]),
+        memory=size(given["memory"]),
+        cpus=float(given["cpus"]),
+        pids=int(given["pids"]),
+        output=size(given["output_limit"]),
+        fuel=fuel,
+    )
+    target = RunTarget(
+        select=select,
+        shard_size=int(given["shard_size"]),
+        find_timeout=float(given["find_timeout"]),
+        memo=bool(given["memo"]),
+        slots=int(given["slots"]),
+    )
+    return limits, target
+
+
+def size(value: int | str) -> int:
+    """`512m`, `4g`, `100k`, or a byte count."""
+    if isinstance(value, int):
+        return value
+    text = str(value).strip().lower().removesuffix("b").removesuffix("i")
+    unit = text[-1:] if text[-1:] in SIZE_UNITS else ""
+    try:
+        return int(float(text[: len(text) - len(unit)]) * SIZE_UNITS[unit])
+    except ValueError:
+        raise InputError(f"{value!r} is not a size", "e.g. 512m, 4g, or a byte count") from None
