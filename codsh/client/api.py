@@ -42,6 +42,10 @@ class ApiClient:
         self._token = token
         self._timeout = timeout
 
+    @property
+    def token(self) -> str:
+        return self._token
+
     @classmethod
     def from_env(cls) -> ApiClient | None:
         """The client `CODSH_API` and `CODSH_TOKEN` name, or None without CODSH_API."""

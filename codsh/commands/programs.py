@@ -12,6 +12,7 @@ from pathlib import Path
 
 import docker
 
+from codsh.commands.run_options import one_of
 from codsh.commands.settings import Settings, run_async
 from codsh.core.spec import (
     DEFAULT_IMAGE,
@@ -41,17 +42,7 @@ def choose(
     image: str,
 ) -> Program:
     """Exactly one of -e, -f and -x, checked and, for -f, packed and added to IPFS."""
-    choices = (("-e", command), ("-f", script), ("-x", program))
-    given = [name for name, value in choices if value is not None]
-    if len(given) != 1:
-        raise InputError(
-            "give one of -e CMD, -f SCRIPT or -x CID"
-            if not given
-            else f"{' and '.join(given)} cannot be combined",
-            'e.g. -e "grep rain", -f process.py --fn downscale, or -x bafy... (`codsh fn pack`)',
-        )
-    if requirements and not script:
-        raise InputError("-r goes with -f", "give the script with -f SCRIPT")
+    one_of(command, script, program, requirements)
     if command is not None:
         check_command(command)  # an empty one is an error of its own
         return Program(SHELL, command, image=image)

@@ -15,7 +15,16 @@ import click
 
 from codsh.client.api import ApiClient
 from codsh.commands.run_options import RunOptions
-from codsh.core.spec import JobSpec
+from codsh.core.spec import (
+    DEFAULT_IMAGE,
+    PYTHON,
+    PYTHON_IMAGE,
+    SHELL,
+    JobSpec,
+    Program,
+    check_command,
+    check_input,
+)
 from codsh.core.unixfs import safe_join
 from codsh.errors import EXIT_USAGE, InputError
 from codsh.jobs.store import FINAL, RUNNING
@@ -26,6 +35,43 @@ def api_spec(spec: JobSpec) -> dict[str, Any]:
     fields = asdict(spec)
     fields["image_digest"] = ""
     return fields
+
+
+def choose(
+    api: ApiClient,
+    *,
+    command: str | None,
+    script: Path | None,
+    function: str,
+    requirements: Path | None,
+    program: str | None,
+    image: str,
+) -> Program:
+    """-e, -f or -x, checked as here (commands/programs.py) but read and added through the
+    orchestrator: a script is packed here into a bundle added there, a CID is inspected there."""
+    from codsh.client.programs import inspect_program
+    from codsh.client.remote import Remote
+    from codsh.commands.run_options import one_of
+
+    one_of(command, script, program, requirements)
+    if command is not None:
+        check_command(command)
+        return Program(SHELL, command, image=image)
+    backend = Remote(api.url, api.token)
+    python_image = PYTHON_IMAGE if image == DEFAULT_IMAGE else image
+    if program is not None:
+        return inspect_program(check_input(program), python_image, backend, None)
+    assert script is not None
+    import tempfile
+
+    from codsh.functions.bundle import check_script, make_bundle
+
+    check_script(script, function)
+    target = backend.pip_target(python_image, requirements is not None)
+    with tempfile.TemporaryDirectory(prefix="codsh-bundle-") as tmp:
+        folder = make_bundle(Path(tmp) / "bundle", script, function, requirements, target)
+        cid = backend.add(folder)
+    return Program(PYTHON, f"python {script.name}:{function}", cid, python_image)
 
 
 def submit(api: ApiClient, spec: JobSpec, name: str | None, as_json: bool, detach: bool) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import click
@@ -13,6 +14,7 @@ from codsh.commands.cluster import parse_labels, tls_option
 from codsh.commands.input_cid import read_input_cid
 from codsh.completion import cids
 from codsh.core.spec import DEFAULT_IMAGE, Limits, RunTarget
+from codsh.errors import InputError
 from codsh.jobs.where import Where
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -151,3 +153,20 @@ class RunOptions:
         return cls(
             input_path, params["image"], limits, target, where, params["name"], params["as_json"]
         )
+
+
+def one_of(
+    command: str | None, script: Path | None, program: str | None, requirements: Path | None
+) -> None:
+    """Exactly one of -e, -f and -x; -r only with -f."""
+    choices = (("-e", command), ("-f", script), ("-x", program))
+    given = [name for name, value in choices if value is not None]
+    if len(given) != 1:
+        raise InputError(
+            "give one of -e CMD, -f SCRIPT or -x CID"
+            if not given
+            else f"{' and '.join(given)} cannot be combined",
+            'e.g. -e "grep rain", -f process.py --fn downscale, or -x bafy... (`codsh fn pack`)',
+        )
+    if requirements and not script:
+        raise InputError("-r goes with -f", "give the script with -f SCRIPT")

@@ -13,8 +13,7 @@ from codsh.client.api import ApiClient
 from codsh.commands.run_options import RunOptions, run_options
 from codsh.commands.settings import Settings, pass_settings
 from codsh.config import jobs_db
-from codsh.core.spec import CONCAT, PER_FILE, JobSpec, Limits, check_command
-from codsh.errors import InputError
+from codsh.core.spec import CONCAT, PER_FILE, JobSpec, Limits
 from codsh.jobs.store import JobStore
 
 
@@ -111,18 +110,21 @@ def submit(
     options = RunOptions.from_params(params)
     api = ApiClient.from_env()
     if api is not None:  # the orchestrator runs it (and pins the image by ID)
-        if command is None:
-            raise InputError(
-                "-f and -x do not go through the orchestrator yet: only -e does",
-                "run it here without CODSH_API, or give the command with -e",
-            )
-        check_command(command)
-        mode = CONCAT if concat else PER_FILE
-        limits = replace(options.limits, fuel=fuel)
-        spec = JobSpec(command, options.input, options.image, mode=mode, limits=limits)
-        spec = replace(spec, target=options.target)
         from codsh.commands import remote
 
+        chosen = remote.choose(
+            api,
+            command=command,
+            script=script,
+            function=function,
+            requirements=requirements,
+            program=program,
+            image=options.image,
+        )
+        mode = CONCAT if concat else PER_FILE
+        limits = replace(options.limits, fuel=fuel)
+        spec = JobSpec(chosen.command, options.input, chosen.image, mode=mode, limits=limits)
+        spec = replace(spec, kind=chosen.kind, program=chosen.program, target=options.target)
         remote.submit(api, spec, options.name, options.as_json, detach)
         return
     from codsh import images

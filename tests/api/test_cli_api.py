@@ -81,10 +81,8 @@ def test_failures_exit_1_and_bad_input_exit_2_through_the_api(
 
     bad = codsh("run", "-e", "cat", "-c", "bafynotacid", env=env)
     assert bad.code == 2 and "error:" in bad.err
-    script = tmp_path / "f.py"
-    script.write_text("def main(f):\n    return f.read()\n")
-    refused = codsh("run", "-f", str(script), "-c", source.cid, env=env)
-    assert refused.code == 2 and "only -e does" in refused.err
+    refused = codsh("run", "-e", "cat", "-x", source.cid, "-c", source.cid, env=env)
+    assert refused.code == 2 and "cannot be combined" in refused.err
     wrong = codsh("job", "list", env=env | {"CODSH_TOKEN": "codsh_wrong"})
     assert wrong.code == 2 and "no valid token" in wrong.err and "hint:" in wrong.err
 
@@ -110,3 +108,26 @@ def test_a_pipe_through_the_api_gives_the_cid_of_a_local_pipe(
     assert stage_job.code == 0, stage_job.err  # the stages are the user's too
     bad = codsh("pipe", "-c", source, "--concat", env=env)
     assert bad.code == 2 and "--concat comes before any stage" in bad.err
+
+
+def test_functions_and_bundles_through_the_api_give_the_local_cids(
+    orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    """-f packs the script here and adds the bundle through the orchestrator; -x reads it there."""
+    env = user_env(orchestrator, tmp_path)
+    source = codsh(
+        "add", str(write_tree(tmp_path / "in", {"a": b"rain\n", "b": b"sun\n"})), env=env
+    )
+    script = tmp_path / "shout.py"
+    script.write_text("def shout(f):\n    return f.read().upper()\n")
+    remote = codsh("run", "-f", str(script), "--fn", "shout", "-c", source.cid, "--json", env=env)
+    assert remote.code == 0, remote.err
+    record = json.loads(remote.out)
+    local = codsh("run", "-f", str(script), "--fn", "shout", "-c", source.cid, env=orchestrator.env)
+    assert record["output"] == local.cid
+    assert codsh("cat", f"{local.cid}/a", env=env).out == b"RAIN\n"
+    bundle = record["spec"]  # the job as it ran: kind python, its bundle CID
+    by_cid = codsh("run", "-x", bundle["program"], "-c", source.cid, env=env)
+    assert (by_cid.code, by_cid.cid) == (0, local.cid)
+    nothing = codsh("run", "-x", source.cid, "-c", source.cid, env=env)
+    assert nothing.code == 2 and "error:" in nothing.err
