@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from codsh.api import data, web
+from codsh.api import data, datasets, nodes, web
 from codsh.api.openapi import document
 from codsh.api.service import Orchestrator, TooManyJobs, end_of
 from codsh.api.tokens import TokenStore, User
@@ -139,6 +139,19 @@ class Api:
             )
         return JSONResponse({"job": record.id, "state": "cancelling"}, 202)
 
+    async def resume(self, request: Request, user: User) -> Response:
+        """Resume a stopped job (409 while it runs; 400 for a succeeded one or a pipeline)."""
+        record = self.find(request, user)
+        if isinstance(record, Response):
+            return record
+        try:
+            resumed = await self.service.resume(record.id, user)
+        except InputError as exc:
+            running = self.service.store.get(record.id).state == RUNNING
+            return error(409 if running else 400, exc.message, exc.hint)
+        done = len(self.service.store.results(resumed.id))
+        return JSONResponse(public(resumed) | {"files_done": done}, 202)
+
     async def events(self, request: Request, user: User) -> Response:
         record = self.find(request, user)
         if isinstance(record, Response):
@@ -186,9 +199,12 @@ class Api:
             Route("/v1/pipes", authed(self.submit_pipe), methods=["POST"]),
             Route("/v1/jobs/{job_id}", authed(self.get_job)),
             Route("/v1/jobs/{job_id}/cancel", authed(self.cancel), methods=["POST"]),
+            Route("/v1/jobs/{job_id}/resume", authed(self.resume), methods=["POST"]),
             Route("/v1/jobs/{job_id}/events", authed(self.events)),
         ]
         routes += data.routes(self)
+        routes += datasets.routes(self)
+        routes += nodes.routes(self)
         routes += web.routes(self)
         return Starlette(routes=routes)
 

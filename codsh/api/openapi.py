@@ -24,6 +24,36 @@ _PATH = {"name": "path", "in": "path", "required": True, "schema": {"type": "str
 _JOB_ID = [{"name": "job_id", "in": "path", "required": True, "schema": {"type": "string"}}]
 
 
+_PARTS = {
+    "type": "object",
+    "additionalProperties": {"type": "string"},
+    "description": "part name (one path component) -> CID or CID/path",
+}
+_DATASET_FIELDS: dict[str, Any] = {
+    "parts": _PARTS,
+    "find_timeout": {"type": "number", "exclusiveMinimum": 0, "maximum": 600},
+}
+_DATASET = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["parts"],
+    "properties": _DATASET_FIELDS,
+}
+_DATASET_ADD = _DATASET | {"properties": _DATASET_FIELDS | {"replace": {"type": "boolean"}}}
+_MADE = {
+    "type": "object",
+    "properties": {
+        "cid": {"type": "string"},
+        "parts": {"type": "integer", "description": "parts linked"},
+        "directories": {"type": "integer", "description": "of which directories"},
+    },
+}
+
+
+def _json(schema: dict[str, Any]) -> dict[str, Any]:
+    return {"application/json": {"schema": schema}}
+
+
 def document() -> dict[str, Any]:
     spec_schema = {
         "type": "object",
@@ -101,6 +131,19 @@ def document() -> dict[str, Any]:
                     },
                 }
             },
+            "/v1/jobs/{job_id}/resume": {
+                "post": {
+                    "summary": "Resume an interrupted, cancelled or failed job: the files it "
+                    "recorded are kept, the others run (follow it with /events)",
+                    "parameters": _JOB_ID,
+                    "responses": {
+                        "202": _response("the job, running again; files_done: files kept", _JOB),
+                        "409": _response("the job is running", _ERROR),
+                        "429": _response("too many of your jobs are running", _ERROR),
+                        **_ERRORS,
+                    },
+                }
+            },
             "/v1/jobs/{job_id}/events": {
                 "get": {
                     "summary": "Server-sent events: progress, listed, file (per file), end",
@@ -115,6 +158,34 @@ def document() -> dict[str, Any]:
                 }
             },
             "/v1/health": {"get": {"summary": "Who you are, where jobs run", "responses": {}}},
+            "/v1/nodes": {
+                "get": {
+                    "summary": "The nodes (inventory round, kept a few seconds): {runs_on, age, "
+                    "nodes: [{name, healthy, labels, slots, peer, error, address}]}",
+                    "responses": {
+                        "200": _response("the nodes"),
+                        "401": _ERRORS["401"],
+                        "503": _response("the cluster does not answer", _ERROR),
+                    },
+                }
+            },
+            "/v1/datasets": {
+                "post": {
+                    "summary": "Link parts into a new dataset on the orchestrator's kubo "
+                    "(`codsh dataset new`): the same checks and CID",
+                    "requestBody": {"required": True, "content": _json(_DATASET)},
+                    "responses": {"201": _response("the dataset", _MADE), **_ERRORS},
+                }
+            },
+            "/v1/datasets/{path}/parts": {
+                "post": {
+                    "summary": "A new dataset: dataset CID[/path] and more parts "
+                    "(`codsh dataset add`; a name it has is refused unless replace)",
+                    "parameters": [_PATH],
+                    "requestBody": {"required": True, "content": _json(_DATASET_ADD)},
+                    "responses": {"201": _response("the new dataset", _MADE), **_ERRORS},
+                }
+            },
             "/v1/add": {
                 "post": {
                     "summary": "Add files and folders (a tar stream) to the orchestrator's kubo",

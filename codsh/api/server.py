@@ -1,11 +1,14 @@
 """`codsh serve`: hypercorn's trio worker serving the API, beside the jobs it runs, in one trio run.
 
+With `--certfile`/`--keyfile` it serves https; without, http, and then only on a loopback address
+unless told `--insecure` (the bearer tokens would otherwise cross the network in clear).
 The address it listens on is written to `serve.json` in the data dir (with `--bind ...:0` the
 port is chosen by the system), so scripts and tests find it.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
 from dataclasses import dataclass
@@ -32,6 +35,9 @@ class ServeOptions:
     ipfs_api: str  # the orchestrator's own kubo
     where: Where  # where its jobs run
     max_running: int = 8  # jobs at once per user
+    certfile: Path | None = None  # with keyfile: serve https with this certificate (PEM)
+    keyfile: Path | None = None
+    insecure: bool = False  # allow http on a non-loopback address
 
 
 def tokens_db(home: Path | None = None) -> Path:
@@ -43,19 +49,56 @@ def address_file(home: Path | None = None) -> Path:
     return (home or data_dir()) / "serve.json"
 
 
-def check_bind(bind: str) -> str:
+def check_bind(bind: str, tls: bool = False, insecure: bool = False) -> str:
+    """`bind` when it is HOST:PORT and safe: without TLS only loopback, unless `insecure`."""
     host, _, port = bind.rpartition(":")
     if not host or not port.isdigit():
         raise InputError(f"--bind {bind!r} is not HOST:PORT", "e.g. 127.0.0.1:8765")
+    if not tls and not insecure and not is_loopback(host):
+        raise InputError(
+            f"--bind {bind} without TLS: the users' tokens would cross the network in clear",
+            "give --certfile and --keyfile (https), bind 127.0.0.1, or pass --insecure when a "
+            "TLS proxy in front of it terminates https",
+        )
     return bind
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]")
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:  # a host name: it may resolve anywhere
+        return False
+
+
+def check_tls(certfile: Path | None, keyfile: Path | None) -> bool:
+    """True when both are given and readable; neither: False (http); one alone: an error."""
+    if certfile is None and keyfile is None:
+        return False
+    if certfile is None or keyfile is None:
+        raise InputError("--certfile and --keyfile go together", "give both (PEM files)")
+    for path in (certfile, keyfile):
+        if not path.is_file():
+            raise InputError(f"no file {path}", "give the server's certificate and key (PEM)")
+    return True
+
+
+def hypercorn_config(options: ServeOptions) -> Config:
+    tls = check_tls(options.certfile, options.keyfile)
+    config = Config()
+    config.bind = [check_bind(options.bind, tls, options.insecure)]
+    config.accesslog = logging.getLogger("codsh.serve.access")
+    if tls:
+        config.certfile, config.keyfile = str(options.certfile), str(options.keyfile)
+    return config
 
 
 async def serve(options: ServeOptions) -> None:
     """Serve until interrupted; running jobs are then recorded as cancelled. The jobs a killed
     orchestrator left running are resumed first, so the API never shows them interrupted."""
-    config = Config()
-    config.bind = [check_bind(options.bind)]
-    config.accesslog = logging.getLogger("codsh.serve.access")
+    config = hypercorn_config(options)
     with JobStore(jobs_db()) as store:
         tokens = TokenStore(tokens_db())
         service = Orchestrator(store, options.ipfs_api, options.where, options.max_running)

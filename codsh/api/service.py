@@ -177,6 +177,24 @@ class Orchestrator:
             log.info("resuming job %s of %s: %d files done", record.id, record.owner, len(done))
         return [r.id for r in interrupted]
 
+    async def resume(self, job_id: str, user: User) -> JobRecord:
+        """Run stopped job `job_id` again here as it was recorded, with the files it recorded kept,
+        not run again (`codsh job resume`): an InputError for a running job, a succeeded one or a
+        pipeline. Its event feed exists at once."""
+        from codsh.jobs.resumable import check_resumable
+
+        record = self.store.get(job_id)
+        check_resumable(record, "on the orchestrator")
+        self._check_room(user)
+        done = self.store.results(record.id)
+        spec = JobSpec.from_json(record.spec)
+        record = self.store.restart(record.id)  # running: a second resume is refused (409)
+        if self.where.scheduler is None:  # containers a killed run left here
+            await trio.to_thread.run_sync(remove_job_containers, record.id)
+        self._start(record.id, self._job(record.id, spec, done))
+        log.info("resuming job %s for %s: %d files done", record.id, user.name, len(done))
+        return record
+
     async def _pinned(self, spec: JobSpec) -> JobSpec:
         """`spec` with its image by ID (resolved here, in the orchestrator's engine)."""
         if spec.kind != WASM and not spec.image_digest:

@@ -9,6 +9,7 @@ import http.client
 import io
 import json
 import os
+import ssl
 import tarfile
 import tempfile
 import time
@@ -31,7 +32,9 @@ class ApiError(CodshError):
 
 
 class ApiClient:
-    def __init__(self, url: str, token: str, timeout: float = 60.0) -> None:
+    def __init__(self, url: str, token: str, timeout: float = 60.0, ca: str | None = None) -> None:
+        """`ca`: the CA file (PEM) that signed an https orchestrator's certificate; without
+        it, the system's store decides (CODSH_CA in from_env)."""
         parts = urlsplit(url if "://" in url else f"http://{url}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise InputError(
@@ -41,6 +44,8 @@ class ApiClient:
         self._parts = parts
         self._token = token
         self._timeout = timeout
+        self._ca = ca
+        self._context: ssl.SSLContext | None = None
 
     @property
     def token(self) -> str:
@@ -58,15 +63,25 @@ class ApiClient:
                 "CODSH_API is set but CODSH_TOKEN is not",
                 "set CODSH_TOKEN to your token (`eval $(codsh devstack env)` on a devstack)",
             )
-        return cls(url, token)
+        return cls(url, token, ca=os.environ.get("CODSH_CA") or None)
 
     def _connection(self, timeout: float | None = None) -> http.client.HTTPConnection:
-        kind = (
-            http.client.HTTPSConnection
-            if self._parts.scheme == "https"
-            else http.client.HTTPConnection
-        )
-        return kind(self._parts.hostname or "", self._parts.port, timeout=timeout or self._timeout)
+        host, port, limit = self._parts.hostname or "", self._parts.port, timeout or self._timeout
+        if self._parts.scheme == "https":
+            return http.client.HTTPSConnection(host, port, timeout=limit, context=self._tls())
+        return http.client.HTTPConnection(host, port, timeout=limit)
+
+    def _tls(self) -> ssl.SSLContext:
+        """Verify the orchestrator's certificate and name: against `ca`, or the system's store."""
+        if self._context is None:
+            try:
+                self._context = ssl.create_default_context(cafile=self._ca)
+            except (OSError, ssl.SSLError) as exc:
+                raise InputError(
+                    f"CODSH_CA={self._ca}: not a readable CA file ({exc})",
+                    "give the PEM file of the CA that signed the orchestrator's certificate",
+                ) from exc
+        return self._context
 
     def _send(
         self,
@@ -81,6 +96,14 @@ class ApiClient:
         try:
             connection.request(method, path, body=body, headers=all_headers)
             response = connection.getresponse()
+        except ssl.SSLCertVerificationError as exc:
+            connection.close()
+            raise InputError(
+                f"the orchestrator at {self.url} is not trusted: {exc.verify_message}",
+                f"CODSH_CA={self._ca} did not sign its certificate: check CODSH_API and CODSH_CA"
+                if self._ca
+                else "set CODSH_CA to the CA file (PEM) that signed its certificate",
+            ) from exc
         except OSError as exc:
             connection.close()
             raise ServiceUnavailable(
@@ -120,6 +143,28 @@ class ApiClient:
 
     def cancel(self, job_id: str) -> dict[str, Any]:
         return dict(self.call("POST", f"/v1/jobs/{quote(job_id, safe='')}/cancel"))
+
+    def resume(self, job_id: str) -> dict[str, Any]:
+        """Resume a stopped job of yours on the orchestrator (its files done are kept)."""
+        return dict(self.call("POST", f"/v1/jobs/{quote(job_id, safe='')}/resume"))
+
+    def dataset(
+        self,
+        parts: dict[str, str],
+        onto: str | None = None,
+        replace: bool = False,
+        find_timeout: float | None = None,
+    ) -> dict[str, Any]:
+        """A new dataset of `parts` (name -> CID[/path]), added to dataset `onto` when given:
+        {"cid", "parts" (how many linked), "directories" (of those)}."""
+        body: dict[str, Any] = {"parts": parts}
+        if find_timeout is not None:
+            body["find_timeout"] = find_timeout
+        if onto is None:
+            return dict(self.call("POST", "/v1/datasets", body))
+        return dict(
+            self.call("POST", f"/v1/datasets/{quote(onto)}/parts", body | {"replace": replace})
+        )
 
     def events(self, job_id: str, deadline: float | None = None) -> Iterator[dict[str, Any]]:
         """A job's server-sent events until its end; past `deadline` (a time.monotonic() value)

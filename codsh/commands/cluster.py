@@ -1,4 +1,5 @@
-"""`codsh scheduler` and `codsh node join`: the processes of a cluster (Dask imported only here)."""
+"""`codsh scheduler`, `codsh node join` and `node list`: the processes of a cluster, and its nodes
+(Dask imported only when used)."""
 
 from __future__ import annotations
 
@@ -86,3 +87,73 @@ def join(
     from codsh.cluster.node import serve
 
     serve(scheduler_address, api_url(ipfs), parse_labels(labels), slots, tls, name)
+
+
+@node.command("list")
+@click.option(
+    "--scheduler",
+    envvar="CODSH_SCHEDULER",
+    metavar="ADDR",
+    help="Ask the cluster at ADDR directly (needs --tls) [env CODSH_SCHEDULER].",
+)
+@tls_option()
+@click.option("--json", "as_json", is_flag=True, help="The API's JSON answer.")
+def node_list(scheduler: str | None, tls: Path | None, as_json: bool) -> None:
+    """The nodes jobs run on: name, health, slots, labels, kubo peer ID.
+
+    With CODSH_API, as the orchestrator sees them (GET /v1/nodes); without, from the cluster
+    at --scheduler (with its certificates, --tls)."""
+    from codsh.client.api import ApiClient
+
+    api = ApiClient.from_env()
+    if api is not None:
+        answer = api.call("GET", "/v1/nodes")
+    elif scheduler:
+        answer = _ask_cluster(scheduler, tls)
+    else:
+        from codsh.errors import InputError
+
+        raise InputError(
+            "no orchestrator or cluster to ask",
+            "set CODSH_API and CODSH_TOKEN (`eval $(codsh devstack env)` on a devstack), "
+            "or give --scheduler ADDR --tls DIR",
+        )
+    if as_json:
+        import json
+
+        click.echo(json.dumps(answer, indent=2))
+        return
+    for line in node_table(answer["nodes"]):
+        click.echo(line)
+
+
+def _ask_cluster(scheduler: str, tls: Path | None) -> dict[str, Any]:
+    from codsh.api.nodes import list_nodes
+    from codsh.commands.settings import run_async
+    from codsh.jobs.where import Where
+
+    where = Where(scheduler, tls).checked("asking the cluster needs its certificates")
+    nodes = run_async(list_nodes, where, "")
+    return {"runs_on": scheduler, "age": 0.0, "nodes": [node.as_dict() for node in nodes]}
+
+
+def node_table(nodes: list[dict[str, Any]]) -> list[str]:
+    """One line per node: NAME HEALTH SLOTS PEER LABELS (a sick node's error after it)."""
+    rows = [("NAME", "HEALTH", "SLOTS", "PEER", "LABELS")]
+    for entry in nodes:
+        labels = ",".join(f"{k}={v}" for k, v in sorted(entry.get("labels", {}).items()))
+        health = "healthy" if entry["healthy"] else "SICK"
+        rows.append(
+            (str(entry["name"]), health, str(entry["slots"]), entry["peer"] or "-", labels or "-")
+        )
+    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+    lines = [
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True))
+        + "  "
+        + row[4]
+        for row in rows
+    ]
+    for entry in nodes:
+        if not entry["healthy"]:
+            lines.append(f"{entry['name']}: {entry.get('error') or 'no answer'}")
+    return lines

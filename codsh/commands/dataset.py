@@ -1,9 +1,8 @@
 """`codsh dataset new|add`: one dataset CID over many CIDs, linked by reference, nothing copied.
 
-For each part, kubo's `files/stat` reads only the part's root block, which gives its type and its
-cumulative DAG size (the link's Tsize); `dag/stat` would walk the whole DAG. No other block of a
-part is fetched (a one-block file's root is the file itself). The directory node is computed
-locally (codsh/dataset.py), stored with `block put`, checked against kubo's CID and pinned directly.
+The kubo calls are codsh/jobs/datasets.py's, on the user's kubo; with CODSH_API set, the parts are
+read and checked here (arguments and list files) and the orchestrator makes the dataset on its kubo
+(POST /v1/datasets), after the same checks: the same CID either way.
 """
 
 from __future__ import annotations
@@ -11,20 +10,15 @@ from __future__ import annotations
 import sys
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 import click
 
+from codsh.client.api import ApiClient
 from codsh.commands.settings import Settings, pass_settings, run_async
 from codsh.core import dataset as ds
 from codsh.core.spec import DEFAULT_FIND_TIMEOUT, check_input
-from codsh.core.unixfs import Link
-from codsh.errors import InfrastructureError, InputError
-
-if TYPE_CHECKING:  # the kubo client (httpcore, trio) loads when a command runs, not for --help
-    from codsh.ipfs.client import KuboClient
-
-CONCURRENCY = 32  # parts stat'ed at once: each may wait for a remote provider
+from codsh.errors import InputError
+from codsh.jobs.datasets import summary
 
 
 @click.group()
@@ -64,14 +58,7 @@ def new(
     path component). No byte is copied and only each part's root block is read: each part stays
     on the nodes that hold it, and a job over the dataset runs each part's files there.
     """
-    parts = requested(entries, lists)
-
-    async def go() -> str:
-        async with settings.kubo() as ipfs:
-            links = await resolve(ipfs, parts, find_timeout)
-            return await store(ipfs, links)
-
-    click.echo(run_async(go))
+    click.echo(make(settings, requested(entries, lists), find_timeout))
 
 
 @dataset.command(name="add")
@@ -95,21 +82,33 @@ def add(
     --replace is given.
     """
     source = check_input(dataset_cid)
-    parts = requested(entries, lists)
+    click.echo(make(settings, requested(entries, lists), find_timeout, source, replace))
 
-    async def go() -> str:
-        from codsh.inputs import explained
 
-        async with settings.kubo() as ipfs:
-            timeout = f"{find_timeout:g}s"
-            async with explained(source, find_timeout):
-                info = await ipfs.files_stat(f"/ipfs/{source}", timeout=timeout)
-                node = await ipfs.dag_get(str(info["Hash"]), timeout=timeout)
-            existing = ds.dataset_links(node, source)
-            links = await resolve(ipfs, parts, find_timeout)
-            return await store(ipfs, ds.combine(existing, links, replace))
+def make(
+    settings: Settings,
+    parts: Sequence[ds.Part],
+    find_timeout: float,
+    onto: str | None = None,
+    replace: bool = False,
+) -> str:
+    """Make the dataset (on the orchestrator's kubo when CODSH_API is set); say how many parts
+    were linked; its CID."""
+    api = ApiClient.from_env()
+    if api is not None:
+        made = api.dataset({p.name: p.source for p in parts}, onto, replace, find_timeout)
+        cid, linked, directories = str(made["cid"]), int(made["parts"]), int(made["directories"])
+    else:
+        from codsh.jobs import datasets
 
-    click.echo(run_async(go))
+        async def go() -> datasets.Made:
+            async with settings.kubo() as ipfs:
+                return await datasets.make(ipfs, parts, find_timeout, onto, replace)
+
+        done = run_async(go)
+        cid, linked, directories = done.cid, done.parts, done.directories
+    click.echo(summary(linked, directories), err=True)
+    return cid
 
 
 def requested(entries: Sequence[str], lists: Sequence[str]) -> list[ds.Part]:
@@ -136,53 +135,3 @@ def read_list(name: str) -> str:
         raise InputError(
             f"cannot read {name}: {exc}", "give a UTF-8 text file with one NAME=CID per line"
         ) from exc
-
-
-async def resolve(ipfs: KuboClient, parts: Sequence[ds.Part], find_timeout: float) -> list[Link]:
-    """Each part's link: its CID (a sub-path resolved) and cumulative size, several at a time."""
-    import trio
-
-    from codsh.inputs import explained
-
-    links: list[Link] = []
-    kinds: list[str] = []
-    limiter = trio.CapacityLimiter(CONCURRENCY)
-
-    async def one(part: ds.Part) -> None:
-        async with limiter:
-            try:
-                async with explained(part.source, find_timeout):
-                    info = await ipfs.files_stat(
-                        f"/ipfs/{part.source}", timeout=f"{find_timeout:g}s"
-                    )
-            except InputError as exc:
-                raise InputError(f"part {part.name!r}: {exc.message}", exc.hint) from exc
-        links.append(Link(str(info["Hash"]), part.name, int(info["CumulativeSize"])))
-        kinds.append(str(info["Type"]))
-
-    async with trio.open_nursery() as nursery:
-        for part in parts:
-            nursery.start_soon(one, part)
-    directories = kinds.count("directory")
-    click.echo(
-        f"{len(links)} parts linked ({directories} directories, {len(links) - directories} files)",
-        err=True,
-    )
-    return links
-
-
-async def store(ipfs: KuboClient, links: Sequence[Link]) -> str:
-    """Store the dataset's node and pin it directly (`recursive=False`); return its CID.
-
-    A recursive pin would make this kubo fetch every byte of every part, which is what linking by
-    reference avoids. The parts stay pinned where they are, and jobs run their files there.
-    """
-    block, _ = ds.build(links)
-    stored = await ipfs.block_put(block.data, codec=block.codec)
-    if stored != block.cid:
-        raise InfrastructureError(
-            f"kubo stored the dataset node as {stored}, expected {block.cid}",
-            "report this: codsh and kubo disagree on the encoding",
-        )
-    await ipfs.pin_add(block.cid, recursive=False)
-    return block.cid

@@ -13,6 +13,7 @@ import click
 import docker
 from rich.filesize import decimal
 
+from codsh.client.api import ApiClient
 from codsh.commands.cluster import tls_option
 from codsh.commands.settings import Settings, pass_settings, run_async
 from codsh.completion import job_ids
@@ -28,7 +29,8 @@ from codsh.jobs.events import Events
 from codsh.jobs.finish import JobResult
 from codsh.jobs.pipeline import PipelineEvents, describe
 from codsh.jobs.recorded import run_recorded
-from codsh.jobs.store import RUNNING, SUCCEEDED, JobStore
+from codsh.jobs.resumable import check_resumable
+from codsh.jobs.store import JobStore
 from codsh.jobs.where import Where
 from codsh.processes import spawn
 from codsh.progress import JobProgress, stderr
@@ -90,23 +92,15 @@ def run_in_cli(
 @pass_settings
 def resume(settings: Settings, job_id: str, tls: Path | None, slots: int, as_json: bool) -> None:
     """Finish a job that was interrupted, cancelled or failed: files already done are not run
-    again, and it runs where and as it ran (node selector, shard size, memo)."""
+    again, and it runs where and as it ran (node selector, shard size, memo). With CODSH_API set,
+    the orchestrator resumes it, and this follows it as `run` does."""
+    api = ApiClient.from_env()
+    if api is not None:
+        resume_remote(api, job_id, slots, as_json)
+        return
     with JobStore(jobs_db()) as store:
         record = store.get(job_id)
-        if record.state == RUNNING:
-            raise InputError(
-                f"job {record.id} is still running (pid {record.pid})",
-                "wait for it, or cancel it first",
-            )
-        if record.state == SUCCEEDED:
-            raise InputError(
-                f"job {record.id} already succeeded: {record.output}", "nothing to resume"
-            )
-        if record.mode == "pipeline":
-            raise InputError(
-                f"job {record.id} is a pipeline: its stages are not resumed one by one",
-                "run the same `codsh pipe` again: the memo skips every file already done",
-            )
+        check_resumable(record, f"pid {record.pid}")
         where = Where(None if record.runs_on == "this node" else record.runs_on, tls)
         where.checked("the job ran on a cluster: resuming it needs its certificates")
         spec = JobSpec.from_json(record.spec)
@@ -119,6 +113,30 @@ def resume(settings: Settings, job_id: str, tls: Path | None, slots: int, as_jso
     record = store.restart(record.id)
     stderr.print(f"resuming job {record.id}: {len(done)} files already done are not run again")
     execute(settings, spec, store, record.id, where, as_json, engine, done)
+
+
+def resume_remote(api: ApiClient, job_id: str, slots: int, as_json: bool) -> None:
+    """`codsh job resume` through the orchestrator: it resumes the job as recorded; follow it to
+    its end and print and exit as `run` does."""
+    from codsh.commands import remote
+
+    if slots:
+        raise InputError(
+            "--slots is for a job resumed here",
+            "through the orchestrator (CODSH_API) a job resumes as it was submitted",
+        )
+    job = api.resume(job_id)
+    stderr.print(
+        f"resuming job {job['id']} on {api.url}: "
+        f"{job.get('files_done', 0)} files already done are not run again"
+    )
+    try:
+        remote.follow(api, job["id"], quiet=as_json)
+    except KeyboardInterrupt:
+        api.cancel(job["id"])
+        click.echo(f"interrupted: job {job['id']} cancelled on {api.url}", err=True)
+        sys.exit(130)
+    remote.finish(api.job(job["id"]), api, as_json)  # exits with the job's code
 
 
 def start_detached(job_id: str, input_path: str) -> str:

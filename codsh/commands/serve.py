@@ -33,9 +33,33 @@ from codsh.commands.settings import Settings, pass_settings, run_async
     show_default=True,
     help="Jobs one user may have running at once (more get HTTP 429).",
 )
+@click.option(
+    "--certfile",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="PEM",
+    help="Serve https with this certificate (chain) [with --keyfile].",
+)
+@click.option(
+    "--keyfile",
+    type=click.Path(path_type=Path, dir_okay=False),
+    metavar="PEM",
+    help="The private key of --certfile.",
+)
+@click.option(
+    "--insecure",
+    is_flag=True,
+    help="Allow http on a non-loopback --bind (only behind a proxy that terminates TLS).",
+)
 @click.pass_context
 def serve(
-    ctx: click.Context, bind: str, scheduler: str | None, tls: Path | None, max_running: int
+    ctx: click.Context,
+    bind: str,
+    scheduler: str | None,
+    tls: Path | None,
+    max_running: int,
+    certfile: Path | None,
+    keyfile: Path | None,
+    insecure: bool,
 ) -> None:
     """Run the orchestrator: users submit jobs to its HTTP API with a token, and it runs them
     (here, or on the cluster as its only Dask client) against its own kubo.
@@ -43,6 +67,7 @@ def serve(
     \b
     codsh serve token add alice        # prints alice's token (once)
     codsh serve --bind 127.0.0.1:8765  # then: curl -H "Authorization: Bearer $TOKEN" .../v1/jobs
+    codsh serve --bind 0.0.0.0:8765 --certfile cert.pem --keyfile key.pem   # https
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -54,7 +79,9 @@ def serve(
     assert settings is not None
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     where = Where(scheduler, tls).checked()
-    options = ServeOptions(bind, settings.api_url(), where, max_running)
+    options = ServeOptions(
+        bind, settings.api_url(), where, max_running, certfile, keyfile, insecure
+    )
     try:
         run_async(run_server, options)
     except KeyboardInterrupt:
