@@ -5,20 +5,20 @@ server's own message and hint."""
 
 from __future__ import annotations
 
-import http.client
 import io
 import json
 import os
-import ssl
-import tarfile
-import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, TYPE_CHECKING, Any
 from urllib.parse import quote, urlencode, urlsplit
 
 from codsh.errors import CodshError, InputError, ServiceUnavailable
+
+if TYPE_CHECKING:  # http.client and ssl cost ~50 ms to import: only a request needs them
+    import http.client
+    import ssl
 
 CHUNK = 256 * 1024
 
@@ -66,12 +66,16 @@ class ApiClient:
         return cls(url, token, ca=os.environ.get("CODSH_CA") or None)
 
     def _connection(self, timeout: float | None = None) -> http.client.HTTPConnection:
+        import http.client
+
         host, port, limit = self._parts.hostname or "", self._parts.port, timeout or self._timeout
         if self._parts.scheme == "https":
             return http.client.HTTPSConnection(host, port, timeout=limit, context=self._tls())
         return http.client.HTTPConnection(host, port, timeout=limit)
 
     def _tls(self) -> ssl.SSLContext:
+        import ssl
+
         """Verify the orchestrator's certificate and name: against `ca`, or the system's store."""
         if self._context is None:
             try:
@@ -91,6 +95,8 @@ class ApiClient:
         headers: dict[str, str] | None = None,
         timeout: float | None = None,
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        import ssl
+
         connection = self._connection(timeout)
         all_headers = {"Authorization": f"Bearer {self._token}", **(headers or {})}
         try:
@@ -188,6 +194,9 @@ class ApiClient:
 
     def add(self, paths: Sequence[Path]) -> list[dict[str, str]]:
         """Upload `paths` (files or folders) as one tar stream; each top-level name's CID."""
+        import tarfile
+        import tempfile
+
         with tempfile.TemporaryFile() as archive:
             with tarfile.open(fileobj=archive, mode="w") as tar:
                 for path in paths:
