@@ -28,7 +28,9 @@ from codsh.jobs.store import JobStore
 )
 @click.argument("stages", nargs=-1, metavar="STAGE... [--concat STAGE...]")
 @pass_settings
-def pipe(settings: Settings, /, stages: tuple[str, ...], no_fuse: bool, **params: Any) -> None:
+def pipe(
+    settings: Settings, /, stages: tuple[str, ...], no_fuse: bool, **params: Any
+) -> None:  # long for its help text (the docstring) and its two paths
     """Run a pipeline of commands over every file of a CID; print the final output CID.
 
     \b
