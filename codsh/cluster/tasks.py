@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import queue
+import re
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import replace
@@ -49,6 +50,7 @@ class ShardTasks:
     ) -> None:
         self.client = client
         self.spec_json = spec.canonical_json()
+        self.name = task_name(spec.command)
         self.job = job  # labels the shard containers on every node
         self.run_key = uuid.uuid4().hex[:8]  # Dask keys of this run (a resumed job has others)
         self.names = names
@@ -147,7 +149,7 @@ class ShardTasks:
             shard.index,
             [(f.path, f.cid, f.size) for f in shard.files],
             self._topic,
-            key=f"codsh-{self.job}-{self.run_key}-shard-{shard.index}-{attempt}",
+            key=f"{self.name}-{self.job}-{self.run_key}-shard-{shard.index}-{attempt}",
             workers=[action.task.node],
             pure=False,
         )
@@ -213,3 +215,12 @@ def _take(inbox: queue.SimpleQueue[News], timeout: float) -> list[News]:
             news.append(inbox.get_nowait())
         except queue.Empty:
             return news
+
+
+def task_name(command: str, width: int = 40) -> str:
+    """What the Dask dashboard calls a job's shard tasks (it shows a key up to its first `-`
+    followed by an ID): "codsh" and the command, so a task says what it runs; the job ID
+    follows in the key, so `codsh job describe` and the dashboard name the same job."""
+    words = re.sub(r"[^A-Za-z0-9 ./|:=,_]+", " ", command).split()
+    shown = " ".join(words)
+    return f"codsh {shown[:width].rstrip()}" if shown else "codsh"

@@ -41,3 +41,15 @@ def test_a_file_done_message_round_trips_and_other_events_are_not_one() -> None:
     assert FileDone.from_wire(wire) == done
     assert FileDone.from_wire({"action": "add-client", "client": "Client-1"}) is None
     assert FileDone.from_wire("print me") is None
+
+
+def test_the_dashboard_names_a_shard_task_by_its_command_and_its_key_carries_the_job() -> None:
+    from dask.utils import key_split
+
+    from codsh.cluster.tasks import task_name
+
+    name = task_name("sed -n '/38.7[2-4]....,-9.1[3-5]..../p'")
+    key = f"{name}-1b484d1e1415-ab12cd34-shard-3-1"
+    assert key_split(key) == name == "codsh sed n /38.7 2 4 ...., 9.1 3 5 ..../p"
+    assert "1b484d1e1415" in key
+    assert task_name("") == "codsh" and len(task_name("x" * 500)) <= 46
