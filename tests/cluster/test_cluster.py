@@ -150,7 +150,9 @@ def test_nodes_report_each_file_as_it_is_stored_not_at_the_end_of_its_shard(
     stack: list[devstack.NodeStatus], dataset: str, image_id: str
 ) -> None:
     timed = Timed()
-    spec = JobSpec("sleep 0.5; cat", dataset, image_digest=image_id)  # one shard of 4 per node
+    # 1.5 s per file: longer than an output add request stays open (BATCH_SECONDS, 1 s), so each
+    # file's result is complete on its own, 1.5 s after the one before it in its shard
+    spec = JobSpec("sleep 1.5; cat", dataset, image_digest=image_id)
     result = cluster_run(stack, spec, events=timed)
     assert result.ok and sorted(timed.paths()) == sorted(r.path for r in result.files)
     arrived: dict[str, list[float]] = {}
@@ -158,7 +160,7 @@ def test_nodes_report_each_file_as_it_is_stored_not_at_the_end_of_its_shard(
         arrived.setdefault(file.node, []).append(at)
     assert sorted(arrived) == ["node0", "node1", "node2"]
     first_shard_end = min(max(times) for times in arrived.values())
-    assert min(at for at, _ in timed.files) < first_shard_end - 1.0  # 3 files of 0.5 s later
+    assert min(at for at, _ in timed.files) < first_shard_end - 1.0  # a file of 1.5 s later
     assert all(max(times) - min(times) > 1.0 for times in arrived.values())
 
 
