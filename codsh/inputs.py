@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 from codsh.core.model import InputFile
 from codsh.core.spec import DEFAULT_FIND_TIMEOUT
@@ -67,3 +68,22 @@ async def list_input(
             else:
                 files.append(InputFile(entry.path, entry.cid, entry.size))
     return InputTree(files, directories)
+
+
+async def list_entries(
+    ipfs: KuboClient, path: str, recursive: bool = False
+) -> tuple[bool, list[Entry]]:
+    """What `codsh ls` shows of `path`: whether it is a directory, and its entries (sorted by
+    name bytewise; with `recursive`, the whole tree in walk order); a file lists itself."""
+    root = await stat_input(ipfs, path)
+    if not root.is_dir:
+        return False, [Entry(path.rsplit("/", 1)[-1], root.cid, root.size, False)]
+    async with explained(path, DEFAULT_FIND_TIMEOUT):
+        if recursive:
+            return True, [e async for e in ipfs.walk(path)]
+        return True, sorted(await ipfs.ls(path), key=lambda e: e.path.encode())
+
+
+def entry_dict(entry: Entry) -> dict[str, Any]:
+    """An entry as `codsh ls --json` and the API show it."""
+    return {"path": entry.path, "cid": entry.cid, "size": entry.size, "dir": entry.is_dir}

@@ -16,9 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from codsh.core.spec import DEFAULT_FIND_TIMEOUT, check_input
+from codsh.core.spec import check_input
 from codsh.errors import InputError
-from codsh.inputs import explained, stat_input
+from codsh.inputs import entry_dict, list_entries, stat_input
 from codsh.ipfs.client import AddOptions, KuboClient
 
 if TYPE_CHECKING:
@@ -64,19 +64,10 @@ class Data:
 
     async def ls(self, request: Request, user: object) -> Response:
         path = check_input(request.path_params["path"])
+        recursive = bool(request.query_params.get("recursive"))
         async with KuboClient(self.ipfs_api) as ipfs:
-            root = await stat_input(ipfs, path)
-            if not root.is_dir:
-                entries = [(path.rsplit("/", 1)[-1], root.cid, root.size, False)]
-            else:
-                async with explained(path, DEFAULT_FIND_TIMEOUT):
-                    if request.query_params.get("recursive"):
-                        listed = [e async for e in ipfs.walk(path)]
-                    else:
-                        listed = await ipfs.ls(path)
-                entries = [(e.path, e.cid, e.size, e.is_dir) for e in listed]
-        shown = [{"path": p, "cid": c, "size": s, "dir": d} for p, c, s, d in entries]
-        return JSONResponse({"dir": root.is_dir, "entries": shown})
+            is_dir, entries = await list_entries(ipfs, path, recursive)
+        return JSONResponse({"dir": is_dir, "entries": [entry_dict(e) for e in entries]})
 
     async def cat(self, request: Request, user: object) -> Response:
         path = check_input(request.path_params["path"])

@@ -6,7 +6,7 @@ import json
 import os
 import sys
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -17,7 +17,7 @@ from codsh.completion import cids
 from codsh.errors import InputError
 
 if TYPE_CHECKING:
-    from codsh.ipfs.client import Entry
+    pass
 
 # The kubo client (httpcore, trio) is imported in the commands, not here: `--help` and
 # completion load this module and must stay fast.
@@ -95,36 +95,26 @@ def add(
 @pass_settings
 def ls_command(settings: Settings, path: str | None, recursive: bool, as_json: bool) -> None:
     """List a directory CID[/path] (or one piped on stdin): CID, size and name of each entry."""
-    from codsh.core.spec import DEFAULT_FIND_TIMEOUT
-    from codsh.inputs import explained, stat_input
-    from codsh.ipfs.client import Entry
-
     path = read_input_cid(path)
     api = ApiClient.from_env()
     if api is not None:
-        from codsh.commands import remote
+        entries = api.ls(path, recursive)["entries"]
+    else:
 
-        remote.ls(api, path, recursive, as_json)
-        return
+        async def go() -> list[dict[str, Any]]:
+            from codsh.inputs import entry_dict, list_entries
 
-    async def go() -> list[Entry]:
-        async with settings.kubo() as ipfs:
-            root = await stat_input(ipfs, path)
-            if not root.is_dir:
-                return [Entry(path.rsplit("/", 1)[-1], root.cid, root.size, False)]
-            async with explained(path, DEFAULT_FIND_TIMEOUT):
-                if recursive:
-                    return [e async for e in ipfs.walk(path)]
-                return sorted(await ipfs.ls(path), key=lambda e: e.path.encode())
+            async with settings.kubo() as ipfs:
+                return [entry_dict(e) for e in (await list_entries(ipfs, path, recursive))[1]]
 
-    for entry in run_async(go):
+        entries = run_async(go)
+    for entry in entries:
         if as_json:
-            record = {"path": entry.path, "cid": entry.cid, "size": entry.size, "dir": entry.is_dir}
-            click.echo(json.dumps(record, ensure_ascii=False))
+            click.echo(json.dumps(entry, ensure_ascii=False))
         else:
-            name = entry.path + ("/" if entry.is_dir else "")
+            name = entry["path"] + ("/" if entry["dir"] else "")
             shown = name if name.isprintable() else json.dumps(name, ensure_ascii=False)
-            click.echo(f"{entry.cid}  {entry.size:>12}  {shown}")
+            click.echo(f"{entry['cid']}  {entry['size']:>12}  {shown}")
 
 
 @click.command()

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
@@ -166,10 +165,6 @@ def summary(record: dict[str, Any], where: str) -> None:
         )
 
 
-def list_jobs(api: ApiClient, limit: int, name: str | None) -> list[dict[str, Any]]:
-    return api.jobs(limit, name)
-
-
 def wait(api: ApiClient, job_id: str, timeout: float | None) -> dict[str, Any]:
     """The job's record once it has ended (its events end when it does)."""
     import time
@@ -191,20 +186,6 @@ def wait(api: ApiClient, job_id: str, timeout: float | None) -> dict[str, Any]:
 def add(api: ApiClient, paths: tuple[Path, ...]) -> None:
     for entry in api.add(list(paths)):
         click.echo(entry["cid"])
-
-
-def ls(api: ApiClient, path: str, recursive: bool, as_json: bool) -> None:
-    for entry in api.ls(path, recursive)["entries"]:
-        if as_json:
-            click.echo(json.dumps(entry, ensure_ascii=False))
-        else:
-            name = entry["path"] + ("/" if entry["dir"] else "")
-            shown = name if name.isprintable() else json.dumps(name, ensure_ascii=False)
-            click.echo(f"{entry['cid']}  {entry['size']:>12}  {shown}")
-
-
-def cat(api: ApiClient, path: str) -> Iterator[bytes]:
-    return api.cat(path)
 
 
 def get(api: ApiClient, path: str, target: Path) -> int:
