@@ -46,10 +46,14 @@ async def _thread(fn: Callable[[], T]) -> T:
 
 
 async def connect(
-    api: str | None = None, token: str | None = None, *, ipfs: str | None = None
+    api: str | None = None,
+    token: str | None = None,
+    *,
+    ipfs: str | None = None,
+    ca: str | None = None,
 ) -> AsyncClient:
     """As `codsh.connect`."""
-    return AsyncClient(await _thread(partial(sdk.connect, api, token, ipfs=ipfs)))
+    return AsyncClient(await _thread(partial(sdk.connect, api, token, ipfs=ipfs, ca=ca)))
 
 
 class AsyncClient:

@@ -195,7 +195,8 @@ def orchestrator_info() -> dict[str, str] | None:
 def start_orchestrator(
     ipfs_api: str, scheduler: str, restart: bool = False, wait: float = 60.0
 ) -> dict[str, str]:
-    """`codsh serve` on a loopback port chosen once, its jobs on the devstack's scheduler (it
+    """`codsh serve` on a loopback port chosen once, over https with its cluster certificate
+    (users trust the devstack's CA: CODSH_CA), its jobs on the devstack's scheduler (it
     holds the only client certificate), its kubo node0's; kept when it runs, unless `restart`
     (node0's kubo moved). The jobs a stopped one left running are resumed by the new one."""
     dev_token()
@@ -209,7 +210,7 @@ def start_orchestrator(
     (orchestrator_home() / "serve.json").unlink(missing_ok=True)
     bind = f"127.0.0.1:{free_port('serve.port')}"
     command = [*CODSH, "--ipfs", ipfs_api, "serve", "--bind", bind]
-    command += ["--scheduler", scheduler, "--tls", str(tls_dir())]
+    command += ["--scheduler", scheduler, "--tls", str(tls_dir()), "--tls-from-cluster"]
     env = {k: v for k, v in os.environ.items() if k not in CLIENT_VARIABLES}
     env["CODSH_HOME"] = str(orchestrator_home())
     log = orchestrator_log()

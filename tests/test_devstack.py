@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import ssl
 import stat
 import subprocess
 import sys
@@ -99,7 +100,8 @@ def api_call(path: str, token: str | None, body: object = None) -> tuple[int, An
     if token is not None:
         request.add_header("Authorization", f"Bearer {token}")
     try:
-        with urllib.request.urlopen(request, timeout=60) as response:
+        ca = ssl.create_default_context(cafile=str(devstack.tls_dir() / "ca.pem"))
+        with urllib.request.urlopen(request, timeout=60, context=ca) as response:
             return response.status, json.loads(response.read())
     except urllib.error.HTTPError as exc:
         return exc.code, json.loads(exc.read())
@@ -110,7 +112,7 @@ def test_the_orchestrator_runs_jobs_on_the_cluster_with_a_token_for_the_user(
 ) -> None:
     info, scheduler = devstack.orchestrator_info(), devstack.scheduler_info()
     assert info is not None and scheduler is not None
-    assert info["api"].startswith("http://127.0.0.1:") and info["runs_on"] == scheduler["address"]
+    assert info["api"].startswith("https://127.0.0.1:") and info["runs_on"] == scheduler["address"]
     assert stat.S_IMODE(devstack.token_file().stat().st_mode) == 0o600
     token = devstack.token_file().read_text().strip()
     assert api_call("/v1/health", token) == (200, {"ok": True, "user": "dev", "runs_on": ANY})

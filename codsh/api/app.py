@@ -19,8 +19,9 @@ from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from codsh.api import data, datasets, nodes, web
+from codsh.api.limits import OverLimit
 from codsh.api.openapi import document
-from codsh.api.service import Orchestrator, TooManyJobs, end_of
+from codsh.api.service import Orchestrator, end_of
 from codsh.api.tokens import TokenStore, User
 from codsh.core.manifest import excerpt
 from codsh.core.spec import spec_from_request
@@ -60,7 +61,7 @@ class Api:
                 )
             try:
                 return await handler(request, user)
-            except TooManyJobs as exc:
+            except OverLimit as exc:
                 return error(429, exc.message, exc.hint)
             except ServiceUnavailable as exc:
                 return error(503, exc.message, exc.hint)

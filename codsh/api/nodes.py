@@ -3,13 +3,15 @@
 On this machine (no scheduler) one entry, "this machine", with the orchestrator's kubo peer ID;
 on a cluster the answers of the inventory round (the round a job starts with), asked through a
 short-lived Dask client in a worker thread. The answer is kept a few seconds, so a page that
-refreshes does not make every node answer again.
+refreshes does not make every node answer again. Through the API each node also has its tally
+from the job store: the files it ran, ok and failed (room for more counts, such as replicas'
+votes).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -42,9 +44,21 @@ class Node:
     peer: str = ""
     error: str = ""
     address: str = ""
+    tally: dict[str, int] | None = None  # {"files", "ok", "failed"} run here, from the job store
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
+
+
+def tallied(nodes: list[Node], tallies: dict[str, tuple[int, int]]) -> list[Node]:
+    """`nodes` with their tallies (store.node_tallies: name -> (files run, failed)); this
+    machine's results carry no node name."""
+    with_tally = []
+    for node in nodes:
+        ran, failed = tallies.get("" if node.name == THIS_MACHINE else node.name, (0, 0))
+        tally = {"files": ran, "ok": ran - failed, "failed": failed}
+        with_tally.append(replace(node, tally=tally))
+    return with_tally
 
 
 async def this_machine(ipfs_api: str) -> list[Node]:
@@ -129,6 +143,8 @@ def routes(api: Api) -> list[Route]:
 
     async def get_nodes(request: Request, user: User) -> Response:
         nodes, age = await cache.nodes()
+        tallies = await trio.to_thread.run_sync(api.service.store.node_tallies)
+        nodes = tallied(nodes, tallies)
         body = {
             "runs_on": api.service.where.runs_on,
             "age": round(age, 3),

@@ -100,7 +100,7 @@ def document() -> dict[str, Any]:  # long: one literal, the document as it is se
                     "responses": {
                         "201": _response("the job, running", _JOB),
                         "413": _response("body too large", _ERROR),
-                        "429": _response("too many of your jobs are running", _ERROR),
+                        "429": _response("past your token's jobs at once or files per job", _ERROR),
                         **_ERRORS,
                     },
                 },
@@ -139,7 +139,7 @@ def document() -> dict[str, Any]:  # long: one literal, the document as it is se
                     "responses": {
                         "202": _response("the job, running again; files_done: files kept", _JOB),
                         "409": _response("the job is running", _ERROR),
-                        "429": _response("too many of your jobs are running", _ERROR),
+                        "429": _response("past your token's jobs at once or files per job", _ERROR),
                         **_ERRORS,
                     },
                 }
@@ -161,7 +161,8 @@ def document() -> dict[str, Any]:  # long: one literal, the document as it is se
             "/v1/nodes": {
                 "get": {
                     "summary": "The nodes (inventory round, kept a few seconds): {runs_on, age, "
-                    "nodes: [{name, healthy, labels, slots, peer, error, address}]}",
+                    "nodes: [{name, healthy, labels, slots, peer, error, address, "
+                    "tally: {files, ok, failed}}]}",
                     "responses": {
                         "200": _response("the nodes"),
                         "401": _ERRORS["401"],

@@ -11,6 +11,7 @@ from typing import Any
 
 import trio
 
+from codsh.api.limits import DEFAULT_MAX_FILES, OverLimit, check_running, list_within
 from codsh.api.tokens import User
 from codsh.core.manifest import excerpt
 from codsh.core.model import FileResult
@@ -22,7 +23,7 @@ from codsh.ipfs.client import KuboClient
 from codsh.jobs.finish import JobResult
 from codsh.jobs.pipeline import describe, new_pipeline, run_pipeline
 from codsh.jobs.recorded import run_recorded
-from codsh.jobs.store import INTERRUPTED, RUNNING, JobRecord, JobStore
+from codsh.jobs.store import INTERRUPTED, JobRecord, JobStore
 from codsh.jobs.where import Where
 
 log = logging.getLogger("codsh.serve")
@@ -30,10 +31,6 @@ Work = Callable[
     [KuboClient, "JobFeed"], Awaitable[None]
 ]  # what a job does, given kubo and its feed
 FEED_BUFFER = 10_000  # events a slow subscriber may lag behind before it is dropped
-
-
-class TooManyJobs(CodshError):
-    """A user has as many jobs running as the orchestrator allows (HTTP 429)."""
 
 
 @dataclass
@@ -101,15 +98,25 @@ class JobFeed:
 
 
 class Orchestrator:
-    """Runs submitted jobs where `where` says, `max_running` per user at once."""
+    """Runs submitted jobs where `where` says, `max_running` per user at once and at most
+    `max_files` files per job (unless a user's token says otherwise: api/limits.py)."""
 
-    def __init__(self, store: JobStore, ipfs_api: str, where: Where, max_running: int = 8) -> None:
+    def __init__(
+        self,
+        store: JobStore,
+        ipfs_api: str,
+        where: Where,
+        max_running: int = 8,
+        max_files: int = DEFAULT_MAX_FILES,
+    ) -> None:
         self.store = store
         self.ipfs_api = ipfs_api
         self.where = where
         self.max_running = max_running
+        self.max_files = max_files
         self.feeds: dict[str, JobFeed] = {}
         self._scopes: dict[str, trio.CancelScope] = {}
+        self._owners: dict[str, str] = {}  # running job (never a pipeline's stage) -> its user
         self._nursery: trio.Nursery | None = None
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
@@ -121,11 +128,22 @@ class Orchestrator:
 
     async def submit(self, spec: JobSpec, user: User, name: str | None = None) -> JobRecord:
         """Record job `spec` as `user`'s and start it; its image is pinned by ID here, as the
-        CLI does (a name the orchestrator's engine lacks is an input error)."""
+        CLI does (a name the orchestrator's engine lacks is an input error). Its input is listed
+        first: past the user's limits nothing is recorded (TooManyFiles, TooManyJobs)."""
         spec = await self._pinned(spec)
         self._check_room(user)
+        try:
+            listed: InputTree | CodshError = await self._listed(spec, user)
+        except OverLimit:
+            raise
+        except CodshError as exc:  # an input not found: a job that fails, as it does here
+            listed = exc
+        self._check_room(user)  # again: their other submits may have started while it listed
         record = self.store.create(spec, self.where.runs_on, name, owner=user.name)
-        self._start(record.id, self._job(record.id, spec))
+        if isinstance(listed, CodshError):
+            self._start(record.id, user.name, self._failed(record.id, listed))
+        else:
+            self._start(record.id, user.name, self._job(record.id, spec, tree=listed))
         return record
 
     async def submit_pipeline(
@@ -134,6 +152,13 @@ class Orchestrator:
         """Record `stages` over `first.input` as `user`'s pipeline and start it (core/pipeline
         decides the steps: a bad stage is an input error before anything is recorded)."""
         first = await self._pinned(first)
+        self._check_room(user)
+        try:
+            await self._listed(first, user)  # its later stages have as many files, or one
+        except OverLimit:
+            raise
+        except CodshError:  # an input not found: the pipeline fails on it, and records that
+            pass
         self._check_room(user)
         runs_on = self.where.runs_on
         record, steps = new_pipeline(self.store, stages, first, fuse, runs_on, name, user.name)
@@ -144,15 +169,35 @@ class Orchestrator:
                 self.store, record.id, steps, first, ipfs, execution, feed, runs_on, user.name
             )
 
-        self._start(record.id, work)
+        self._start(record.id, user.name, work)
         return record
 
+    async def _listed(self, spec: JobSpec, user: User) -> InputTree:
+        """The input of `spec`, listed here (a TooManyFiles past the user's files per job)."""
+        async with KuboClient(self.ipfs_api) as ipfs:
+            timeout = spec.target.find_timeout
+            return await list_within(ipfs, spec.input, timeout, user, self.max_files)
+
+    def _failed(self, job_id: str, error: CodshError) -> Work:
+        """A job whose input could not be listed: recorded with that error, as run_recorded
+        records a listing that fails (the listing is not tried a second time)."""
+
+        async def work(ipfs: KuboClient, feed: JobFeed) -> None:
+            self.store.fail(job_id, str(error))
+            raise error
+
+        return work
+
     def _job(
-        self, job_id: str, spec: JobSpec, done: Mapping[str, FileResult] | None = None
+        self,
+        job_id: str,
+        spec: JobSpec,
+        done: Mapping[str, FileResult] | None = None,
+        tree: InputTree | None = None,
     ) -> Work:
         async def work(ipfs: KuboClient, feed: JobFeed) -> None:
             execution = self.where.execution(job_id)
-            await run_recorded(self.store, job_id, spec, ipfs, execution, feed, done)
+            await run_recorded(self.store, job_id, spec, ipfs, execution, feed, done, tree)
 
         return work
 
@@ -173,7 +218,7 @@ class Orchestrator:
             done = self.store.results(record.id)
             self.store.restart(record.id)
             spec = JobSpec.from_json(record.spec)
-            self._start(record.id, self._job(record.id, spec, done))
+            self._start(record.id, record.owner or "", self._job(record.id, spec, done))
             log.info("resuming job %s of %s: %d files done", record.id, record.owner, len(done))
         return [r.id for r in interrupted]
 
@@ -191,7 +236,7 @@ class Orchestrator:
         record = self.store.restart(record.id)  # running: a second resume is refused (409)
         if self.where.scheduler is None:  # containers a killed run left here
             await trio.to_thread.run_sync(remove_job_containers, record.id)
-        self._start(record.id, self._job(record.id, spec, done))
+        self._start(record.id, record.owner or user.name, self._job(record.id, spec, done))
         log.info("resuming job %s for %s: %d files done", record.id, user.name, len(done))
         return record
 
@@ -203,15 +248,11 @@ class Orchestrator:
         return spec
 
     def _check_room(self, user: User) -> None:
+        """A TooManyJobs when `user` runs as many jobs here as they may (a pipeline is one)."""
         if self._nursery is None:
             raise CodshError("the orchestrator is not running", "start it with `codsh serve`")
-        mine = self.store.recent(1000, owner=user.name)
-        running = [r for r in mine if r.state == RUNNING and "-" not in r.id]  # not stages
-        if len(running) >= self.max_running:
-            raise TooManyJobs(
-                f"{user.name} has {len(running)} jobs running, the most this orchestrator allows",
-                "wait for one to end (`codsh job wait ID`), or cancel one",
-            )
+        running = sum(owner == user.name for owner in self._owners.values())
+        check_running(user, running, self.max_running)
 
     def cancel(self, job_id: str) -> bool:
         """Cancel running job `job_id`; False when it is not running here."""
@@ -221,9 +262,11 @@ class Orchestrator:
         scope.cancel()
         return True
 
-    def _start(self, job_id: str, work: Work) -> None:
-        """Run `work` for job `job_id` in the background, with a feed for its event streams."""
+    def _start(self, job_id: str, owner: str, work: Work) -> None:
+        """Run `work` for `owner`'s job `job_id` in the background, with a feed for its event
+        streams."""
         assert self._nursery is not None
+        self._owners[job_id] = owner
         feed = self.feeds[job_id] = JobFeed()
         scope = self._scopes[job_id] = trio.CancelScope()
         self._nursery.start_soon(self._run, job_id, work, feed, scope)
@@ -239,6 +282,7 @@ class Orchestrator:
             log.exception("job %s crashed", job_id)
         finally:
             self._scopes.pop(job_id, None)
+            self._owners.pop(job_id, None)
             self.feeds.pop(job_id, None)
             feed.finish({"event": "end", **end_of(self.store.get(job_id))})
 

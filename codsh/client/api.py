@@ -51,6 +51,10 @@ class ApiClient:
     def token(self) -> str:
         return self._token
 
+    @property
+    def ca(self) -> str | None:
+        return self._ca
+
     @classmethod
     def from_env(cls) -> ApiClient | None:
         """The client `CODSH_API` and `CODSH_TOKEN` name, or None without CODSH_API."""
@@ -95,6 +99,7 @@ class ApiClient:
         headers: dict[str, str] | None = None,
         timeout: float | None = None,
     ) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+        import http.client
         import ssl
 
         connection = self._connection(timeout)
@@ -108,14 +113,12 @@ class ApiClient:
                 f"the orchestrator at {self.url} is not trusted: {exc.verify_message}",
                 f"CODSH_CA={self._ca} did not sign its certificate: check CODSH_API and CODSH_CA"
                 if self._ca
-                else "set CODSH_CA to the CA file (PEM) that signed its certificate",
+                else "set CODSH_CA to the CA file (PEM) that signed its certificate "
+                "(on a devstack `eval $(codsh devstack env)` sets it)",
             ) from exc
-        except OSError as exc:
+        except (OSError, http.client.HTTPException) as exc:
             connection.close()
-            raise ServiceUnavailable(
-                f"the orchestrator at {self.url} does not answer ({exc})",
-                "check CODSH_API, or start it (`codsh serve`, or `codsh devstack up`)",
-            ) from exc
+            raise self._unanswered(exc) from exc
         if response.status >= 400:
             text = response.read().decode("utf-8", errors="replace")
             connection.close()
@@ -126,6 +129,45 @@ class ApiClient:
                 message, hint = text.strip() or response.reason, ""
             raise ApiError(response.status, message, hint)
         return connection, response
+
+    def _unanswered(self, exc: Exception) -> CodshError:
+        """Why no HTTP answer came: often http to an https port (it closes the connection at
+        once) or https to an http one (no TLS handshake); else the orchestrator is down."""
+        import http.client
+        import ssl
+
+        https = self._parts.scheme == "https"
+        dropped = isinstance(exc, http.client.RemoteDisconnected | http.client.BadStatusLine)
+        if not https and dropped and self._speaks_tls():
+            return InputError(
+                f"the orchestrator at {self.url} serves https, not http",
+                f"use CODSH_API=https://{self._parts.netloc} (and CODSH_CA=its CA's PEM file "
+                "when a private CA signed it)",
+            )
+        if https and isinstance(exc, ssl.SSLError) and "WRONG_VERSION" in str(exc):
+            return InputError(
+                f"the orchestrator at {self.url} does not speak TLS ({exc.reason})",
+                f"it may serve plain http: try CODSH_API=http://{self._parts.netloc}",
+            )
+        return ServiceUnavailable(
+            f"the orchestrator at {self.url} does not answer ({exc})",
+            "check CODSH_API, or start it (`codsh serve`, or `codsh devstack up`)",
+        )
+
+    def _speaks_tls(self) -> bool:
+        """Whether the server at the URL's port completes a TLS handshake (unverified: this only
+        tells an https port from an orchestrator that went away)."""
+        import socket
+        import ssl
+
+        probe = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        probe.check_hostname, probe.verify_mode = False, ssl.CERT_NONE
+        address = (self._parts.hostname or "", self._parts.port or 80)
+        try:
+            with socket.create_connection(address, timeout=5) as raw, probe.wrap_socket(raw):
+                return True
+        except OSError:
+            return False
 
     def call(self, method: str, path: str, body: object = None) -> Any:
         """One JSON request; its decoded answer."""

@@ -5,6 +5,7 @@ drops (the orchestrator restarted), so a waiting client sees the end of a job th
 from __future__ import annotations
 
 import http.client
+import os
 import time
 from collections.abc import Iterator
 from dataclasses import asdict
@@ -35,8 +36,9 @@ class StreamingApi(ApiClient):
 class Remote:
     """A Backend on the orchestrator at `url`."""
 
-    def __init__(self, url: str, token: str) -> None:
-        self.api = StreamingApi(url, token)
+    def __init__(self, url: str, token: str, ca: str | None = None) -> None:
+        """`ca`: the CA file that signed an https orchestrator's certificate (else CODSH_CA)."""
+        self.api = StreamingApi(url, token, ca=ca or os.environ.get("CODSH_CA") or None)
         self.where = self.api.url
 
     def submit(self, spec: JobSpec, name: str | None) -> dict[str, Any]:

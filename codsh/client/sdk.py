@@ -41,10 +41,17 @@ __all__ = [
 ]
 
 
-def connect(api: str | None = None, token: str | None = None, *, ipfs: str | None = None) -> Client:
-    """A client of the orchestrator at `api` (else CODSH_API), with `token` (else CODSH_TOKEN);
-    without either, an in-process client on the kubo at `ipfs` (else CODSH_IPFS, the devstack's,
-    ~/.ipfs's) and the local Docker engine."""
+def connect(
+    api: str | None = None,
+    token: str | None = None,
+    *,
+    ipfs: str | None = None,
+    ca: str | None = None,
+) -> Client:
+    """A client of the orchestrator at `api` (else CODSH_API), with `token` (else CODSH_TOKEN),
+    trusting the CA file `ca` (else CODSH_CA, else the system's store) for https; without either,
+    an in-process client on the kubo at `ipfs` (else CODSH_IPFS, the devstack's, ~/.ipfs's) and
+    the local Docker engine."""
     url = api or os.environ.get("CODSH_API")
     if url:
         from codsh.client.remote import Remote
@@ -52,7 +59,7 @@ def connect(api: str | None = None, token: str | None = None, *, ipfs: str | Non
         secret = token or os.environ.get("CODSH_TOKEN", "")
         if not secret:
             raise InputError("an orchestrator needs a token", "pass token=..., or set CODSH_TOKEN")
-        return Client(Remote(url, secret))
+        return Client(Remote(url, secret, ca))
     if token:
         raise InputError("a token without an API URL", "pass api=URL too, or set CODSH_API")
     from codsh.client.local import Local

@@ -138,19 +138,23 @@ def _ask_cluster(scheduler: str, tls: Path | None) -> dict[str, Any]:
 
 
 def node_table(nodes: list[dict[str, Any]]) -> list[str]:
-    """One line per node: NAME HEALTH SLOTS PEER LABELS (a sick node's error after it)."""
-    rows = [("NAME", "HEALTH", "SLOTS", "PEER", "LABELS")]
+    """One line per node: NAME HEALTH SLOTS FILES OK FAILED PEER LABELS (the files it ran, from
+    the orchestrator's records: "-" without one), a sick node's error after it."""
+    rows: list[tuple[str, ...]] = [
+        ("NAME", "HEALTH", "SLOTS", "FILES", "OK", "FAILED", "PEER", "LABELS")
+    ]
     for entry in nodes:
         labels = ",".join(f"{k}={v}" for k, v in sorted(entry.get("labels", {}).items()))
         health = "healthy" if entry["healthy"] else "SICK"
-        rows.append(
-            (str(entry["name"]), health, str(entry["slots"]), entry["peer"] or "-", labels or "-")
-        )
-    widths = [max(len(row[i]) for row in rows) for i in range(4)]
+        tally = entry.get("tally") or {}
+        counts = tuple(str(tally.get(key, "-")) for key in ("files", "ok", "failed"))
+        peer = str(entry["peer"] or "-")
+        rows.append((str(entry["name"]), health, str(entry["slots"]), *counts, peer, labels or "-"))
+    widths = [max(len(row[i]) for row in rows) for i in range(7)]
     lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:4], widths, strict=True))
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:7], widths, strict=True))
         + "  "
-        + row[4]
+        + row[7]
         for row in rows
     ]
     for entry in nodes:

@@ -76,6 +76,8 @@ def env() -> None:
     if api and stack.token_file().exists():  # users talk to the orchestrator, never to Dask
         click.echo(f"export CODSH_API={api['api']}")
         click.echo(f"export CODSH_TOKEN={stack.token_file().read_text().strip()}")
+        if api["api"].startswith("https://"):  # its certificate is from the devstack's CA
+            click.echo(f"export CODSH_CA={stack.tls_dir() / 'ca.pem'}")
         return
     info = stack.scheduler_info()
     if info:  # no orchestrator: the scheduler itself, with its client certificate

@@ -56,7 +56,7 @@ def choose(
     if command is not None:
         check_command(command)
         return Program(SHELL, command, image=image)
-    backend = Remote(api.url, api.token)
+    backend = Remote(api.url, api.token, api.ca)
     python_image = PYTHON_IMAGE if image == DEFAULT_IMAGE else image
     if program is not None:
         return inspect_program(check_input(program), python_image, backend, None)

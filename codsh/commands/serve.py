@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any, TypeVar
 
 import click
 
 from codsh.commands.cluster import tls_option
 from codsh.commands.settings import Settings, pass_settings, run_async
+
+F = TypeVar("F", bound=Callable[..., Any])
+DEFAULT_MAX_FILES = 100_000  # as codsh.api.limits (not imported: it loads the API)
 
 
 @click.group(invoke_without_command=True)
@@ -31,7 +36,16 @@ from codsh.commands.settings import Settings, pass_settings, run_async
     type=click.IntRange(1),
     default=8,
     show_default=True,
-    help="Jobs one user may have running at once (more get HTTP 429).",
+    help="Jobs one user may have running at once (more get HTTP 429), unless their token "
+    "says otherwise.",
+)
+@click.option(
+    "--max-files",
+    type=click.IntRange(1),
+    default=DEFAULT_MAX_FILES,
+    show_default=True,
+    help="Files one job may have (a bigger input gets HTTP 429 before anything runs), unless "
+    "the user's token says otherwise.",
 )
 @click.option(
     "--certfile",
@@ -46,6 +60,12 @@ from codsh.commands.settings import Settings, pass_settings, run_async
     help="The private key of --certfile.",
 )
 @click.option(
+    "--tls-from-cluster",
+    is_flag=True,
+    help="Serve https with the orchestrator's cluster certificate (--tls DIR: signed by the "
+    "cluster's CA, for localhost and 127.0.0.1); clients set CODSH_CA=DIR/ca.pem.",
+)
+@click.option(
     "--insecure",
     is_flag=True,
     help="Allow http on a non-loopback --bind (only behind a proxy that terminates TLS).",
@@ -57,8 +77,10 @@ def serve(
     scheduler: str | None,
     tls: Path | None,
     max_running: int,
+    max_files: int,
     certfile: Path | None,
     keyfile: Path | None,
+    tls_from_cluster: bool,
     insecure: bool,
 ) -> None:
     """Run the orchestrator: users submit jobs to its HTTP API with a token, and it runs them
@@ -68,6 +90,7 @@ def serve(
     codsh serve token add alice        # prints alice's token (once)
     codsh serve --bind 127.0.0.1:8765  # then: curl -H "Authorization: Bearer $TOKEN" .../v1/jobs
     codsh serve --bind 0.0.0.0:8765 --certfile cert.pem --keyfile key.pem   # https
+    codsh serve --scheduler tls://... --tls DIR --tls-from-cluster   # https, the cluster's CA
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -80,7 +103,15 @@ def serve(
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     where = Where(scheduler, tls).checked()
     options = ServeOptions(
-        bind, settings.api_url(), where, max_running, certfile, keyfile, insecure
+        bind,
+        settings.api_url(),
+        where,
+        max_running,
+        certfile,
+        keyfile,
+        insecure,
+        tls_from_cluster,
+        max_files,
     )
     try:
         run_async(run_server, options)
@@ -93,19 +124,59 @@ def token() -> None:
     """Bearer tokens: one per user (stored hashed; shown once when made)."""
 
 
+def limit_options(zero: str = "") -> Callable[[F], F]:
+    """--max-running and --max-files of one token (`zero`: what 0 means, when it may be given)."""
+
+    def decorate(command: F) -> F:
+        for option, what in (("--max-files", "files per job"), ("--max-running", "jobs at once")):
+            command = click.option(
+                option,
+                type=click.IntRange(0 if zero else 1),
+                metavar="N",
+                help=f"This user's {what} (default: the orchestrator's){zero}.",
+            )(command)
+        return command
+
+    return decorate
+
+
 @token.command("add")
 @click.argument("name")
 @click.option("--admin", is_flag=True, help="May see and cancel every user's jobs.")
-def token_add(name: str, admin: bool) -> None:
+@limit_options()
+def token_add(name: str, admin: bool, max_files: int | None, max_running: int | None) -> None:
     """Make a token for user NAME and print it (keep it: only its hash is stored)."""
     from codsh.api.server import tokens_db
     from codsh.api.tokens import TokenStore
 
     store = TokenStore(tokens_db())
     try:
-        click.echo(store.add(name, admin))
+        click.echo(store.add(name, admin, max_running, max_files))
     finally:
         store.close()
+
+
+@token.command("limits")
+@click.argument("name")
+@limit_options("; 0: back to the default")
+def token_limits(name: str, max_files: int | None, max_running: int | None) -> None:
+    """Set user NAME's limits (their token stays the same; a running orchestrator applies them
+    at the next request)."""
+    from codsh.api.server import tokens_db
+    from codsh.api.tokens import TokenStore
+
+    store = TokenStore(tokens_db())
+    try:
+        user = store.set_limits(name, max_running, max_files)
+    finally:
+        store.close()
+    click.echo(f"{name}: {limits_text(user.max_running, user.max_files)}", err=True)
+
+
+def limits_text(max_running: int | None, max_files: int | None) -> str:
+    running = f"{max_running} jobs at once" if max_running else "the default jobs at once"
+    files = f"{max_files} files per job" if max_files else "the default files per job"
+    return f"{running}, {files}"
 
 
 @token.command("rm")
@@ -133,6 +204,7 @@ def token_list(settings: Settings) -> None:
     store = TokenStore(tokens_db())
     try:
         for user in store.users():
-            click.echo(f"{user.name}{'  (admin)' if user.admin else ''}")
+            limits = limits_text(user.max_running, user.max_files)
+            click.echo(f"{user.name}{'  (admin)' if user.admin else ''}  {limits}")
     finally:
         store.close()

@@ -11,6 +11,7 @@ import trio
 from codsh.core.model import FileResult
 from codsh.core.spec import JobSpec
 from codsh.errors import CodshError, leaf
+from codsh.inputs import InputTree
 from codsh.ipfs.client import KuboClient
 from codsh.jobs.events import Events, Fanout, NoEvents, Recorder
 from codsh.jobs.execution import Execution
@@ -27,8 +28,10 @@ async def run_recorded(
     execution: Execution,
     events: Events | None = None,
     done: Mapping[str, FileResult] | None = None,
+    tree: InputTree | None = None,
 ) -> JobResult:
-    """Run recorded job `job_id` to its end and record that end, whatever it is."""
+    """Run recorded job `job_id` to its end and record that end, whatever it is (`tree`: its
+    input's listing, when the caller made it already)."""
     recorder = Recorder(store, job_id, memo_of=spec)
     try:
         try:
@@ -36,7 +39,9 @@ async def run_recorded(
                 nursery.start_soon(recorder.run)
                 await ipfs.version()  # fail fast, with the how-to-start hint, when kubo is down
                 sink = Fanout(events or NoEvents(), recorder)
-                result = await run_job(spec, ipfs, execution, sink, done=done, memo=store)
+                result = await run_job(
+                    spec, ipfs, execution, sink, done=done, memo=store, tree=tree
+                )
                 nursery.cancel_scope.cancel()
         finally:
             await recorder.flush()

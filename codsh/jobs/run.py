@@ -13,7 +13,7 @@ import trio
 from codsh.core.memo import split
 from codsh.core.model import FileResult
 from codsh.core.spec import JobSpec
-from codsh.inputs import list_input
+from codsh.inputs import InputTree, list_input
 from codsh.ipfs.client import KuboClient
 from codsh.jobs.events import Events, NoEvents, WithTwins
 from codsh.jobs.execution import Execution, Ran
@@ -34,13 +34,16 @@ async def run_job(
     *,
     done: Mapping[str, FileResult] | None = None,
     memo: Memo | None = None,
+    tree: InputTree | None = None,
 ) -> JobResult:
     """Run `spec` and merge its outputs. Files in `done` (an earlier run of the same job) are not
     run again, nor, with a `memo` and `spec.target.memo`, files whose result it remembers while
-    their output is still stored; identical input files then run once."""
+    their output is still stored; identical input files then run once. `tree`: the input's
+    listing when the caller has it (the orchestrator lists at submit, for its limits)."""
     events = events or NoEvents()
     started = time.monotonic()
-    tree = await list_input(ipfs, spec.input, spec.target.find_timeout)
+    if tree is None:
+        tree = await list_input(ipfs, spec.input, spec.target.find_timeout)
     events.listed(tree)
     inputs = sorted({f.cid for f in tree.files})
     use_memo = memo is not None and spec.target.memo

@@ -289,6 +289,18 @@ class JobStore:
         found = [FileResult.from_dict(json.loads(row["result"])) for row in rows]
         return {result.path: result for result in found}
 
+    def node_tallies(self) -> dict[str, tuple[int, int]]:
+        """Per node (as results name it; "" on one machine): the files it ran over every job
+        recorded here, and how many of them failed. A memo reuse is not a run (the file ran
+        once, where first recorded); a file run again counts once, with its last result."""
+        rows = self._read(
+            "SELECT coalesce(json_extract(result, '$.node'), '') AS node, count(*) AS ran, "
+            "sum(json_extract(result, '$.error') IS NOT NULL) AS failed FROM job_files "
+            "WHERE coalesce(json_extract(result, '$.reused'), 0) = 0 GROUP BY 1",
+            [],
+        )
+        return {str(row["node"]): (int(row["ran"]), int(row["failed"] or 0)) for row in rows}
+
     def _update(self, job_id: str, **values: Any) -> None:
         values["updated"] = time.time()
         assignments = ", ".join(f"{name} = ?" for name in values)

@@ -7,6 +7,7 @@ import http.client
 import json
 import os
 import signal
+import socket
 import ssl
 import subprocess
 import time
@@ -16,11 +17,12 @@ from pathlib import Path
 
 import pytest
 
-from codsh.api.server import check_bind
+from codsh.api.server import certificate_names, check_bind, cluster_certificate
 from codsh.client.api import ApiClient
 from codsh.cluster.tls import CA, CERT, KEY, make_certs
-from codsh.errors import InputError
+from codsh.errors import InputError, ServiceUnavailable
 from codsh.kubo_daemon import KuboProcess
+from tests.api.conftest import Orchestrator
 from tests.commands.cli import CODSH, assert_usage_error, codsh
 
 
@@ -133,3 +135,95 @@ def test_check_bind_accepts(bind: str, tls: bool, insecure: bool) -> None:
 def test_check_bind_refuses_http_off_loopback(bind: str) -> None:
     with pytest.raises(InputError, match="in clear"):
         check_bind(bind)
+
+
+@pytest.fixture(scope="module")
+def from_cluster(kubo: KuboProcess, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Https]:
+    """`codsh serve --tls DIR --tls-from-cluster`: https with its cluster member certificate."""
+    home = tmp_path_factory.mktemp("serve-cluster-tls")
+    make_certs(home / "tls", ["orchestrator"])
+    env = {**os.environ, "CODSH_IPFS": kubo.api_url, "CODSH_HOME": str(home)}
+    for name in ("CODSH_SCHEDULER", "CODSH_TLS", "CODSH_API", "CODSH_TOKEN", "CODSH_CA"):
+        env.pop(name, None)
+    token = codsh("serve", "token", "add", "carol", env=env).out.decode().strip()
+    args = ["--bind", "127.0.0.1:0", "--tls", str(home / "tls" / "orchestrator")]
+    with (home / "serve.log").open("wb") as log:
+        command = [CODSH, "serve", *args, "--tls-from-cluster"]
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=log)
+        try:
+            url = wait_for_address(home, proc)
+            yield Https(url, token, home / "tls" / "orchestrator" / CA, env)
+        finally:
+            proc.send_signal(signal.SIGINT)
+            proc.wait(timeout=20)
+
+
+def test_serve_takes_its_certificate_from_the_cluster_ca(from_cluster: Https) -> None:
+    assert from_cluster.url.startswith("https://127.0.0.1:")
+    env = {**from_cluster.env, "CODSH_API": from_cluster.url, "CODSH_TOKEN": from_cluster.token}
+    refused = codsh("job", "list", env=env)
+    assert_usage_error(refused, "not trusted", "set CODSH_CA")
+    trusted = codsh("job", "list", env={**env, "CODSH_CA": str(from_cluster.ca)})
+    assert trusted.code == 0, trusted.err
+    status, body = get(from_cluster, ssl.create_default_context(cafile=str(from_cluster.ca)))
+    assert status == 200 and json.loads(body)["user"] == "carol"
+
+
+def test_the_sdk_trusts_codsh_ca(from_cluster: Https, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The SDK (and -f/-x through the CLI) honour CODSH_CA as the CLI's calls do (they did not)."""
+    import codsh as sdk
+
+    monkeypatch.setenv("CODSH_CA", str(from_cluster.ca))
+    client = sdk.connect(from_cluster.url, from_cluster.token)
+    assert client.jobs() == []
+    monkeypatch.delenv("CODSH_CA")
+    with pytest.raises(InputError, match="not trusted"):
+        sdk.connect(from_cluster.url, from_cluster.token).jobs()
+    given = sdk.connect(from_cluster.url, from_cluster.token, ca=str(from_cluster.ca))
+    assert given.jobs() == []
+
+
+def test_plain_http_to_the_https_port_says_so(from_cluster: Https) -> None:
+    plain = from_cluster.url.replace("https://", "http://")
+    env = {**from_cluster.env, "CODSH_API": plain, "CODSH_TOKEN": from_cluster.token}
+    result = codsh("job", "list", env=env)
+    assert_usage_error(result, "serves https, not http", f"CODSH_API={from_cluster.url}")
+
+
+def test_https_to_an_http_port_says_so(orchestrator: Orchestrator) -> None:
+    secure = orchestrator.url.replace("http://", "https://")
+    with pytest.raises(InputError, match="does not speak TLS") as refused:
+        ApiClient(secure, orchestrator.tokens["alice"]).call("GET", "/v1/health")
+    assert f"CODSH_API={orchestrator.url}" in refused.value.hint
+
+
+def test_a_dead_port_is_still_unavailable_not_a_tls_mistake() -> None:
+    with socket.socket() as probe:  # a port nothing listens on
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    with pytest.raises(ServiceUnavailable, match="does not answer"):
+        ApiClient(f"http://127.0.0.1:{port}", "t").call("GET", "/v1/health")
+
+
+def test_tls_from_cluster_needs_the_cluster_folder(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("CODSH_TLS", "CODSH_SCHEDULER")}
+    env["CODSH_HOME"] = str(tmp_path)
+    result = codsh("serve", "--bind", "127.0.0.1:0", "--tls-from-cluster", env=env, timeout=30)
+    assert_usage_error(result, "--tls-from-cluster", "--tls DIR")
+    make_certs(tmp_path / "tls", ["orchestrator"])
+    folder = str(tmp_path / "tls" / "orchestrator")
+    both = ["--tls", folder, "--tls-from-cluster", "--certfile", f"{folder}/cert.pem"]
+    result = codsh("serve", "--bind", "127.0.0.1:0", *both, "--keyfile", "k", env=env, timeout=30)
+    assert_usage_error(result, "two certificates")
+    assert not (tmp_path / "serve.json").exists()
+
+
+def test_the_cluster_certificate_must_name_the_bind(tmp_path: Path) -> None:
+    make_certs(tmp_path, ["orchestrator"])
+    folder = tmp_path / "orchestrator"
+    assert sorted(certificate_names(folder / CERT)) == ["127.0.0.1", "localhost"]
+    for bind in ("127.0.0.1:0", "localhost:8765", "0.0.0.0:8765", "[::]:0"):
+        assert cluster_certificate(folder, bind) == (folder / CERT, folder / KEY)
+    with pytest.raises(InputError, match="not 10.1.2.3") as refused:
+        cluster_certificate(folder, "10.1.2.3:8765")
+    assert "--certfile" in refused.value.hint

@@ -27,11 +27,19 @@ def test_devstack_up_env_status_down(tmp_path: Path) -> None:
         exports = codsh("devstack", "env", env=env).out.decode()
         match = re.fullmatch(  # the orchestrator and a token: no Dask certificate for users
             r"export CODSH_IPFS=(http://127\.0\.0\.1:\d+)\n"
-            r"export CODSH_API=(http://127\.0\.0\.1:\d+)\n"
-            r"export CODSH_TOKEN=(codsh_\S+)\n",
+            r"export CODSH_API=(https://127\.0\.0\.1:\d+)\n"
+            r"export CODSH_TOKEN=(codsh_\S+)\n"
+            r"export CODSH_CA=(\S+/tls/orchestrator/ca\.pem)\n",
             exports,
         )
         assert match, exports
+        exported = dict(re.findall(r"export (\w+)=(\S+)", exports))  # eval $(codsh devstack env)
+        listed = codsh("node", "list", env={**env, **exported})
+        assert listed.code == 0 and "node0" in listed.out.decode(), listed.err
+        untrusted = codsh("node", "list", env={**env, **exported, "CODSH_CA": ""})
+        assert (
+            untrusted.code == 2 and "not trusted" in untrusted.err and "CODSH_CA" in untrusted.err
+        )
         status = codsh("devstack", "status", env=env).out.decode()
         assert "node0: running, API " + match.group(1) in status
         scheduler = re.search(
