@@ -20,12 +20,10 @@ import trio
 
 from codsh import kubo_daemon
 from codsh.config import devstack_dir
-from codsh.core.merge import Output, merge_per_file
-from codsh.errors import CodshError, ServiceUnavailable
-from codsh.ipfs.client import AddResult, KuboClient, KuboError
-from codsh.ipfs.multipart import AddEntry
-from codsh.ipfs.sources import read_file_chunks
+from codsh.errors import ServiceUnavailable
+from codsh.ipfs.client import KuboClient, KuboError
 from codsh.processes import pid_alive, spawn, stop_pid
+from codsh.spread import add_spread as add_spread  # devstack.add_spread, as before
 
 CODSH = [sys.executable, "-m", "codsh"]
 ORCHESTRATOR = "orchestrator"
@@ -319,10 +317,13 @@ def down(purge: bool = False) -> list[str]:
     (devstack_dir() / "scheduler.json").unlink(missing_ok=True)
     stopped = [repo.parent.name for repo in node_repos() if kubo_daemon.stop(repo)]
     if purge:
-        from codsh.cluster.node import cluster_tag, scratch_folder
+        from codsh.cluster.node import scratch_folder
+        from codsh.cluster.tls import CA, cluster_id
 
-        for name in (repo.parent.name for repo in node_repos()):
-            shutil.rmtree(scratch_folder(name, cluster_tag(tls_root() / name)), ignore_errors=True)
+        if (tls_root() / CA).exists():  # the nodes' scratch folders name the cluster's ID
+            cluster = cluster_id(tls_root())
+            for name in (repo.parent.name for repo in node_repos()):
+                shutil.rmtree(scratch_folder(name, cluster), ignore_errors=True)
         shutil.rmtree(devstack_dir(), ignore_errors=True)
     return stopped
 
@@ -333,65 +334,3 @@ def first_node_repo() -> Path | None:
         if kubo_daemon.running(repo):
             return repo
     return None
-
-
-async def add_spread(path: Path, replicas: int, api_urls: list[str]) -> str:
-    """Add a file or tree so that each file is stored (and pinned) on `replicas` nodes only,
-    round robin, while its directory nodes are on every node; return the root CID.
-
-    This makes locality real on one machine: a node can list the whole dataset, but holds only
-    its share of the bytes.
-    """
-    if not api_urls:
-        raise CodshError(
-            "the devstack is not running", "start it with `codsh devstack up --nodes N`"
-        )
-    top = path.resolve()
-    files = _local_files(top)
-    directories = _local_dirs(top)  # every folder, the empty ones too
-    count = min(max(1, replicas), len(api_urls))
-    chosen: dict[int, list[int]] = {node: [] for node in range(len(api_urls))}
-    for index in range(len(files)):
-        for offset in range(count):
-            chosen[(index + offset) % len(api_urls)].append(index)
-    added: dict[int, AddResult] = {}
-
-    async def add_on(node: int) -> None:
-        if not chosen[node]:
-            return
-        async with KuboClient(api_urls[node]) as ipfs:
-            entries = [AddEntry(str(i), read_file_chunks(files[i][1])) for i in chosen[node]]
-            for result in await ipfs.add(entries):
-                added[int(result.name)] = result
-
-    async with trio.open_nursery() as nursery:
-        for node in chosen:
-            nursery.start_soon(add_on, node)
-    outputs = [
-        Output(rel, added[i].cid, full.stat().st_size, added[i].size)
-        for i, (rel, full) in enumerate(files)
-    ]
-    merged = merge_per_file(outputs, directories)
-    for url in api_urls:
-        async with KuboClient(url) as ipfs:
-            for block in merged.blocks:
-                await ipfs.block_put(block.data, codec=block.codec)
-            await ipfs.pin_add(*[block.cid for block in merged.blocks], recursive=False)
-    return merged.cid
-
-
-def _local_files(top: Path) -> list[tuple[str, Path]]:
-    """(path relative to `top`, full path) of every file, '' for `top` itself when it is a file."""
-    if top.is_file():
-        return [("", top)]
-    return sorted(
-        (p.relative_to(top).as_posix(), p)
-        for p in top.rglob("*")
-        if p.is_file() and not p.is_symlink()
-    )
-
-
-def _local_dirs(top: Path) -> list[str]:
-    if top.is_file():
-        return []
-    return [p.relative_to(top).as_posix() for p in top.rglob("*") if p.is_dir()]

@@ -20,8 +20,8 @@ from unittest.mock import ANY
 from cryptography import x509
 
 from codsh import devstack
-from codsh.cluster.node import cluster_tag, scratch_folder
-from codsh.cluster.tls import make_certs
+from codsh.cluster.node import scratch_folder
+from codsh.cluster.tls import cluster_id, make_certs
 from codsh.ipfs.client import KuboClient
 from codsh.jobs.store import JobStore
 from codsh.kubo_daemon import KuboProcess
@@ -154,9 +154,10 @@ def test_each_member_has_its_own_certificate_and_users_get_none(
     assert all(stat.S_IMODE((root / m / "key.pem").stat().st_mode) == 0o600 for m in members)
     assert devstack.tls_dir() == root / "orchestrator"  # the only client's
     # each node's scratch folder names its cluster: another devstack's node0 has another one
-    scratch = scratch_folder("node0", cluster_tag(root / "node0"))
-    assert scratch.is_dir() and scratch.name.startswith("codsh-node-node0-")
-    assert scratch_folder("node0", cluster_tag(Path("/elsewhere/tls/node0"))) != scratch
+    cluster = cluster_id(root / "node0")  # the CA's: every member of the cluster has the same
+    assert cluster == cluster_id(root / "scheduler") == cluster_id(root)
+    scratch = scratch_folder("node0", cluster)
+    assert scratch.is_dir() and scratch.name == f"codsh-node-node0-{cluster}"
 
 
 OUTSIDER = """

@@ -7,6 +7,7 @@ cluster/tasks.py); jobs/run.py merges the nodes' output CIDs by reference.
 
 from __future__ import annotations
 
+import logging
 import socket
 import uuid
 from collections.abc import AsyncIterator
@@ -17,13 +18,12 @@ from pathlib import Path
 import trio
 from distributed import Client
 
-from codsh.cluster.messages import InventoryAnswer
-from codsh.cluster.node import inventory
+from codsh.cluster.messages import InventoryAnswer, Wire
+from codsh.cluster.node import NOT_CODSH, inventory
 from codsh.cluster.tasks import ShardTasks
 from codsh.cluster.tls import security
-from codsh.core.inventory import plan_from_inventory
+from codsh.core.inventory import left_out, plan_from_inventory
 from codsh.core.model import InputFile
-from codsh.core.plan import LocalityReport
 from codsh.core.spec import JobSpec
 from codsh.errors import ServiceUnavailable
 from codsh.ipfs.client import KuboClient
@@ -32,6 +32,7 @@ from codsh.jobs.execution import OnFile, Ran
 CONNECT_TIMEOUT = 20.0
 RECONNECT_TIMEOUT = 120.0  # how long a job waits for a restarted scheduler
 CLOSE_WAIT = 10.0  # seconds closing the client may take when the job ends
+log = logging.getLogger(__name__)
 
 
 def connect(scheduler: str, tls: Path) -> Client:
@@ -77,7 +78,7 @@ class ClusterExecution:
     async def open(self, spec: JobSpec, ipfs: KuboClient) -> AsyncIterator[ClusterRun]:
         client = await trio.to_thread.run_sync(connect, self.scheduler, self.tls)
         try:
-            yield ClusterRun(spec, client, self.job or uuid.uuid4().hex[:12])
+            yield ClusterRun(spec, client, self.job or uuid.uuid4().hex[:12], self.scheduler)
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_WAIT):
                 await trio.to_thread.run_sync(client.close, abandon_on_cancel=True)
@@ -88,26 +89,49 @@ class ClusterRun:
     spec: JobSpec
     client: Client
     job: str
+    scheduler: str = ""  # its address, for messages
     outputs_here: bool = False  # outputs stay on the nodes that made them (they pin them)
     answers: dict[str, InventoryAnswer] = field(default_factory=dict)  # the inventory round's
 
     async def available(self, inputs: list[str], outputs: set[str]) -> set[str]:
         """One round: who holds which input, and which remembered outputs are still held."""
         question = sorted(outputs.union(inputs))
-        wire = await trio.to_thread.run_sync(lambda: self.client.run(inventory, question))
-        self.answers = {node: InventoryAnswer.from_wire(w) for node, w in wire.items()}
+        try:
+            wire = await trio.to_thread.run_sync(
+                lambda: self.client.run(inventory, question, on_error="return")
+            )
+        except (OSError, TimeoutError) as exc:  # the scheduler went away during the round
+            raise ServiceUnavailable(
+                f"lost the codsh scheduler at {self.scheduler} while asking the nodes ({exc})",
+                "check that it runs (`codsh devstack status` on a devstack), then submit again",
+            ) from exc
+        self.answers = {node: answer_of(reply) for node, reply in wire.items()}
         return {cid for answer in self.answers.values() for cid in answer.held}
 
     async def execute(self, files: list[InputFile], on_file: OnFile) -> Ran:
         target = self.spec.target
-        placement, holders = plan_from_inventory(
-            self.answers, files, target.select, target.shard_size
-        )
         names = await trio.to_thread.run_sync(worker_names, self.client)
-        tasks = ShardTasks(self.client, self.spec, self.job, holders, names, on_file)
+        skipped = left_out(self.answers, names)
+        for worker, why in skipped.items():
+            log.warning("%s is left out of the job: %s", worker, why)
+        placement, holders = plan_from_inventory(
+            self.answers, files, target.select, target.shard_size, names
+        )
+        others = frozenset(a for a, answer in self.answers.items() if not answer.codsh)
+        tasks = ShardTasks(
+            self.client, self.spec, self.job, holders, names, on_file, others, self.scheduler
+        )
         results = await tasks.run(placement.tasks)
-        report = replace(LocalityReport.of(placement, names), rescheduled=tasks.rescheduled)
+        report = replace(tasks.policy.locality(), left_out=skipped)
         return Ran(results, report, tasks.setup)
+
+
+def answer_of(reply: Wire | BaseException) -> InventoryAnswer:
+    """A node's answer; a worker that could not even run the question is not a codsh node."""
+    if isinstance(reply, BaseException):
+        error = f"{NOT_CODSH} ({type(reply).__name__}: {reply})"
+        return InventoryAnswer(False, error=error, codsh=False)
+    return InventoryAnswer.from_wire(reply)
 
 
 def worker_names(client: Client) -> dict[str, str]:

@@ -26,6 +26,7 @@ class InventoryAnswer:
     held: tuple[str, ...] = ()
     peer: str = ""  # its kubo's peer ID
     error: str = ""  # why it is not healthy
+    codsh: bool = True  # False: a Dask worker without the codsh plugin (it is left out)
 
     def to_wire(self) -> Wire:
         return {**asdict(self), "labels": dict(self.labels), "held": list(self.held)}
@@ -39,6 +40,7 @@ class InventoryAnswer:
             tuple(wire.get("held", ())),
             str(wire.get("peer", "")),
             str(wire.get("error", "")),
+            bool(wire.get("codsh", True)),
         )
 
 

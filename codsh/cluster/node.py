@@ -26,8 +26,9 @@ import docker
 import trio
 from distributed import Worker, WorkerPlugin, get_worker
 
+from codsh.cluster.held import stored
 from codsh.cluster.messages import FileDone, InventoryAnswer, ShardAnswer, Wire
-from codsh.cluster.tls import security
+from codsh.cluster.tls import cluster_id, security
 from codsh.config import scratch_root
 from codsh.core.model import FileResult, InputFile, Setup, Shard
 from codsh.core.spec import JobSpec
@@ -35,6 +36,7 @@ from codsh.errors import CodshError, InfrastructureError
 from codsh.executor.container import (
     JOB_LABEL,
     NODE_LABEL,
+    ROLE_LABEL,
     docker_client,
     remove_leftovers,
 )
@@ -46,6 +48,9 @@ WATCH_EVERY = 0.5  # seconds between looks for shard tasks whose Dask task was r
 STOP_WAIT = 4.0  # seconds `stop_job` waits for its shards to remove their own containers
 PIN_WAIT = 10.0  # seconds a stopped or broken shard may take to pin what it finished
 STOPPED = "stopped: the job was cancelled"
+CLUSTER_LABEL = "org.codsh.cluster"  # which cluster's node started a container
+INVENTORY_WAIT = 120.0  # seconds a node may take to answer the inventory round
+NOT_CODSH = "not a codsh node: a Dask worker without the codsh plugin (join with `codsh node join`)"
 
 
 @dataclass
@@ -91,10 +96,20 @@ class CodshNode(WorkerPlugin):
     def scratch(self) -> Path:
         return scratch_folder(self.node_id, self.cluster)
 
+    @property
+    def identity(self) -> str:
+        """Unique on the machine: the node's name and its cluster's ID (every devstack has a
+        node0); its containers carry it, so its start removes only its own leftovers."""
+        return node_identity(self.node_id, self.cluster)
+
+    @property
+    def container_labels(self) -> dict[str, str]:
+        return {NODE_LABEL: self.identity, CLUSTER_LABEL: self.cluster}
+
     def setup(self, worker: Worker) -> None:
         """Start clean: what a killed previous run of this node left behind is removed."""
         self.docker = docker_client()
-        remove_leftovers(self.docker, NODE_LABEL, self.node_id)
+        remove_leftovers(self.docker, NODE_LABEL, self.identity)
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.scratch.mkdir(parents=True)
         self._watch = asyncio.get_running_loop().create_task(self._watch_released(worker))
@@ -139,9 +154,9 @@ def scratch_folder(node_id: str, cluster: str = "") -> Path:
     return (scratch_root() or Path(tempfile.gettempdir())) / name
 
 
-def cluster_tag(tls: Path) -> str:
-    """Which cluster a node belongs to, for its folder's name: its certificate folder's hash."""
-    return hashlib.sha256(str(tls.resolve()).encode()).hexdigest()[:8]
+def node_identity(node_id: str, cluster: str = "") -> str:
+    """What a node's containers are labelled with (org.codsh.node): `node0@<cluster ID>`."""
+    return f"{node_id}@{cluster}" if cluster else node_id
 
 
 def _released(tasks: Mapping[Any, Any], entry: _Running) -> bool:
@@ -155,24 +170,31 @@ def _plugin(worker: Worker | None = None) -> CodshNode:
     return plugin
 
 
-def inventory(cids: Sequence[str], dask_worker: Worker) -> Wire:
+async def inventory(cids: Sequence[str], dask_worker: Worker) -> Wire:
     """Answer the driver's one round of questions: am I healthy, what do I hold, who am I.
 
-    Run on every node at once by `client.run`; a node holds what its kubo has pinned.
+    Run on every node at once by `client.run`; a node holds what its kubo stores, asked about
+    the job's CIDs only (cluster/held.py), in a thread: the worker's event loop (its heartbeats,
+    the running shards' messages) goes on meanwhile. A Dask worker without the codsh plugin says
+    it is not a codsh node, and takes no shard.
     """
-    plugin = _plugin(dask_worker)
+    plugin = dask_worker.plugins.get(PLUGIN)
+    if not isinstance(plugin, CodshNode):
+        return InventoryAnswer(False, error=NOT_CODSH, codsh=False).to_wire()
 
     async def ask() -> InventoryAnswer:
-        async with KuboClient(plugin.ipfs_api) as ipfs:
-            peer = (await ipfs.id())["ID"]
-            pinned = await ipfs.pin_ls()
-        held = tuple(sorted(set(cids).intersection(pinned)))
+        with trio.fail_after(INVENTORY_WAIT):
+            async with KuboClient(plugin.ipfs_api) as ipfs:
+                peer = (await ipfs.id())["ID"]
+            held = tuple(sorted(await stored(plugin.ipfs_api, cids)))
         return InventoryAnswer(True, plugin.labels, plugin.slots, held, peer)
 
     try:
-        return trio.run(ask).to_wire()
+        answer = await asyncio.to_thread(trio.run, ask)
     except Exception as exc:  # noqa: BLE001 - a sick node says so instead of failing the round
-        return InventoryAnswer(False, plugin.labels, plugin.slots, error=str(exc)).to_wire()
+        error = str(exc) or type(exc).__name__
+        answer = InventoryAnswer(False, plugin.labels, plugin.slots, error=error)
+    return answer.to_wire()
 
 
 async def stop_job(job: str, dask_worker: Worker) -> int:
@@ -182,7 +204,18 @@ async def stop_job(job: str, dask_worker: Worker) -> int:
     stopping = plugin.stop_where(lambda entry: entry.job == job)
     await asyncio.to_thread(lambda: [entry.ended.wait(STOP_WAIT) for entry in stopping])
     assert plugin.docker is not None
-    return await asyncio.to_thread(remove_leftovers, plugin.docker, JOB_LABEL, job)
+    return await asyncio.to_thread(remove_own, plugin.docker, plugin.identity, job)
+
+
+def remove_own(engine: docker.DockerClient, identity: str, job: str) -> int:
+    """Remove job `job`'s shard containers that node `identity` started (never another
+    cluster's, whose job might have the same ID)."""
+    labels = [f"{ROLE_LABEL}=shard", f"{NODE_LABEL}={identity}", f"{JOB_LABEL}={job}"]
+    leftovers = engine.api.containers(all=True, filters={"label": labels})
+    for entry in leftovers:  # another process may remove one between listing and removing
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            engine.api.remove_container(entry["Id"], force=True)
+    return len(leftovers)
 
 
 def run_shard_task(
@@ -231,7 +264,7 @@ async def _run_shard(
 
     async with KuboClient(plugin.ipfs_api) as ipfs:
         with plugin.running(job, key) as scope, scope:
-            labels = {NODE_LABEL: plugin.node_id, JOB_LABEL: job}
+            labels = {**plugin.container_labels, JOB_LABEL: job}
             try:
                 runner, setup = await shard_runner(spec, ipfs, engine, plugin.scratch, labels)
                 finished = await runner.run(shard, progress)
@@ -258,7 +291,7 @@ def serve(
 ) -> None:
     """Run a node until it is stopped: a Dask worker with the codsh plugin."""
     node_id = name or hashlib.sha256(ipfs_api.encode()).hexdigest()[:12]
-    cluster = cluster_tag(tls)
+    cluster = cluster_id(tls)
 
     async def main() -> None:
         while True:  # a worker ends when it loses the scheduler: join again when it is back

@@ -26,6 +26,7 @@ from codsh.core.model import FileResult, Setup
 from codsh.core.plan import Task
 from codsh.core.reschedule import Action, Cancel, Lost, Report, Reschedule, Submit
 from codsh.core.spec import JobSpec
+from codsh.errors import ServiceUnavailable
 
 POLL = 0.2  # seconds one wait for news lasts (how soon a cancellation is seen)
 CHECK = 1.0  # seconds between looks at the scheduler's node list
@@ -47,8 +48,12 @@ class ShardTasks:
         holders: Mapping[str, frozenset[str]],
         names: Mapping[str, str],
         on_file: Callable[[FileResult], None],
+        excluded: frozenset[str] = frozenset(),
+        scheduler: str = "",
     ) -> None:
         self.client = client
+        self.scheduler = scheduler or "its address"
+        self.excluded = excluded  # Dask workers that are not codsh nodes: never given a shard
         self.spec_json = spec.canonical_json()
         self.name = task_name(spec.command)
         self.job = job  # labels the shard containers on every node
@@ -74,7 +79,7 @@ class ShardTasks:
             await self._follow()
         finally:
             with trio.CancelScope(shield=True):
-                if not self.policy.done:
+                if not self.policy.done and self.client.status == "running":
                     await self._stop()
                 with contextlib.suppress(Exception):
                     self.client.unsubscribe_topic(self._topic)
@@ -85,14 +90,12 @@ class ShardTasks:
         connected = True
         while not self.policy.done:
             news = await trio.to_thread.run_sync(_take, self._inbox, POLL, abandon_on_cancel=True)
+            self._check_connected()  # a closed client's futures all look cancelled: not news
             for kind, item in news:
                 await self._act(await self._handle(kind, item))
             now = trio.current_time()
             if now >= next_check:
                 next_check = now + CHECK
-                if self.client.status == "closed":  # it gave up reconnecting to the scheduler
-                    await self._act(self.policy.abandon("the connection to the scheduler is lost"))
-                    return
                 live = await self._live()
                 if live is not None and not connected:  # a restarted scheduler forgot us
                     await self._subscribe()
@@ -100,6 +103,17 @@ class ShardTasks:
                     await self._act(self.policy.nodes_seen(live, now))
                 connected = live is not None
             await self._act(self.policy.tick(now))
+
+    def _check_connected(self) -> None:
+        """The client gave up reconnecting to the scheduler (it waited `timeout`): the job ends
+        with a service error; the files already done are recorded, so a resume reruns the rest."""
+        if self.client.status in ("closing", "closed"):
+            raise ServiceUnavailable(
+                f"lost the connection to the codsh scheduler at {self.scheduler}: it did not "
+                "come back",
+                "start the scheduler again (`codsh devstack up` on a devstack), then "
+                "`codsh job resume JOB` runs only the files not done",
+            )
 
     async def _handle(self, kind: str, item: Any) -> list[Action]:
         if kind == "file":
@@ -179,7 +193,7 @@ class ShardTasks:
                 )
             except (OSError, TimeoutError):  # the connection dropped while asking
                 return None
-            return sorted(info["workers"])
+            return sorted(set(info["workers"]) - self.excluded)
         return None
 
     async def _stop(self) -> None:

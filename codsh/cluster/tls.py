@@ -14,6 +14,7 @@ it signs the certificates of members added later.
 from __future__ import annotations
 
 import datetime
+import hashlib
 import ipaddress
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 from distributed.security import Security
+
+from codsh.errors import InputError
 
 CA, CERT, KEY = "ca.pem", "cert.pem", "key.pem"
 CA_KEY = "ca-key.pem"
@@ -114,8 +117,28 @@ def _write_key(path: Path, key: ec.EllipticCurvePrivateKey) -> None:
     path.write_bytes(pem)
 
 
+def cluster_id(folder: Path) -> str:
+    """The cluster's ID, the same for all its members: its CA certificate's hash (made with the
+    CA, so two clusters on one machine, e.g. two devstacks, never share one)."""
+    try:
+        ca = (folder / CA).read_bytes()
+    except OSError as exc:
+        raise _missing(folder) from exc
+    return hashlib.sha256(ca).hexdigest()[:12]
+
+
+def _missing(folder: Path) -> InputError:
+    return InputError(
+        f"{folder} has no cluster certificates ({CA}, {CERT} and {KEY})",
+        "give --tls the folder of this member's certificate (`codsh devstack up` makes them "
+        "under the devstack folder, tls/<member>)",
+    )
+
+
 def security(folder: Path) -> Security:
     """Dask security for a member (scheduler, node or orchestrator) from its folder."""
+    if not all((folder / name).is_file() for name in (CA, CERT, KEY)):
+        raise _missing(folder)
     ca, cert, key = (str(folder / name) for name in (CA, CERT, KEY))
     return Security(
         tls_ca_file=ca,

@@ -21,6 +21,7 @@ from codsh.config import jobs_db
 from codsh.core.manifest import excerpt
 from codsh.core.model import FileResult
 from codsh.core.pipeline import Step
+from codsh.core.plan import locality_lines
 from codsh.core.spec import JobSpec
 from codsh.errors import EXIT_FAILURES, EXIT_OK, InputError
 from codsh.executor.container import JOB_LABEL, docker_client, remove_leftovers
@@ -176,12 +177,8 @@ def report(result: JobResult, job_id: str) -> None:
         f"{result.seconds:.2f}s | job {job_id} | manifest {result.manifest_cid}"
     )
     if result.placement:
-        report = result.placement
-        where = ", ".join(f"{n}: {c}" for n, c in sorted(report.shards_per_node.items()))
-        stderr.print(
-            f"  locality {report.locality:.2f}, {decimal(report.bytes_moved)} to move between "
-            f"nodes; shards per node: {where}"
-        )
+        for line in locality_lines(asdict(result.placement), decimal):
+            stderr.print(f"  {line}", markup=False)
     for failed in result.failed[:5]:
         lines = failed.stderr.strip().splitlines()
         if lines and lines[0].startswith("Traceback"):  # a Python function: its exception says it

@@ -114,11 +114,14 @@ def show(fields: dict[str, Any], as_json: bool) -> None:  # long: one line per r
     if fields["placement"]:
         placement = fields["placement"]
         click.echo(
-            f"{'locality:':10} {placement['locality']} ({placement['bytes_moved']} bytes to move)"
+            f"{'locality:':10} {placement['locality']} ({placement['bytes_moved']} bytes moved)"
         )
         click.echo(
             f"{'shards:':10} {placement['shards_per_node']} ({placement['rescheduled']} rescheduled)"
         )
+        if "files_per_node" in placement:  # where the files ran (records since issue 16)
+            lost = f", {placement['not_run']} ran nowhere" if placement.get("not_run") else ""
+            click.echo(f"{'ran on:':10} {placement['files_per_node']} (files{lost})")
     if fields["error"]:
         click.echo(f"{'error:':10} {fields['error']}")
     for failure in fields["failures"][:10]:

@@ -153,11 +153,10 @@ def summary(record: dict[str, Any], where: str) -> None:
     )
     placement = record.get("placement")
     if placement:
-        shards = ", ".join(f"{n}: {c}" for n, c in sorted(placement["shards_per_node"].items()))
-        stderr.print(
-            f"  locality {placement['locality']:.2f}, {placement['bytes_moved']} bytes to move "
-            f"between nodes; shards per node: {shards}"
-        )
+        from codsh.core.plan import locality_lines
+
+        for line in locality_lines(placement, lambda n: f"{n} bytes"):
+            stderr.print(f"  {line}", markup=False)
     for failure in record.get("failures", [])[:5]:
         stderr.print(
             f"  [red]failed[/] {failure['path'] or '(input file)'!r}: {failure['error']}",

@@ -29,6 +29,8 @@ class Inventory(Protocol):
     def held(self) -> Sequence[str]: ...
     @property
     def error(self) -> str: ...
+    @property
+    def codsh(self) -> bool: ...
 
 
 def holders_of(answers: Mapping[str, Inventory]) -> dict[str, frozenset[str]]:
@@ -40,11 +42,24 @@ def holders_of(answers: Mapping[str, Inventory]) -> dict[str, frozenset[str]]:
     return {cid: frozenset(where) for cid, where in found.items()}
 
 
+def left_out(
+    answers: Mapping[str, Inventory], names: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """The workers that take no shard, each named (its name and Dask address), and why."""
+    shown = names or {}
+    return {
+        f"{shown[a]} ({a})" if shown.get(a, a) != a else a: answer.error or "not healthy"
+        for a, answer in sorted(answers.items())
+        if not answer.healthy
+    }
+
+
 def plan_from_inventory(
     answers: Mapping[str, Inventory],
     files: Sequence[InputFile],
     select: Mapping[str, str],
     shard_size: int = 1000,
+    names: Mapping[str, str] | None = None,
 ) -> tuple[Placement, dict[str, frozenset[str]]]:
     """The placement of `files` on the healthy nodes among `answers` (node address -> answer),
     and who holds what. No healthy node is a service error; a selector no node matches, an input
@@ -52,12 +67,13 @@ def plan_from_inventory(
     nodes = [
         Node(address, answer.slots, answer.labels)
         for address, answer in sorted(answers.items())
-        if answer.healthy
+        if answer.healthy and answer.codsh
     ]
     if not nodes:
-        sick = "; ".join(f"{a}: {x.error}" for a, x in sorted(answers.items())) or "no node joined"
+        sick = "; ".join(f"{a}: {why}" for a, why in left_out(answers, names).items())
         raise ServiceUnavailable(
-            f"no healthy codsh node ({sick})", "start nodes with `codsh node join` or the devstack"
+            f"no healthy codsh node ({sick or 'no node joined'})",
+            "start nodes with `codsh node join` or the devstack",
         )
     held = holders_of(answers)
     try:

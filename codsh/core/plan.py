@@ -15,8 +15,9 @@ fetches it over bitswap.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
 from codsh.core.model import InputFile, Shard, path_order
 
@@ -103,24 +104,58 @@ class Placement:
 
 
 @dataclass(frozen=True)
-class LocalityReport:
-    """What a job's placement achieved, for its summary and its manifest."""
+class FileRun:
+    """Where one file's result was produced: by `node` (a Dask address), in submission
+    `attempt`; `local` when that node stored the file."""
 
-    locality: float
-    bytes_total: int
-    bytes_moved: int
-    shards_per_node: dict[str, int]
-    rescheduled: int = 0  # shards rerun elsewhere because their node left
+    file: InputFile
+    node: str
+    attempt: int
+    local: bool
+
+
+@dataclass(frozen=True)
+class LocalityReport:
+    """Where a job's files actually ran, for its summary, manifest and record: counted from the
+    node that produced each file's result, not from where its shard was first placed (a node
+    killed mid-job ran only what it finished)."""
+
+    locality: float  # bytes run where they were stored / bytes run (1.0 when none ran)
+    bytes_total: int  # input bytes of the files that ran
+    bytes_moved: int  # of those, fetched from another node first
+    shards_per_node: dict[str, int]  # shards (submissions) that produced at least one result
+    rescheduled: int = 0  # shards rerun elsewhere because their node left or broke
+    files_per_node: dict[str, int] = field(default_factory=dict)
+    not_run: int = 0  # files no node produced a result for (lost: see the manifest)
+    left_out: dict[str, str] = field(default_factory=dict)  # Dask workers given no shard: why
 
     @classmethod
-    def of(cls, placement: Placement, names: Mapping[str, str] | None = None) -> LocalityReport:
-        """The report, with nodes shown by `names` (e.g. Dask worker address -> worker name)."""
-        shards: dict[str, int] = {}
-        for node, count in placement.shards_per_node().items():
-            shown = (names or {}).get(node, node)
-            shards[shown] = shards.get(shown, 0) + count
+    def of_runs(
+        cls,
+        runs: Sequence[FileRun],
+        names: Mapping[str, str] | None = None,
+        *,
+        not_run: int = 0,
+        rescheduled: int = 0,
+    ) -> LocalityReport:
+        """The report of `runs`, with nodes shown by `names` (Dask address -> worker name)."""
+        shown = dict(names or {})
+        files: dict[str, int] = {}
+        shards: dict[str, set[int]] = {}
+        for run in runs:
+            node = shown.get(run.node, run.node)
+            files[node] = files.get(node, 0) + 1
+            shards.setdefault(node, set()).add(run.attempt)
+        total = sum(run.file.size for run in runs)
+        local = sum(run.file.size for run in runs if run.local)
         return cls(
-            round(placement.locality, 4), placement.bytes_total, placement.bytes_moved, shards
+            round(local / total, 4) if total else 1.0,
+            total,
+            total - local,
+            {node: len(attempts) for node, attempts in sorted(shards.items())},
+            rescheduled,
+            dict(sorted(files.items())),
+            not_run,
         )
 
 
@@ -186,3 +221,24 @@ def place(
             stored = sum(f.size for f in shard.files if f.cid in local[name])
             tasks.append(Task(Shard(len(tasks), shard.files), name, stored))
     return Placement(tasks)
+
+
+def locality_lines(report: Mapping[str, Any], size: Callable[[int], str] = str) -> list[str]:
+    """The summary's lines about a LocalityReport (as a dict: records hold it as JSON)."""
+    files = report.get("files_per_node") or {}
+    shards = report.get("shards_per_node") or {}
+    ran = ", ".join(
+        f"{node}: {files.get(node, '?')} file(s) in {count} shard(s)"
+        for node, count in sorted(shards.items())
+    )
+    line = (
+        f"locality {float(report['locality']):.2f}, {size(int(report['bytes_moved']))} moved "
+        f"between nodes; ran on {ran or 'no node'}"
+    )
+    if report.get("not_run"):
+        line += f"; {report['not_run']} file(s) ran nowhere"
+    warnings = [
+        f"warning: {worker} took no shard: {why}"
+        for worker, why in sorted((report.get("left_out") or {}).items())
+    ]
+    return [line, *warnings]

@@ -18,7 +18,7 @@ from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass, replace
 
 from codsh.core.model import FileResult, InputFile, Outcome, Shard
-from codsh.core.plan import PlacementError, Task, replacement_node
+from codsh.core.plan import FileRun, LocalityReport, PlacementError, Task, replacement_node
 
 MAX_TRIES = 2  # runs of a shard's files when the infrastructure (not the command) fails
 MAX_LOST = 3  # times a shard is resubmitted after the scheduler lost it (it restarted)
@@ -77,6 +77,7 @@ class Reschedule:
         self.live: list[str] = []  # the nodes the scheduler knows, last we heard
         self._attempts = 0
         self._source: dict[str, int] = {}  # path -> the attempt its final result came from
+        self._runs: dict[str, FileRun] = {}  # path -> where its final result was produced
         self._tried: dict[int, set[str]] = {}  # shard index -> nodes it was sent to
         self._broken: dict[int, list[str]] = {}  # shard index -> its infrastructure failures
         self._lost: dict[int, int] = {}  # shard index -> times the scheduler lost it
@@ -89,6 +90,13 @@ class Reschedule:
     @property
     def results(self) -> list[FileResult]:
         return list(self.final.values())
+
+    def locality(self) -> LocalityReport:
+        """Where the files ran: the nodes that produced their results (not where their shards
+        were placed first); files given up on ran nowhere."""
+        runs = list(self._runs.values())
+        lost = len(self.final) - len(runs)
+        return LocalityReport.of_runs(runs, self.names, not_run=lost, rescheduled=self.rescheduled)
 
     def start(self, tasks: Sequence[Task], live: Sequence[str]) -> list[Action]:
         self.live = sorted(live)
@@ -197,10 +205,11 @@ class Reschedule:
     ) -> list[Action]:
         """Results of `attempt` become final, each file's once; a later copy from the same attempt
         (the shard's answer after its per-file message) replaces it without a second report."""
-        paths = {f.path for f in task.shard.files}
+        files = {f.path: f for f in task.shard.files}
         new: list[FileResult] = []
         for result in results:
-            if result.path not in paths:
+            file = files.get(result.path)
+            if file is None:
                 continue
             named = replace(result, node=self._name(node))
             if result.path not in self.final:
@@ -209,6 +218,8 @@ class Reschedule:
                 continue
             self.final[result.path] = named
             self._source[result.path] = attempt
+            local = node in self.holders.get(file.cid, ())
+            self._runs[result.path] = FileRun(file, node, attempt, local)
         return [Report(tuple(new))] if new else []
 
     def _place_again(

@@ -19,6 +19,8 @@ import trio
 
 from codsh import devstack, kubo_daemon
 from codsh.cluster.execution import ClusterExecution
+from codsh.cluster.node import node_identity
+from codsh.cluster.tls import cluster_id
 from codsh.config import jobs_db
 from codsh.core.spec import JobSpec
 from codsh.executor.container import JOB_LABEL, NODE_LABEL, ROLE_LABEL, docker_client
@@ -92,7 +94,9 @@ def shard_containers(job: str, node: str | None = None, every: bool = False) -> 
     """The shard containers of job key `job` (on `node`), running or, with `every`, any (the
     plain listing: `containers.list` fails on a container removed while it lists)."""
     labels = [f"{ROLE_LABEL}=shard", f"{JOB_LABEL}={job}"]
-    labels += [f"{NODE_LABEL}={node}"] if node else []
+    labels += (
+        [f"{NODE_LABEL}={node_identity(node, cluster_id(devstack.tls_root()))}"] if node else []
+    )
     listed: list[Any] = docker_client().api.containers(all=every, filters={"label": labels})
     return listed
 
@@ -111,9 +115,14 @@ def test_a_node_killed_mid_job_gives_the_same_output(
     assert disturbed.output_cid == undisturbed.output_cid
     assert disturbed.placement is not None and disturbed.placement.rescheduled == 1
     assert "node2" not in {r.node for r in disturbed.files}  # its shard ran elsewhere, whole
+    # the report counts where the files ran, not where their shards were placed first
+    assert "node2" not in disturbed.placement.shards_per_node
+    assert sum(disturbed.placement.files_per_node.values()) == len(disturbed.files)
+    assert "node2" not in disturbed.placement.files_per_node
 
     devstack.up(3)  # the node comes back and clears what its killed run left behind
-    leftovers = engine.containers.list(all=True, filters={"label": "org.codsh.node=node2"})
+    node2 = node_identity("node2", cluster_id(devstack.tls_root()))
+    leftovers = engine.containers.list(all=True, filters={"label": f"{NODE_LABEL}={node2}"})
     assert leftovers == []
 
 
@@ -209,5 +218,6 @@ def running_job_keys() -> set[str]:
     """The job keys on the running shard containers of this devstack's nodes."""
     filters = {"label": [f"{ROLE_LABEL}=shard", JOB_LABEL]}
     containers = docker_client().api.containers(filters=filters)
-    names = {node.name for node in devstack.status()}
+    cluster = cluster_id(devstack.tls_root())
+    names = {node_identity(node.name, cluster) for node in devstack.status()}
     return {c["Labels"][JOB_LABEL] for c in containers if c["Labels"].get(NODE_LABEL) in names}

@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from codsh.core.inventory import holders_of, plan_from_inventory
+from codsh.core.inventory import holders_of, left_out, plan_from_inventory
 from codsh.core.model import InputFile
 from codsh.errors import InputError, ServiceUnavailable
 
@@ -18,6 +18,7 @@ class Answer:  # the shape of cluster/messages.py InventoryAnswer, without impor
     slots: int = 1
     held: tuple[str, ...] = ()
     error: str = ""
+    codsh: bool = True
 
 
 FILES = [InputFile(f"f{i}", f"cid{i}", 100) for i in range(6)]
@@ -68,3 +69,13 @@ def test_select_and_shard_size_shape_the_placement() -> None:
 def test_holders_of_joins_every_nodes_answer() -> None:
     answers = {"a": Answer(True, held=("x", "y")), "b": Answer(True, held=("y",))}
     assert holders_of(answers) == {"x": frozenset({"a"}), "y": frozenset({"a", "b"})}
+
+
+def test_a_dask_worker_that_is_not_a_codsh_node_is_left_out_and_named() -> None:
+    plain = Answer(False, error="not a codsh node", codsh=False)
+    answers = {"tcp://a": Answer(True, held=("cid0",)), "tcp://p": plain}
+    placement, _ = plan_from_inventory(answers, FILES, {})
+    assert {t.node for t in placement.tasks} == {"tcp://a"}
+    assert left_out(answers, {"tcp://p": "plain"}) == {"plain (tcp://p)": "not a codsh node"}
+    with pytest.raises(ServiceUnavailable, match=r"plain \(tcp://p\): not a codsh node"):
+        plan_from_inventory({"tcp://p": plain}, FILES, {}, names={"tcp://p": "plain"})

@@ -1,0 +1,105 @@
+"""`codsh devstack add --spread K`: each file stored on K of the devstack's nodes only, so
+locality is real on one machine (codsh/devstack.py runs the nodes)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import trio
+
+from codsh.core.merge import MergeError, Output, merge_per_file
+from codsh.core.unixfs import raw_cid
+from codsh.errors import CodshError, InputError
+from codsh.ipfs.client import AddResult, KuboClient
+from codsh.ipfs.multipart import AddEntry
+from codsh.ipfs.sources import read_file_chunks
+
+
+async def add_spread(path: Path, replicas: int, api_urls: list[str]) -> str:
+    """Add a file or tree so that each file is stored (and pinned) on `replicas` nodes only,
+    round robin, while its directory nodes are on every node; return the root CID.
+
+    This makes locality real on one machine: a node can list the whole dataset, but holds only
+    its share of the bytes.
+    """
+    top = path.resolve()
+    files = _local_files(top)
+    directories = _local_dirs(top)  # every folder, the empty ones too
+    check_layout(top, files, directories)  # before anything is added: it fails in seconds
+    if not api_urls:
+        raise CodshError(
+            "the devstack is not running", "start it with `codsh devstack up --nodes N`"
+        )
+    count = min(max(1, replicas), len(api_urls))
+    chosen: dict[int, list[int]] = {node: [] for node in range(len(api_urls))}
+    for index in range(len(files)):
+        for offset in range(count):
+            chosen[(index + offset) % len(api_urls)].append(index)
+    added: dict[int, AddResult] = {}
+
+    async def add_on(node: int) -> None:
+        if not chosen[node]:
+            return
+        async with KuboClient(api_urls[node]) as ipfs:
+            entries = [AddEntry(str(i), read_file_chunks(files[i][1])) for i in chosen[node]]
+            for result in await ipfs.add(entries):
+                added[int(result.name)] = result
+
+    async with trio.open_nursery() as nursery:
+        for node in chosen:
+            nursery.start_soon(add_on, node)
+    outputs = [
+        Output(rel, added[i].cid, full.stat().st_size, added[i].size)
+        for i, (rel, full) in enumerate(files)
+    ]
+    merged = merge_per_file(outputs, directories)
+    for url in api_urls:
+        async with KuboClient(url) as ipfs:
+            for block in merged.blocks:
+                await ipfs.block_put(block.data, codec=block.codec)
+            await ipfs.pin_add(*[block.cid for block in merged.blocks], recursive=False)
+    return merged.cid
+
+
+CHUNK = 256 * 1024  # the canonical chunk size: a bigger file is a dag-pb node over its chunks
+
+
+def check_layout(top: Path, files: list[tuple[str, Path]], directories: list[str]) -> None:
+    """Refuse at once what cannot be spread: the folders are built here, by reference, as plain
+    directory nodes of one block each (no HAMT sharding yet), so a folder whose entries pass
+    1 MiB (~18,000 short names) fails. The layout is computed first with stand-in CIDs of the
+    same length and DAG sizes at least as long, so nothing is added for nothing."""
+    stand_in = raw_cid(b"")
+    sizes = [(rel, full.stat().st_size) for rel, full in files]
+    outputs = [Output(rel, stand_in, size, size + 64 * (size // CHUNK + 1)) for rel, size in sizes]
+    try:
+        merge_per_file(outputs, directories)
+    except MergeError as exc:
+        entries: dict[str, int] = {}
+        for rel in [rel for rel, _ in files] + directories:
+            parent = rel.rpartition("/")[0]
+            entries[parent] = entries.get(parent, 0) + 1
+        folder, count = max(entries.items(), key=lambda item: item[1])
+        raise InputError(
+            f"{top / folder}: {count} entries, too many for one directory block (1 MiB); "
+            "`devstack add` builds the folders itself and cannot shard them (HAMT) yet",
+            "split it into folders of fewer entries (or shorter names), or add it to one node "
+            "with `codsh add`",
+        ) from exc
+
+
+def _local_files(top: Path) -> list[tuple[str, Path]]:
+    """(path relative to `top`, full path) of every file, '' for `top` itself when it is a file."""
+    if top.is_file():
+        return [("", top)]
+    return sorted(
+        (p.relative_to(top).as_posix(), p)
+        for p in top.rglob("*")
+        if p.is_file() and not p.is_symlink()
+    )
+
+
+def _local_dirs(top: Path) -> list[str]:
+    if top.is_file():
+        return []
+    return [p.relative_to(top).as_posix() for p in top.rglob("*") if p.is_dir()]
