@@ -1,0 +1,79 @@
+"""The inventory's question to kubo (cluster/held.py): its cost follows the job's CIDs, not the
+pins a node holds (issue 16, finding 11: ~144k pins made every job's inventory take 7-11 s)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from codsh import kubo_daemon
+from codsh.cluster.held import split_responses, stored
+from codsh.config import kubo_binary
+from codsh.ipfs.client import KuboClient
+from codsh.kubo_daemon import KuboProcess
+from tests.conftest import run
+
+PINS = 20_000  # tiny files under one pinned folder: 20,000 pins in `pin ls` for ~5 s of add
+
+
+@pytest.fixture(scope="module")
+def crowded(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[KuboProcess, list[str]]]:
+    """A kubo of its own holding PINS pinned files (one recursive pin of a folder of them: the
+    cheap way to a long pin list), and the CIDs of six of them."""
+    root = tmp_path_factory.mktemp("crowded")
+    folder = root / "files"
+    folder.mkdir()
+    for index in range(PINS):
+        (folder / f"{index}.txt").write_text(f"tiny {index}\n")
+    process = kubo_daemon.start(root / "repo")
+    try:
+        env = {**os.environ, "IPFS_PATH": str(process.repo)}
+        args = [kubo_binary(), "add", "-r", "-Q", "--raw-leaves", "--cid-version=1", str(folder)]
+        subprocess.run(args, env=env, check=True, capture_output=True, timeout=300)
+        six = [f"{index}.txt" for index in range(0, PINS, PINS // 6)][:6]
+        hashes = [kubo_daemon_hash(process, folder / name) for name in six]
+        yield process, hashes
+    finally:
+        kubo_daemon.stop(process.repo)
+
+
+def kubo_daemon_hash(process: KuboProcess, path: Path) -> str:
+    args = [kubo_binary(), "add", "-Q", "-n", "--raw-leaves", "--cid-version=1", str(path)]
+    env = {**os.environ, "IPFS_PATH": str(process.repo)}
+    return subprocess.run(args, env=env, check=True, capture_output=True).stdout.decode().strip()
+
+
+def test_a_node_with_many_pins_answers_about_a_few_cids_in_milliseconds(
+    crowded: tuple[KuboProcess, list[str]],
+) -> None:
+    process, six = crowded
+    absent = [cid[:-4] + "aaaa" for cid in six]  # well-formed, never stored
+
+    async def listing() -> float:  # what the inventory did before: every pin, indirect ones too
+        started = time.monotonic()
+        async with KuboClient(process.api_url) as ipfs:
+            assert len(await ipfs.pin_ls()) > PINS
+        return time.monotonic() - started
+
+    async def asking() -> tuple[set[str], float]:
+        started = time.monotonic()
+        found = await stored(process.api_url, [*six, *absent])
+        return found, time.monotonic() - started
+
+    found, asked = run(asking)
+    assert found == set(six)
+    listed = run(listing)
+    assert asked < 0.25 and asked < listed / 5, (asked, listed)
+
+
+def test_pipelined_answers_are_split_whole_with_or_without_trailers() -> None:
+    ok = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n5\r\nhello\r\n0\r\n\r\n"
+    failed = b"HTTP/1.1 500 x\r\nTransfer-Encoding: chunked\r\n\r\n2\r\n{}\r\n0\r\nX-Stream-Error: e\r\n\r\n"
+    sized = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
+    statuses, rest = split_responses(ok + failed + sized + ok[:30])
+    assert statuses == [200, 500, 200] and rest == ok[:30]
