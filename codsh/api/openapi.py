@@ -158,6 +158,17 @@ def document() -> dict[str, Any]:  # long: one literal, the document as it is se
                 }
             },
             "/v1/health": {"get": {"summary": "Who you are, where jobs run", "responses": {}}},
+            "/v1/images/pip-target": {
+                "get": {
+                    "summary": "The wheel tags of a Python image here (?image=NAME, default "
+                    "codsh/python): {python, abi, platforms}, for `pip download` on a client",
+                    "responses": {
+                        "200": _response("the tags"),
+                        "400": _response("no such image, or not a codsh Python image", _ERROR),
+                        "401": _ERRORS["401"],
+                    },
+                }
+            },
             "/v1/nodes": {
                 "get": {
                     "summary": "The nodes (inventory round, kept a few seconds): {runs_on, age, "

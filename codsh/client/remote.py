@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from dataclasses import asdict
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 from codsh.client.api import ApiClient, ApiError, read_all
 from codsh.client.backend import RUNNING, end_event
@@ -147,7 +148,8 @@ class Remote:
 
     def pip_target(self, image: str, for_requirements: bool) -> PipTarget:
         """The tags from a local codsh/python image when there is one (the same recipe, so the
-        same interpreter as the nodes'); without requirements only the version matters."""
+        same interpreter as the nodes'), else the orchestrator's; without requirements only the
+        version matters."""
         from codsh.images.python import PipTarget, pip_target
 
         try:
@@ -157,9 +159,15 @@ class Remote:
         except CodshError as exc:
             if not for_requirements:
                 return PipTarget(NODE_PYTHON, "cp" + NODE_PYTHON.replace(".", ""), ())
+            here = exc
+        try:  # no such image (or no Docker) here: the orchestrator's
+            tags = self.api.call("GET", f"/v1/images/pip-target?{urlencode({'image': image})}")
+        except ApiError as exc:
             raise InputError(
                 "requirements are resolved here into wheels for the nodes' interpreter, whose "
-                f"tags are read from the {image} image: {exc.message}",
-                "build it here (`codsh images build python`), or pack the function on a machine "
+                f"tags are read from the {image} image: not here ({here.message}), nor on the "
+                f"orchestrator ({exc.message})",
+                "build it (`codsh images build python`), or pack the function on a machine "
                 "that has it (`codsh fn pack DIR`) and submit 'bundle:CID'",
             ) from None
+        return PipTarget(str(tags["python"]), str(tags["abi"]), tuple(tags["platforms"]))

@@ -79,3 +79,20 @@ def test_a_function_with_a_requirement(
     job = client.submit(functions.greet, source, requirements=tmp_path / "requirements.txt")
     output = job.result(timeout=300)
     assert client.cat(f"{output}/a.txt").startswith(b"hello from a wheel: ")
+
+
+def test_a_requirement_through_the_api_without_a_python_image_here(
+    remote: codsh.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, python_image: str
+) -> None:
+    """The client has no Docker (so no codsh/python to read wheel tags from): it asks the
+    orchestrator for them (it said "build it here" before)."""
+    wheels = tmp_path / "wheels"
+    make_wheel(wheels, "codsh_tiny", "def hello():\n    return 'hello from a wheel'\n")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
+    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-docker.sock'}")
+    (tmp_path / "requirements.txt").write_text("codsh_tiny==1.0\n")
+    source = remote.add(write_tree(tmp_path / "in", {"a.txt": uuid.uuid4().hex.encode()}))
+    job = remote.submit(functions.greet, source, requirements=tmp_path / "requirements.txt")
+    output = job.result(timeout=300)
+    assert remote.cat(f"{output}/a.txt").startswith(b"hello from a wheel: ")
