@@ -53,3 +53,17 @@ def scratch_root() -> Path | None:
         return Path(explicit)
     shm = Path("/dev/shm")
     return shm if shm.is_dir() and os.access(shm, os.W_OK) else None
+
+
+def runner_binary() -> Path:
+    """The static program that is PID 1 of every shard container (source: runner/main.go):
+    `CODSH_RUNNER`, else the one `make setup` built into .tools/bin."""
+    explicit = os.environ.get("CODSH_RUNNER")
+    path = Path(explicit) if explicit else REPO_ROOT / ".tools" / "bin" / "codsh-runner"
+    if not path.is_file():
+        raise ServiceUnavailable(
+            f"the shard runner {path} is missing",
+            "run `make setup` in the codsh checkout (it builds runner/ with Go), or set "
+            "CODSH_RUNNER to a codsh-runner binary",
+        )
+    return path

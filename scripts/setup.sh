@@ -51,6 +51,14 @@ if [ ! -x .tools/bin/ipfs ]; then
 fi
 say "kubo $(.tools/bin/ipfs version --number)"
 
+# 2b. the shard runner: PID 1 of every job container (static Go, no dependencies, ~1 s) ------
+if [ ! -x .tools/bin/codsh-runner ] || [ -n "$(find runner -newer .tools/bin/codsh-runner -print -quit)" ]; then
+  command -v go >/dev/null || { say "Go is needed to build the shard runner (runner/); install it and rerun"; exit 1; }
+  say "building the shard runner (runner/main.go)"
+  (cd runner && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags=-s -o "$ROOT/.tools/bin/codsh-runner.tmp" .)
+  mv .tools/bin/codsh-runner.tmp .tools/bin/codsh-runner
+fi
+
 # 3. Docker engine -------------------------------------------------------------------------
 if ! docker info >/dev/null 2>&1; then
   if ! command -v dockerd >/dev/null; then

@@ -1,15 +1,20 @@
 """The hardened container that serves one shard: docker-py calls, run in threads so trio stays free.
 
-The container sees only the shard's FIFOs (read-only bind mount at /io) and a small tmpfs at /tmp.
-A tiny busybox-sh loop inside it (PID 1) runs the user's command once per file, stdin/stdout/stderr
-wired to that file's FIFOs, kills whatever the command left running, and reports `<index> <exit
-code>` on /io/ctl. It has no network, a read-only root,
-no capabilities, no new privileges, a non-root user, and pids/memory/cpu limits.
+The container sees only the shard's FIFOs (read-only bind mount at /io), a small tmpfs at /tmp and
+codsh's static runner (runner/main.go, mounted read-only at /.codsh/runner). The runner is PID 1: it
+runs the user's command once per file as 65534:65534, stdin/stdout/stderr wired to that file's FIFOs
+and nothing else inherited, makes the container clean again before the next file (no process, no
+file in /tmp, /dev/shm or /dev/mqueue, no IPC object left), and reports `<index> <exit code>
+<state>` on /io/ctl. The FIFOs are the node user's, mode 0600: the command cannot open them, nor
+reach the runner's descriptors through /proc (another user). The container has no network, a
+read-only root, no new privileges, pids/memory/cpu limits, a capped log, and of the capabilities
+only CAP_SETUID and CAP_SETGID, which the runner gives up for every command it starts.
 """
 
 from __future__ import annotations
 
 import contextlib
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,22 +25,15 @@ import docker.errors
 import requests.exceptions
 import trio
 
+from codsh import config
 from codsh.core.spec import Limits
 from codsh.errors import InfrastructureError, ServiceUnavailable
 
-RUNNER = r"""
-cmd=$1 i=$2 end=$3
-exec 3>/io/ctl
-while [ "$i" -lt "$end" ]; do
-  sh -c "$cmd" <"/io/$i.in" >"/io/$i.out" 2>"/io/$i.err"
-  rc=$?
-  kill -9 -1 2>/dev/null  # PID 1 (this loop) survives; what the file left behind does not
-  echo "$i $rc" >&3
-  i=$((i+1))
-done
-"""
-
-USER = "65534:65534"
+RUNNER_PATH = "/.codsh/runner"
+#: The runner starts as the container's root with these only, to switch to the command's user.
+RUNNER_CAPS = ("SETUID", "SETGID")
+RUNNER_USER = "0:0"
+LOG_CAP = "1m"  # the container log on the host: the runner's own messages only
 ROLE_LABEL = "org.codsh.role"
 NODE_LABEL = "org.codsh.node"  # which codsh node started it, to clean up after a crash
 JOB_LABEL = "org.codsh.job"  # which job it runs (one node and cluster)
@@ -83,7 +81,10 @@ class ShardContainer:
         self._image_id = image_id
         self._limits = limits
         self._labels = {**(labels or {}), ROLE_LABEL: "shard"}
-        self._volumes = {str(scratch): {"bind": "/io", "mode": "ro"}}
+        self._volumes = {
+            str(scratch): {"bind": "/io", "mode": "ro"},
+            str(config.runner_binary()): {"bind": RUNNER_PATH, "mode": "ro"},
+        }
         for host, inside in (mounts or {}).items():  # e.g. a Python function's environment
             self._volumes[host] = {"bind": inside, "mode": "ro"}
         self._container: Any = None
@@ -96,8 +97,8 @@ class ShardContainer:
         try:
             self._container = self._client.containers.create(
                 self._image_id,
-                ["sh", "-c", RUNNER, "codsh-runner", command, str(start), str(end)],
-                **hardened(limits, USER, self._volumes, self._labels),
+                [RUNNER_PATH, "loop", command, str(start), str(end)],
+                **hardened(limits, RUNNER_USER, self._volumes, self._labels, cap_add=runner_caps()),
             )
         except docker.errors.ImageNotFound as exc:
             raise InfrastructureError(f"image {self._image_id} is gone: {exc}") from exc
@@ -113,8 +114,7 @@ class ShardContainer:
             self._container.start()  # a failed start leaves it created: remove() cleans up
         except docker.errors.APIError as exc:  # e.g. exec: "sh": executable file not found
             raise InfrastructureError(
-                f"cannot start the job container: {exc.explanation or exc}",
-                "the image must have /bin/sh (see --image and `codsh images ls`)",
+                f"cannot start the job container: {exc.explanation or exc}", ENGINE_HINT
             ) from exc
         except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
             raise InfrastructureError(
@@ -147,14 +147,20 @@ def hardened(
     volumes: Mapping[str, Mapping[str, str]],
     labels: Mapping[str, str],
     environment: Mapping[str, str] | None = None,
+    cap_add: tuple[str, ...] = (),
 ) -> dict[str, Any]:
     """docker-py `create` options of every container codsh starts for user code (shards and
-    environment builds alike): no network, read-only root, no capabilities, no new privileges,
-    a non-root `user`, pids/memory/cpu limits, and only a small tmpfs at /tmp to write to."""
+    environment builds alike): no network, read-only root, no capabilities but `cap_add`, no new
+    privileges, pids/memory/cpu limits, a fixed hostname (replicas must agree), a log capped at
+    LOG_CAP (nothing a command writes can fill the host's disk), and only a small tmpfs at /tmp to
+    write to. `user` runs the container's PID 1: non-root, or the shard runner (see above)."""
     return {
         "network_mode": "none",
         "read_only": True,
         "cap_drop": ["ALL"],
+        "cap_add": list(cap_add),
+        "hostname": "codsh",
+        "log_config": {"type": "json-file", "config": {"max-size": LOG_CAP, "max-file": "1"}},
         "security_opt": ["no-new-privileges"],
         "user": user,
         "pids_limit": limits.pids,
@@ -167,6 +173,12 @@ def hardened(
         "working_dir": "/tmp",
         "labels": dict(labels),
     }
+
+
+def runner_caps() -> tuple[str, ...]:
+    """The runner's capabilities. The FIFOs are the node user's (0600): a node that is not root
+    needs the runner to pass their permission check too (the command never gets it)."""
+    return RUNNER_CAPS if os.geteuid() == 0 else (*RUNNER_CAPS, "DAC_OVERRIDE")
 
 
 def force_remove(container: Any) -> None:

@@ -10,16 +10,21 @@ from __future__ import annotations
 import errno
 import os
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from pathlib import Path
 
 import trio
+
+from codsh.errors import InfrastructureError
 
 CHUNK = 256 * 1024
 
 
 def make_fifo(path: Path) -> None:
-    os.mkfifo(path)
-    os.chmod(path, 0o666)  # the container's non-root user must open it
+    """A FIFO only the node's user (and the container's runner) may open: not the command, not
+    another local user (os.mkfifo's mode is masked by the umask, so it is set again)."""
+    os.mkfifo(path, 0o600)
+    os.chmod(path, 0o600)
 
 
 async def open_for_writing(path: Path) -> trio.lowlevel.FdStream:
@@ -105,21 +110,32 @@ class PipeReader:
             await self._stream.aclose()
 
 
+@dataclass(frozen=True)
+class Status:
+    """What the runner said of one file: its exit status, what it left behind ("" if none), and
+    why the image cannot run the command at all ("" if it can)."""
+
+    code: int
+    dirty: str = ""
+    unusable: str = ""
+
+
 class StatusLines:
-    """The container's `<index> <exit code>` lines from /io/ctl (opened read-write: never blocks)."""
+    """The runner's `<index> <exit code> <state>` lines from /io/ctl (opened read-write: never
+    blocks). Only the runner can write them: the FIFO is out of the command's reach."""
 
     def __init__(self, path: Path) -> None:
         self._fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
         self._stream = trio.lowlevel.FdStream(self._fd)
         self._buffer = b""
-        self._seen: dict[int, int] = {}
+        self._seen: dict[int, Status] = {}
 
-    async def wait_for(self, index: int) -> int:
+    async def wait_for(self, index: int) -> Status:
         while index not in self._seen:
             self._parse(await self._stream.receive_some(4096))
         return self._seen.pop(index)
 
-    def poll(self, index: int) -> int | None:
+    def poll(self, index: int) -> Status | None:
         """The status of `index` if it already arrived (used after the container died)."""
         while True:
             try:
@@ -135,8 +151,12 @@ class StatusLines:
         self._buffer += data
         *lines, self._buffer = self._buffer.split(b"\n")
         for line in lines:
-            index, _, code = line.decode().partition(" ")
-            self._seen[int(index)] = int(code)
+            index, code, state = (line.decode(errors="replace").split(" ", 2) + ["", ""])[:3]
+            if not (index.isdigit() and code.lstrip("-").isdigit()):
+                raise InfrastructureError(f"the shard runner sent a malformed status {line!r}")
+            unusable = state.removeprefix("unusable:") if state.startswith("unusable:") else ""
+            dirty = "" if state == "clean" or unusable else state.removeprefix("dirty:")
+            self._seen.setdefault(int(index), Status(int(code), dirty, unusable))
 
     async def aclose(self) -> None:
         with trio.CancelScope(shield=True):

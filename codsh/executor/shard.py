@@ -12,6 +12,7 @@ replaced and the shard goes on from the next file. Memory stays bounded whatever
 from __future__ import annotations
 
 import contextlib
+import math
 import shutil
 import tempfile
 import time
@@ -45,6 +46,8 @@ DRAIN_GRACE = 5.0  # seconds a finished file may take to flush its output into k
 PREFETCH_CHUNKS = 4  # chunks of the next file's input held while the current file runs
 
 
+FETCH_HINT = "the shard goes to another node; if none can fetch it, is the file's CID provided?"
+
 Progress = Callable[[FileResult], None]
 InputItem = bytes | CodshError
 
@@ -71,7 +74,7 @@ class ShardRunner:
     async def run(self, shard: Shard, progress: Progress = lambda _: None) -> list[FileResult]:
         scratch = Path(tempfile.mkdtemp(prefix="codsh-shard-", dir=self.scratch_root))
         try:
-            scratch.chmod(0o755)
+            scratch.chmod(0o700)  # the node's user only: the runner opens the FIFOs as root
             return await _ShardRun(self, shard, scratch, progress).run()
         except* InfrastructureError as group:
             raise _first_leaf(group) from None  # one clear error for the shard, not a tree of them
@@ -97,6 +100,7 @@ class _ShardRun:
         self._added: set[int] = set()  # its output part's add request completed
         self._reported: set[int] = set()
         self._nursery: trio.Nursery | None = None
+        self.stalled: str | None = None  # why this node gives the rest of the shard back
 
     async def run(self) -> list[FileResult]:
         make_fifo(self.scratch / "ctl")
@@ -115,13 +119,15 @@ class _ShardRun:
         finally:
             await status.aclose()
         await self._finish_results()
+        if self.stalled is not None:  # the files finished are reported; the rest run elsewhere
+            raise InfrastructureError(self.stalled, FETCH_HINT)
         return self.results
 
     async def _run_containers(
         self, status: StatusLines, parts: trio.MemorySendChannel[AddEntry]
     ) -> None:
         silent_deaths = 0
-        while len(self.results) < len(self.files):
+        while len(self.results) < len(self.files) and self.stalled is None:
             start = len(self.results)
             await self._run_container(status, parts, start)
             ran = self.results[start:]
@@ -162,12 +168,23 @@ class _ShardRun:
         self._nursery.start_soon(self._fetch, self.files[index], send)
 
     async def _fetch(self, file: InputFile, send: trio.MemorySendChannel[InputItem]) -> None:
+        """Stream `file` from kubo; kubo going `find_timeout` seconds without a byte of it (it
+        keeps looking for a provider for ever) is a stall: this node cannot get the file."""
+        wait = self.spec.target.find_timeout
         async with send:
             try:
                 received = 0
-                async for chunk in self.ipfs.cat(file.cid):
-                    received += len(chunk)
-                    await send.send(chunk)
+                with trio.CancelScope(deadline=trio.current_time() + wait) as stall:
+                    async for chunk in self.ipfs.cat(file.cid):
+                        received += len(chunk)
+                        stall.deadline = math.inf  # handing it on may wait for the command
+                        await send.send(chunk)
+                        stall.deadline = trio.current_time() + wait
+                if stall.cancelled_caught:
+                    raise FetchStalled(
+                        f"this node got no byte of {file.path} ({file.cid}) in {wait:g} s "
+                        f"({received} of {file.size} bytes had arrived)"
+                    )
                 if short := short_read(file, received):
                     raise CodshError(short)
             except CodshError as exc:
@@ -194,6 +211,8 @@ class _ShardRun:
                 nursery.start_soon(self._watch, container)
                 for index in range(start, len(self.files)):
                     result, usable = await self._run_file(index, status, parts)
+                    if self.stalled is not None:
+                        break  # not a result: the file goes back with the rest of the shard
                     self.results.append(result)
                     self._finished.add(index)
                     self._report_when_complete(index)
@@ -222,6 +241,7 @@ class _ShardRun:
         stderr = PipeReader(self.scratch / f"{index}.err", limits.stderr, stop_at_limit=False)
         feeder = _Feeder(self._inputs.pop(index), self.scratch / f"{index}.in")
         stderr_bytes = b""
+        left_behind = ""
         part_sent = False
         started = time.monotonic()
         with trio.CancelScope() as file_scope:
@@ -235,7 +255,13 @@ class _ShardRun:
                     nursery.start_soon(feeder.run)
                     stderr_task = _Collect(stderr)
                     nursery.start_soon(stderr_task.run)
-                    result.exit_code = await status.wait_for(index)
+                    said = await status.wait_for(index)
+                    if said.unusable:
+                        raise InfrastructureError(
+                            f"the job container cannot run the command: {said.unusable}",
+                            "check that the image has /bin/sh (see --image)",
+                        )
+                    result.exit_code, left_behind = said.code, said.dirty
                     self._file_scope = None  # done: a container exit from here on is expected
                     feeder.stop()
                     stderr.finish()
@@ -252,12 +278,29 @@ class _ShardRun:
         await feeder.close()
         await stderr.aclose()
         result.seconds = round(time.monotonic() - started, 4)
-        usable = True
         if result.exit_code is None and file_scope.cancelled_caught:
-            result.exit_code = status.poll(index)  # it may have finished just before the exit
+            said_late = status.poll(index)  # it may have finished just before the exit
+            if said_late is not None:
+                result.exit_code, left_behind = said_late.code, said_late.dirty
+        usable = not left_behind  # else the runner stopped: a fresh container for the next file
+        if feeder.stalled:
+            self.stalled = feeder.stalled
         if result.exit_code is None:
             usable = False
-            if timer.cancelled_caught:
+        self._judge(result, timer.cancelled_caught, stderr_bytes)
+        if feeder.error:
+            result.fail(Outcome.FETCH_FAILED, feeder.error)
+        if stdout.overflow:
+            result.fail(Outcome.OUTPUT_CUT, output_error(limits.output))
+        result.output_size = stdout.kept
+        result.stderr = stderr_bytes.decode("utf-8", errors="replace")
+        return result, usable
+
+    def _judge(self, result: FileResult, timed_out: bool, stderr: bytes) -> None:  # noqa: ARG002
+        """The outcome of a file from how its run ended: its status, or why it has none."""
+        limits = self.spec.limits
+        if result.exit_code is None:
+            if timed_out:
                 result.fail(
                     Outcome.TIMED_OUT, timeout_error(limits.timeout, "the container was killed")
                 )
@@ -268,13 +311,6 @@ class _ShardRun:
             result.fail(Outcome.OUT_OF_MEMORY, memory_error(limits.memory))
         elif result.exit_code != 0:
             result.fail(Outcome.EXITED, exit_error(result.exit_code))
-        if feeder.error:
-            result.fail(Outcome.FETCH_FAILED, feeder.error)
-        if stdout.overflow:
-            result.fail(Outcome.OUTPUT_CUT, output_error(limits.output))
-        result.output_size = stdout.kept
-        result.stderr = stderr_bytes.decode("utf-8", errors="replace")
-        return result, usable
 
     async def _finish_results(self) -> None:
         """Report files no add request covered (no output), and store non-empty stderr."""
@@ -287,6 +323,10 @@ class _ShardRun:
         await store_stderr(self.ipfs, self.results)
 
 
+class FetchStalled(CodshError):
+    """kubo found no byte of an input in time: this node cannot reach the file (not its fault)."""
+
+
 class _Feeder:
     """Copies a prefetched input into the file's input FIFO; the command may stop reading early."""
 
@@ -295,6 +335,7 @@ class _Feeder:
         self._fifo = fifo
         self._scope = trio.CancelScope()
         self.error: str | None = None
+        self.stalled: str | None = None
 
     def stop(self) -> None:
         self._scope.cancel()
@@ -304,6 +345,9 @@ class _Feeder:
             stream = await open_for_writing(self._fifo)
             try:
                 async for item in self._source:
+                    if isinstance(item, FetchStalled):
+                        self.stalled = str(item)
+                        break
                     if isinstance(item, CodshError):
                         self.error = f"could not read the input from kubo: {item}"
                         break

@@ -1,0 +1,3 @@
+module codsh.dev/runner
+
+go 1.21

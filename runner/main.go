@@ -1,0 +1,268 @@
+// codsh-runner: PID 1 of every shard container. It runs the user's command once per file of the
+// shard, each time from a clean state, and reports each file's exit status to the host.
+//
+// Why a program and not a shell loop: a shell loop runs as the same user as the command, so the
+// command can reach everything the loop holds (its status pipe, through /proc/1/fd), kill or
+// outlive it, and leave files and processes behind for the next file. This runner starts as the
+// container's root with only CAP_SETUID and CAP_SETGID, runs each command as 65534:65534 with
+// nothing inherited but stdin, stdout and stderr, and before the next file makes sure that no
+// process of the previous one is left and that /tmp, /dev/shm, /dev/mqueue and System V IPC are
+// empty. When it cannot make the state clean, it says so and exits: the host starts a fresh
+// container for the rest of the shard instead of handing the next file a dirty one.
+//
+// Protocol (the host's side is codsh/executor/shard.py): the shard's scratch folder is mounted at
+// /io with, per file i, FIFOs /io/i.in, /io/i.out, /io/i.err, and one status FIFO /io/ctl. The
+// FIFOs are the node user's, mode 0600: only this runner can open them. For each file the runner
+// writes "<i> <exit status> <state>\n" to /io/ctl, where the exit status is the shell's (128+N
+// for a signal N) and state is "clean", "dirty:<what>" (then the runner exits: the next file needs a
+// fresh container) or "unusable:<why>" (the command cannot start in this image; the runner exits).
+//
+//	codsh-runner loop COMMAND START END   run files [START, END) through `sh -c COMMAND`
+//	codsh-runner clean                    (as the command's user) kill its processes, empty scratch
+package main
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+const (
+	commandUID  = 65534
+	commandGID  = 65534
+	cleanBudget = 3 * time.Second // how long a cleanup may take before the container is given up
+)
+
+// Places a command can write to that outlive it; each must be empty before the next file.
+var scratchDirs = []string{"/tmp", "/dev/shm", "/dev/mqueue"}
+
+func main() {
+	if len(os.Args) >= 2 && os.Args[1] == "clean" {
+		clean()
+		return
+	}
+	if len(os.Args) != 5 || os.Args[1] != "loop" {
+		fmt.Fprintln(os.Stderr, "usage: codsh-runner loop COMMAND START END | codsh-runner clean")
+		os.Exit(2)
+	}
+	start, err1 := strconv.Atoi(os.Args[3])
+	end, err2 := strconv.Atoi(os.Args[4])
+	if err1 != nil || err2 != nil {
+		fmt.Fprintln(os.Stderr, "codsh-runner: START and END must be numbers")
+		os.Exit(2)
+	}
+	os.Exit(loop(os.Args[2], start, end))
+}
+
+func loop(command string, start, end int) int {
+	ctl, err := os.OpenFile("/io/ctl", os.O_WRONLY, 0) // close-on-exec: no command inherits it
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "codsh-runner: cannot open the status pipe:", err)
+		return 3
+	}
+	for i := start; i < end; i++ {
+		status, startErr := runFile(command, i)
+		if startErr != nil { // the image cannot run the command at all: no file can run here
+			fmt.Fprintf(ctl, "%d %d unusable:%s\n", i, status, oneLine(startErr.Error()))
+			return 0
+		}
+		state := cleanState()
+		if state != "" {
+			runClean()
+			state = cleanState()
+		}
+		report := "clean"
+		if state != "" {
+			report = "dirty:" + state
+		}
+		if _, err := fmt.Fprintf(ctl, "%d %d %s\n", i, status, report); err != nil {
+			fmt.Fprintln(os.Stderr, "codsh-runner: cannot report a status:", err)
+			return 3
+		}
+		if state != "" {
+			fmt.Fprintf(os.Stderr, "codsh-runner: after file %d: %s left behind; stopping\n", i, state)
+			return 0
+		}
+	}
+	return 0
+}
+
+// runFile runs the command on file i and returns its exit status as a shell would report it,
+// or an error when the command cannot be started at all (the image has no sh).
+func runFile(command string, i int) (int, error) {
+	prefix := filepath.Join("/io", strconv.Itoa(i))
+	stdin, err := os.OpenFile(prefix+".in", os.O_RDONLY, 0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "codsh-runner:", err)
+		return 126, nil
+	}
+	defer stdin.Close()
+	stdout, err := os.OpenFile(prefix+".out", os.O_WRONLY, 0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "codsh-runner:", err)
+		return 126, nil
+	}
+	defer stdout.Close()
+	stderr, err := os.OpenFile(prefix+".err", os.O_WRONLY, 0)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "codsh-runner:", err)
+		return 126, nil
+	}
+	defer stderr.Close()
+	cmd := asCommandUser(exec.Command("sh", "-c", command))
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	if err := cmd.Start(); err != nil {
+		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
+			return 127, err
+		}
+		return 126, err
+	}
+	err = cmd.Wait()
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			return 128 + int(ws.Signal()), nil
+		}
+		return exit.ExitCode(), nil
+	}
+	return 0, nil
+}
+
+func oneLine(text string) string {
+	return strings.Join(strings.Fields(text), " ")
+}
+
+// asCommandUser makes cmd run as the command's user, with no supplementary groups, in its own
+// process group. os/exec passes only stdin, stdout and stderr: every other descriptor is closed.
+func asCommandUser(cmd *exec.Cmd) *exec.Cmd {
+	cmd.Env = append(os.Environ(), "HOME=/tmp")
+	cmd.Dir = "/tmp"
+	cmd.SysProcAttr = &syscall.SysProcAttr{
+		Credential: &syscall.Credential{Uid: commandUID, Gid: commandGID, Groups: []uint32{}},
+		Setpgid:    true,
+	}
+	return cmd
+}
+
+// runClean starts `codsh-runner clean` as the command's user (its processes and files are its
+// own, so it needs no capability to remove them), then reaps what that left as zombies.
+func runClean() {
+	self, err := os.Executable()
+	if err != nil {
+		self = "/proc/self/exe"
+	}
+	cmd := asCommandUser(exec.Command(self, "clean"))
+	if err := cmd.Start(); err == nil {
+		_ = cmd.Wait()
+	}
+	reap()
+}
+
+// reap collects every exited child; orphans of a command are re-parented to this PID 1.
+func reap() {
+	for {
+		var ws syscall.WaitStatus
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		if pid <= 0 || err != nil {
+			return
+		}
+	}
+}
+
+// cleanState says what a file left behind ("" when nothing): processes, files, IPC objects.
+func cleanState() string {
+	reap()
+	if others := otherProcesses(false); len(others) > 0 {
+		return "processes"
+	}
+	for _, dir := range scratchDirs {
+		if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
+			return "files in " + dir
+		}
+	}
+	for _, table := range []string{"shm", "msg", "sem"} {
+		if data, err := os.ReadFile("/proc/sysvipc/" + table); err == nil {
+			if strings.Count(strings.TrimSpace(string(data)), "\n") > 0 {
+				return "System V IPC objects"
+			}
+		}
+	}
+	return ""
+}
+
+// otherProcesses lists the PIDs other than this process and PID 1 (zombies too unless asked).
+func otherProcesses(skipZombies bool) []int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return []int{-1} // cannot tell: assume the worst
+	}
+	self := os.Getpid()
+	var pids []int
+	for _, entry := range entries {
+		pid, err := strconv.Atoi(entry.Name())
+		if err != nil || pid == 1 || pid == self {
+			continue
+		}
+		if skipZombies && isZombie(pid) {
+			continue
+		}
+		pids = append(pids, pid)
+	}
+	return pids
+}
+
+func isZombie(pid int) bool {
+	data, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return true // gone already
+	}
+	fields := strings.Fields(string(data[strings.LastIndexByte(string(data), ')')+1:]))
+	return len(fields) > 0 && (fields[0] == "Z" || fields[0] == "X")
+}
+
+// clean runs as the command's user: SIGKILL every process it may signal (all of the command's,
+// never PID 1) until none is left alive, a fork bomb included, then empty the scratch folders.
+func clean() {
+	deadline := time.Now().Add(cleanBudget)
+	for time.Now().Before(deadline) {
+		_ = syscall.Kill(-1, syscall.SIGKILL)
+		if len(otherProcesses(true)) == 0 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	for _, dir := range scratchDirs {
+		entries, err := os.ReadDir(dir)
+		if err != nil {
+			continue
+		}
+		for _, entry := range entries {
+			path := filepath.Join(dir, entry.Name())
+			unlock(path)
+			_ = os.RemoveAll(path)
+		}
+	}
+}
+
+// unlock makes every folder under path the user's to read and empty again (a command may have
+// taken its own permissions away), so that os.RemoveAll can remove it.
+func unlock(path string) {
+	info, err := os.Lstat(path)
+	if err != nil || !info.IsDir() {
+		return
+	}
+	_ = os.Chmod(path, 0o700)
+	entries, err := os.ReadDir(path)
+	if err != nil {
+		return
+	}
+	for _, entry := range entries {
+		unlock(filepath.Join(path, entry.Name()))
+	}
+}
