@@ -19,7 +19,7 @@ from codsh.commands.settings import Settings, pass_settings, run_async
 from codsh.completion import job_ids
 from codsh.config import jobs_db
 from codsh.core.manifest import excerpt
-from codsh.core.model import FileResult
+from codsh.core.model import FileResult, Outcome
 from codsh.core.pipeline import Step
 from codsh.core.plan import locality_lines
 from codsh.core.spec import JobSpec
@@ -171,8 +171,10 @@ def report(result: JobResult, job_id: str) -> None:
     n_out = sum(r.output_size for r in result.files)
     style = "green" if result.ok else "yellow"
     reused = f", {result.reused} reused" if result.reused else ""
+    no_match = sum(1 for r in result.files if r.outcome is Outcome.NO_MATCH)
+    matched = f" ({no_match} no match)" if no_match else ""
     stderr.print(
-        f"[{style}]{len(result.files)} files, {len(result.files) - len(result.failed)} ok, "
+        f"[{style}]{len(result.files)} files, {len(result.files) - len(result.failed)} ok{matched}, "
         f"{len(result.failed)} failed{reused}[/] | {decimal(n_in)} in, {decimal(n_out)} out | "
         f"{result.seconds:.2f}s | job {job_id} | manifest {result.manifest_cid}"
     )
@@ -190,11 +192,6 @@ def report(result: JobResult, job_id: str) -> None:
         )
     if len(result.failed) > 5:
         stderr.print(f"  ... and {len(result.failed) - 5} more: `codsh cat {result.manifest_cid}`")
-    grep_like = result.spec.command.lstrip().startswith(("grep", "egrep", "fgrep"))
-    if grep_like and result.failed and all(r.exit_code == 1 for r in result.failed):
-        stderr.print(
-            "  note: grep exits 1 when no line matched; use `grep ... || [ $? = 1 ]` to accept that"
-        )
 
 
 class StagePrinter(PipelineEvents):

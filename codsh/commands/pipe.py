@@ -57,7 +57,8 @@ def pipe(
         from codsh.commands import remote
 
         first = JobSpec("", options.input, options.image, limits=options.limits)
-        remote.pipe(api, list(stages), replace(first, target=options.target), not no_fuse, options)
+        first = replace(first, target=options.target, ok_exit=options.ok_exit)
+        remote.pipe(api, list(stages), first, not no_fuse, options)
         return
     engine = docker_client()
     first = JobSpec(
@@ -67,6 +68,7 @@ def pipe(
         image_digest=images.resolve(engine, options.image),
         limits=options.limits,
         target=options.target,
+        ok_exit=options.ok_exit,
     )
     where = options.where
     events = StagePrinter(enabled=not options.as_json)

@@ -13,6 +13,7 @@ import click
 from codsh.commands.cluster import parse_labels, tls_option
 from codsh.commands.input_cid import read_input_cid
 from codsh.completion import cids
+from codsh.core.exits import parse_ok_exit
 from codsh.core.spec import DEFAULT_IMAGE, Limits, RunTarget
 from codsh.errors import InputError
 from codsh.jobs.where import Where
@@ -62,6 +63,12 @@ _OPTIONS = [
     ),
     click.option(
         "--output-limit", default="4g", show_default=True, help="Maximum stdout bytes per file."
+    ),
+    click.option(
+        "--ok-exit",
+        metavar="N,N",
+        help="Exit statuses that succeed (e.g. 0,1 for diff). Default: 0, and 1 of a line "
+        "ending in grep that wrote no error ('no match').",
     ),
     click.option("--slots", type=int, default=0, help="Containers at once [default: CPU count]."),
     click.option(
@@ -131,6 +138,7 @@ class RunOptions:
     where: Where
     name: str | None
     as_json: bool
+    ok_exit: tuple[int, ...] = ()
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> RunOptions:
@@ -150,8 +158,21 @@ class RunOptions:
             memo=not params["no_memo"],
             slots=params["slots"],
         )
+        ok_exit: tuple[int, ...] = ()
+        if params["ok_exit"] is not None:
+            try:
+                ok_exit = parse_ok_exit(params["ok_exit"])
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--ok-exit") from None
         return cls(
-            input_path, params["image"], limits, target, where, params["name"], params["as_json"]
+            input_path,
+            params["image"],
+            limits,
+            target,
+            where,
+            params["name"],
+            params["as_json"],
+            ok_exit,
         )
 
 

@@ -124,7 +124,13 @@ def submit(
         mode = CONCAT if concat else PER_FILE
         limits = replace(options.limits, fuel=fuel)
         spec = JobSpec(chosen.command, options.input, chosen.image, mode=mode, limits=limits)
-        spec = replace(spec, kind=chosen.kind, program=chosen.program, target=options.target)
+        spec = replace(
+            spec,
+            kind=chosen.kind,
+            program=chosen.program,
+            target=options.target,
+            ok_exit=options.ok_exit,
+        )
         remote.submit(api, spec, options.name, options.as_json, detach)
         return
     from codsh import images
@@ -153,6 +159,7 @@ def submit(
         kind=chosen.kind,
         program=chosen.program,
         target=options.target,
+        ok_exit=options.ok_exit,
     )
     store = JobStore(jobs_db())
     record = (

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 
 from codsh import __version__
-from codsh.core.model import FileResult, Setup, path_order
+from codsh.core.model import FileResult, Outcome, Setup, path_order
 from codsh.core.plan import LocalityReport
 from codsh.core.spec import JobSpec, canonical_json
 
@@ -27,6 +27,7 @@ def summary(results: Sequence[FileResult], seconds: float) -> dict[str, float | 
     return {
         "files": len(results),
         "ok": sum(1 for r in results if r.ok),
+        "no_match": sum(1 for r in results if r.outcome is Outcome.NO_MATCH),
         "failed": sum(1 for r in results if not r.ok),
         "reused": sum(1 for r in results if r.reused),
         "bytes_in": sum(r.input_size for r in results),

@@ -17,7 +17,9 @@ from dataclasses import asdict, dataclass, replace
 from codsh.core.model import FileResult, InputFile, Outcome
 from codsh.core.spec import JobSpec, canonical_json
 
-KEY_VERSION = 1  # bump when what a key covers changes: old entries then simply stop matching
+# Bump when what a key covers changes: old entries then simply stop matching. 2: grep's status 1
+# became "no match" (core/exits), so results remembered under version 1 would be judged wrongly.
+KEY_VERSION = 2
 
 # What does not change a file's result: where the input sits, how outputs are merged (the per-file
 # output is the same) and where the job runs (the target), and limits that only decide whether a run finishes (a run that
@@ -44,13 +46,13 @@ def memo_key(spec: JobSpec, input_cid: str) -> str:
 def reusable(result: FileResult) -> bool:
     """A result that depends only on the input: the command ran to its end, its output was stored.
 
-    A non-zero exit is kept (grep finding nothing fails again the same way); a timeout, a lost
+    A status that is not accepted is kept (it fails again the same way); a timeout, a lost
     container, an output cut at the limit or a signal (137 is the OOM killer) are not.
     """
     code = result.exit_code
     if result.reused or result.output_cid is None or code is None or not 0 <= code < 128:
         return False
-    return result.outcome in (Outcome.OK, Outcome.EXITED)
+    return result.outcome in (Outcome.OK, Outcome.NO_MATCH, Outcome.EXITED)
 
 
 def reuse(result: FileResult, file: InputFile) -> FileResult:

@@ -39,10 +39,12 @@ def path_order(path: str) -> tuple[str, ...]:
 
 
 class Outcome(StrEnum):
-    """What happened to one file. Only OK and EXITED depend on the input alone (see core/memo)."""
+    """What happened to one file. Only OK, NO_MATCH and EXITED depend on the input alone (see
+    core/memo). OK and NO_MATCH are successes (see core/exits)."""
 
     OK = "ok"
-    EXITED = "exited"  # ran to its end with a non-zero status (grep found nothing)
+    NO_MATCH = "no match"  # a grep that selected no line (status 1, silent): an empty output
+    EXITED = "exited"  # ran to its end with a status that is not accepted
     TIMED_OUT = "timed out"
     OUTPUT_CUT = "output cut"  # stdout passed --output-limit; the first part is kept
     OUT_OF_MEMORY = "out of memory"  # killed by SIGKILL at the memory limit
@@ -62,7 +64,9 @@ _PRECEDENCE = (
     Outcome.OUTPUT_CUT,
     Outcome.OUT_OF_MEMORY,
     Outcome.EXITED,
+    Outcome.NO_MATCH,
 )
+SUCCESSES = frozenset({Outcome.OK, Outcome.NO_MATCH})
 SIGKILL_STATUS = 137  # 128 + 9: the kernel's OOM killer (nothing else in the container sends it)
 
 
@@ -100,7 +104,7 @@ def worst(outcomes: list[Outcome]) -> Outcome:
 
 @dataclass
 class FileResult:
-    """What happened to one input file; `error` is None exactly when the outcome is OK."""
+    """What happened to one input file; `error` is None exactly when the outcome is a success."""
 
     path: str
     input_cid: str
@@ -120,7 +124,7 @@ class FileResult:
 
     @property
     def ok(self) -> bool:
-        return self.outcome is Outcome.OK
+        return self.outcome in SUCCESSES
 
     @property
     def ran(self) -> bool:

@@ -62,6 +62,9 @@ class JobSpec:
     kind: str = SHELL
     program: str = ""
     target: RunTarget = field(default_factory=RunTarget)
+    ok_exit: tuple[
+        int, ...
+    ] = ()  # the exit statuses that succeed; () is 0 and grep's 1 (core/exits)
 
     def canonical_json(self) -> str:
         return canonical_json(asdict(self))
@@ -70,7 +73,9 @@ class JobSpec:
     def from_json(cls, text: str) -> JobSpec:
         fields = json.loads(text)
         target = RunTarget(**fields.get("target", {}))  # specs recorded before it: the defaults
-        return cls(**{**fields, "limits": Limits(**fields["limits"]), "target": target})
+        limits = Limits(**fields["limits"])
+        ok_exit = tuple(fields.get("ok_exit", ()))
+        return cls(**{**fields, "limits": limits, "target": target, "ok_exit": ok_exit})
 
 
 @dataclass(frozen=True)
@@ -166,7 +171,16 @@ def spec_from_request(data: object) -> JobSpec:
             memo=_typed(target, "memo", bool, True),
             slots=int(_number(target, "slots", 0)),
         ),
+        ok_exit=_statuses(fields.get("ok_exit", [])),
     )
+
+
+def _statuses(value: object) -> tuple[int, ...]:
+    if not isinstance(value, list) or not all(
+        isinstance(v, int) and not isinstance(v, bool) and 0 <= v <= 255 for v in value
+    ):
+        raise InputError("ok_exit must be a list of exit statuses (0-255)", "e.g. [0, 1]")
+    return tuple(sorted(set(value)))
 
 
 def _object(value: object, what: str) -> dict[str, Any]:

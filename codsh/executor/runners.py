@@ -37,7 +37,7 @@ async def shard_runner(
 
         module = await read_program(ipfs, spec.program, MAX_MODULE)
         limits = WasmLimits.from_limits(spec.limits, fuel=spec.limits.fuel)
-        return WasmShardRunner(module, ipfs, limits, scratch_root), None
+        return WasmShardRunner(module, ipfs, limits, scratch_root, ok_exit=spec.ok_exit), None
     if spec.kind == PYTHON:
         from codsh.executor.environment import ENV_MOUNT, RUNNER_COMMAND, ensure_environment
 

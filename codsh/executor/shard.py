@@ -23,6 +23,7 @@ import docker
 import trio
 
 from codsh import config
+from codsh.core.exits import judge
 from codsh.core.model import (
     SIGKILL_STATUS,
     FileResult,
@@ -296,7 +297,7 @@ class _ShardRun:
         result.stderr = stderr_bytes.decode("utf-8", errors="replace")
         return result, usable
 
-    def _judge(self, result: FileResult, timed_out: bool, stderr: bytes) -> None:  # noqa: ARG002
+    def _judge(self, result: FileResult, timed_out: bool, stderr: bytes) -> None:
         """The outcome of a file from how its run ended: its status, or why it has none."""
         limits = self.spec.limits
         if result.exit_code is None:
@@ -309,8 +310,12 @@ class _ShardRun:
                 result.fail(Outcome.CONTAINER_LOST, f"no exit status: {exit_info.describe()}")
         elif result.exit_code == SIGKILL_STATUS:
             result.fail(Outcome.OUT_OF_MEMORY, memory_error(limits.memory))
-        elif result.exit_code != 0:
-            result.fail(Outcome.EXITED, exit_error(result.exit_code))
+        else:
+            judged = judge(self.spec.command, self.spec.ok_exit, result.exit_code, stderr)
+            if judged is Outcome.EXITED:
+                result.fail(Outcome.EXITED, exit_error(result.exit_code))
+            else:
+                result.outcome = judged  # OK, or NO_MATCH: a grep that selected nothing
 
     async def _finish_results(self) -> None:
         """Report files no add request covered (no output), and store non-empty stderr."""

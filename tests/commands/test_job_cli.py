@@ -195,8 +195,8 @@ def test_some_files_fail(env: dict[str, str], tmp_path: Path, kubo: KuboProcess)
         "sub/c.txt": b"more rain\n",
     }
     source = add(env, tmp_path / "in", tree)
-    result = codsh("run", "-e", "grep rain", "-c", source, env=env)
-    assert result.code == 1, result.err
+    result = codsh("run", "-e", "grep rain", "--ok-exit", "0", "-c", source, env=env)
+    assert result.code == 1, result.err  # --ok-exit 0: grep's "no match" is a failure again
     assert "failed 'b.txt': exited with code 1" in result.err
     assert "a.txt" not in result.err and "sub/c.txt" not in result.err
     assert fetch(env, result.cid, tmp_path / "out") == {
@@ -205,7 +205,7 @@ def test_some_files_fail(env: dict[str, str], tmp_path: Path, kubo: KuboProcess)
         "sub": None,
         "sub/c.txt": b"more rain\n",
     }
-    as_json = codsh("run", "-e", "grep rain", "-c", source, "--json", env=env)
+    as_json = codsh("run", "-e", "grep rain", "--ok-exit", "0", "-c", source, "--json", env=env)
     assert as_json.code == 1
     record = json.loads(as_json.out)
     assert record["output"] == result.cid
