@@ -69,6 +69,11 @@ def document() -> dict[str, Any]:  # long: one literal, the document as it is se
             "program": {"type": "string", "description": "bundle or module CID"},
             "limits": {"type": "object", "additionalProperties": False},
             "target": {"type": "object", "additionalProperties": False},
+            "ok_exit": {
+                "type": "array",
+                "items": {"type": "integer", "minimum": 0, "maximum": 255},
+                "description": "exit statuses that succeed (default: 0, and grep's 1 'no match')",
+            },
             "name": {"type": "string", "description": "the job's name (e.g. nightly)"},
         },
     }

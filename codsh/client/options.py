@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypedDict
 
@@ -27,6 +27,7 @@ class RunOptions(TypedDict, total=False):
     find_timeout: float  # seconds to find the input CID
     image: str | None
     name: str | None  # e.g. "nightly": `client.job("nightly")` is its latest run
+    ok_exit: Sequence[int]  # exit statuses that succeed (--ok-exit); () is 0 and grep's 1
 
 
 class SubmitOptions(RunOptions, total=False):
@@ -51,6 +52,7 @@ DEFAULTS: dict[str, Any] = {
     "find_timeout": RunTarget.find_timeout,
     "image": None,
     "name": None,
+    "ok_exit": (),
 }
 
 
@@ -81,6 +83,16 @@ def run_parts(options: Mapping[str, Any], fuel: int = Limits.fuel) -> tuple[Limi
         slots=int(given["slots"]),
     )
     return limits, target
+
+
+def ok_statuses(options: Mapping[str, Any]) -> tuple[int, ...]:
+    """The `ok_exit` keyword, checked: a list of exit statuses (core/exits)."""
+    statuses = options.get("ok_exit") or ()
+    if isinstance(statuses, str | bytes) or not all(
+        isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= 255 for s in statuses
+    ):
+        raise InputError("ok_exit is a list of exit statuses (0-255)", "e.g. ok_exit=[0, 1]")
+    return tuple(sorted(set(statuses)))
 
 
 def size(value: int | str) -> int:

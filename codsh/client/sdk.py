@@ -20,7 +20,7 @@ from typing import Any, Self, Unpack
 
 from codsh.client.backend import Backend, Failure
 from codsh.client.job import Job, JobFailed
-from codsh.client.options import RunOptions, SubmitOptions, run_parts
+from codsh.client.options import RunOptions, SubmitOptions, ok_statuses, run_parts
 from codsh.client.waiting import ALL_COMPLETED, FIRST_COMPLETED, as_completed, wait
 from codsh.core.spec import CONCAT, DEFAULT_IMAGE, PER_FILE, JobSpec, Limits
 from codsh.core.spec import check_input as check_cid
@@ -127,6 +127,7 @@ class Client:
             kind=program.kind,
             program=program.program,
             target=target,
+            ok_exit=ok_statuses(options),
         )
         return Job(self, self._backend.submit(spec, options.get("name"))["id"])
 
@@ -154,6 +155,7 @@ class Client:
             image_digest=self._backend.image_digest(image),
             limits=limits,
             target=target,
+            ok_exit=ok_statuses(options),
         )
         return Job(self, self._backend.pipe(first, list(stages), fuse, options.get("name"))["id"])
 

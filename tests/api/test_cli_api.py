@@ -73,7 +73,7 @@ def test_failures_exit_1_and_bad_input_exit_2_through_the_api(
 ) -> None:
     env = user_env(orchestrator, tmp_path)
     source = codsh("add", str(write_tree(tmp_path / "in", {"a": b"a\n", "b": b"b\n"})), env=env)
-    failed = codsh("run", "-e", "grep -q a", "-c", source.cid, "--json", env=env)
+    failed = codsh("run", "-e", "grep -q a", "--ok-exit", "0", "-c", source.cid, "--json", env=env)
     assert failed.code == 1, failed.err
     record = json.loads(failed.out)
     assert (record["files"], record["failed"]) == (2, 1)

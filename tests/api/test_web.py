@@ -309,7 +309,8 @@ def test_a_running_job_page_moves_live_then_shows_the_final_cid(
     tree: Tree = {"a<i>empty</i>.log": b""}
     tree |= {f"f{i}.txt": f"{i}\n".encode() for i in range(5)}
     source = add(orchestrator.env, tmp_path / "in", tree)
-    spec = {"command": "sleep 1; grep .", "input": source, "target": {"slots": 1, "memo": False}}
+    target = {"slots": 1, "memo": False}  # ok_exit [0]: grep's "no match" on the empty file fails
+    spec = {"command": "sleep 1; grep .", "input": source, "target": target, "ok_exit": [0]}
     job = submit(orchestrator, spec)
     browser.open(base + "/")
     row = f"document.querySelector('tr[data-job=\"{job}\"]')"

@@ -277,10 +277,11 @@ def test_identical_inputs_under_other_paths_run_once(home: dict[str, str], tmp_p
 def test_non_zero_exit_is_remembered_and_still_fails(home: dict[str, str], tmp_path: Path) -> None:
     tree: Tree = {"a.txt": b"rain today\n", "b.txt": b"sun only\n", "c.txt": b"more rain\n"}
     source = add(home, tmp_path / "in", tree)
-    code, first = run_json(home, "run", "-e", "grep rain", "-c", source)
+    strict = ("--ok-exit", "0")  # grep's "no match" fails: a non-zero exit to remember
+    code, first = run_json(home, "run", "-e", "grep rain", *strict, "-c", source)
     assert (code, first["failed"], first["reused"]) == (1, 1, 0)
 
-    code, again = run_json(home, "run", "-e", "grep rain", "-c", source)
+    code, again = run_json(home, "run", "-e", "grep rain", *strict, "-c", source)
     assert (code, again["files"], again["failed"], again["reused"]) == (1, 3, 1, 3)
     assert [f["path"] for f in again["failures"]] == ["b.txt"]
     assert again["failures"][0]["error"] == "exited with code 1"
@@ -292,7 +293,7 @@ def test_non_zero_exit_is_remembered_and_still_fails(home: dict[str, str], tmp_p
     described = describe(home, again["job"])
     assert (described["state"], described["failed"], described["reused"]) == ("partial", 1, 3)
 
-    text = codsh("run", "-e", "grep rain", "-c", source, env=home)
+    text = codsh("run", "-e", "grep rain", *strict, "-c", source, env=home)
     assert text.code == 1
     assert text.cid == first["output"]
     assert "3 files, 2 ok, 1 failed, 3 reused" in text.err

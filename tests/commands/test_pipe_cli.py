@@ -138,9 +138,9 @@ def test_a_stage_that_fails_on_some_files_hands_its_partial_output_on(
     home = new_home(env, tmp_path / "home")
     source = add(home, tmp_path / "in", RAINY)
     args = (
-        ("-c", source, "grep rain", "wc -l")
+        ("--ok-exit", "0", "-c", source, "grep rain", "wc -l")
         if fuse
-        else ("--no-fuse", "-c", source, "grep rain", "wc -l")
+        else ("--no-fuse", "--ok-exit", "0", "-c", source, "grep rain", "wc -l")
     )
 
     result = codsh("pipe", *args, env=home)
@@ -217,7 +217,9 @@ def test_pipeline_never_reports_more_failed_files_than_files(
 ) -> None:
     home = new_home(env, tmp_path / "home")
     source = add(home, tmp_path / "in", RAINY)
-    code, record = pipe_json(home, "--no-fuse", "-c", source, "grep rain", "grep nothing-matches")
+    code, record = pipe_json(
+        home, "--no-fuse", "--ok-exit", "0", "-c", source, "grep rain", "grep nothing-matches"
+    )
     assert code == 1
     assert column(record["stages"], "failed") == [1, 3]
     described = describe(home, record["job"])

@@ -17,7 +17,7 @@ def test_jobs_are_recorded_listed_and_described(env: dict[str, str], tmp_path: P
     env = {**env, "CODSH_HOME": str(tmp_path / "home")}  # an empty job history of its own
     source = add(env, write_tree(tmp_path / "in", {"a.txt": b"rain\n", "b.txt": b"sun\n"}))
     ok = codsh("run", "-e", "cat", "-c", source, "--json", env=env)
-    partial = codsh("run", "-e", "grep rain", "-c", source, "--json", env=env)
+    partial = codsh("run", "-e", "grep rain", "--ok-exit", "0", "-c", source, "--json", env=env)
     assert (ok.code, partial.code) == (0, 1)
     ok_job, partial_job = json.loads(ok.out)["job"], json.loads(partial.out)["job"]
 
