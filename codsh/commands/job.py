@@ -11,6 +11,7 @@ from codsh.commands.lazy import LazyGroup
     cls=LazyGroup,
     lazy={
         "submit": "codsh.commands.submit:submit",
+        "run": "codsh.commands.spec_file:run_file",
         "resume": "codsh.commands.execution:resume",
         "list": "codsh.commands.records:list_command",
         "describe": "codsh.commands.records:describe",

@@ -70,6 +70,11 @@ from codsh.jobs.store import JobStore
     is_flag=True,
     help="Run in the background; print the job ID (then `codsh job wait ID` prints the CID).",
 )
+@click.option(
+    "--dry-run",
+    is_flag=True,
+    help="Print the job as a spec file (YAML, for `codsh job run FILE`); run nothing.",
+)
 @click.option("--job-id", hidden=True, help="Run as this recorded job (what --detach uses).")
 @pass_settings
 def submit(
@@ -83,6 +88,7 @@ def submit(
     fuel: int,
     concat: bool,
     detach: bool,
+    dry_run: bool,
     job_id: str | None,
     **params: Any,
 ) -> None:  # long for its help text (the docstring); the body is short
@@ -107,6 +113,12 @@ def submit(
 
     Exit status: 0 all files ok, 1 some failed (the partial output is still printed), 2 bad input.
     """
+    if dry_run:
+        from codsh.commands.spec_file import dry_run_params
+        from codsh.core.specfile import render
+
+        click.echo(render(dry_run_params(click.get_current_context())), nl=False)
+        return
     options = RunOptions.from_params(params)
     api = ApiClient.from_env()
     if api is not None:  # the orchestrator runs it (and pins the image by ID)
