@@ -18,7 +18,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from codsh.api import data, datasets, images, nodes, web
+from codsh.api import data, datasets, images, names, nodes, web
 from codsh.api.limits import OverLimit
 from codsh.api.openapi import document
 from codsh.api.service import Orchestrator, end_of
@@ -207,6 +207,7 @@ class Api:
         routes += datasets.routes(self)
         routes += nodes.routes(self)
         routes += images.routes(self)
+        routes += names.routes(self)
         routes += web.routes(self)
         return Starlette(routes=routes)
 

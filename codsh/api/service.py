@@ -25,6 +25,7 @@ from codsh.jobs.pipeline import describe, new_pipeline, run_pipeline
 from codsh.jobs.recorded import run_recorded
 from codsh.jobs.store import INTERRUPTED, JobRecord, JobStore
 from codsh.jobs.where import Where
+from codsh.names import NameStore, check_name, check_owner, publish_job
 
 log = logging.getLogger("codsh.serve")
 Work = Callable[
@@ -132,6 +133,7 @@ class Orchestrator:
         first: past the user's limits nothing is recorded (TooManyFiles, TooManyJobs)."""
         spec = await self._pinned(spec)
         self._check_room(user)
+        _check_name(name, user)
         try:
             listed: InputTree | CodshError = await self._listed(spec, user)
         except OverLimit:
@@ -153,6 +155,7 @@ class Orchestrator:
         decides the steps: a bad stage is an input error before anything is recorded)."""
         first = await self._pinned(first)
         self._check_room(user)
+        _check_name(name, user)
         try:
             await self._listed(first, user)  # its later stages have as many files, or one
         except OverLimit:
@@ -275,7 +278,13 @@ class Orchestrator:
         try:
             with scope:
                 async with KuboClient(self.ipfs_api) as ipfs:
-                    await work(ipfs, feed)
+                    try:
+                        await work(ipfs, feed)
+                    finally:  # a named job's name moves to its output when it is complete
+                        with trio.CancelScope(shield=True):
+                            said = await publish_job(ipfs, self.store, job_id)
+                        if said:
+                            log.info("job %s: %s", job_id, said)
         except CodshError as exc:  # recorded by run_recorded; the server goes on
             log.info("job %s ended in error: %s", job_id, exc.message)
         except Exception:  # a bug: recorded, logged, and the other jobs go on
@@ -285,6 +294,12 @@ class Orchestrator:
             self._owners.pop(job_id, None)
             self.feeds.pop(job_id, None)
             feed.finish({"event": "end", **end_of(self.store.get(job_id))})
+
+
+def _check_name(name: str | None, user: User) -> None:
+    """A job's --name is a valid name, and not another user's (its IPNS key is shared here)."""
+    with NameStore() as names:
+        check_owner(names, check_name(name), user.name)
 
 
 def remove_job_containers(job_id: str) -> None:

@@ -57,6 +57,9 @@ def execute(
     else:
         click.echo(result.output_cid)
         report(result, job_id)
+    from codsh.commands.name import publish_after
+
+    publish_after(settings, job_id)  # a named job's name moves to a complete output
     sys.exit(EXIT_OK if result.ok else EXIT_FAILURES)
 
 

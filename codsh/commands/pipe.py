@@ -98,4 +98,7 @@ def pipe(
     else:
         click.echo(result.output)
         events.losses(result.lineage)
+    from codsh.commands.name import publish_after
+
+    publish_after(settings, pipeline.id)  # a named pipe's name moves to a complete output
     sys.exit(EXIT_FAILURES if result.failed else EXIT_OK)

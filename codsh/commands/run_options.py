@@ -17,6 +17,7 @@ from codsh.core.exits import parse_ok_exit
 from codsh.core.spec import DEFAULT_IMAGE, Limits, RunTarget
 from codsh.errors import InputError
 from codsh.jobs.where import Where
+from codsh.names import check_name
 
 F = TypeVar("F", bound=Callable[..., Any])
 SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -109,7 +110,8 @@ _OPTIONS = [
     click.option(
         "--name",
         metavar="NAME",
-        help="Name the job (e.g. nightly): `codsh job describe NAME` shows its latest run.",
+        help="Name the job (e.g. nightly): `codsh job describe NAME` shows its latest run, and "
+        "its output is published under the IPNS name `codsh name ls` shows (`-c NAME` reads it).",
     ),
     click.option(
         "--json",
@@ -170,7 +172,7 @@ class RunOptions:
             limits,
             target,
             where,
-            params["name"],
+            check_name(params["name"]),
             params["as_json"],
             ok_exit,
         )
