@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from types import TracebackType
 from typing import Self
 
@@ -76,3 +77,46 @@ class JobProgress:
         self._bytes_done += size
         done = f"{decimal(self._bytes_done)}/{decimal(self._bytes_total)}"
         self._progress.update(self._files, advance=1, failed=self._failed, bytes=done)
+
+
+class AddProgress:
+    """`codsh add`: files and bytes sent to kubo of the totals, then kubo finishing (its last
+    directories and the pin come after the last byte); drawn at most 10 times a second."""
+
+    def __init__(self, files: int, size: int) -> None:
+        self._progress = Progress(
+            TextColumn("[bold]{task.description}"),
+            BarColumn(),
+            MofNCompleteColumn(),
+            TextColumn("files  {task.fields[bytes]}"),
+            TimeElapsedColumn(),
+            console=stderr,
+            transient=True,
+        )
+        self._files = files
+        self._size = size
+        self._drawn = 0.0
+        self._task = self._progress.add_task("adding", total=files, bytes=self._bytes(0))
+
+    def __enter__(self) -> Self:
+        self._progress.__enter__()
+        return self
+
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._progress.__exit__(kind, exc, tb)
+
+    def _bytes(self, done: int) -> str:
+        return f"{decimal(done)}/{decimal(self._size)}"
+
+    def sent(self, files: int, size: int) -> None:
+        """`files` files and `size` content bytes sent so far."""
+        now = time.monotonic()
+        if files < self._files and now - self._drawn < 0.1:
+            return
+        self._drawn = now
+        described = "kubo finishing" if files >= self._files else "adding"
+        self._progress.update(
+            self._task, completed=files, bytes=self._bytes(size), description=described
+        )

@@ -76,8 +76,16 @@ def add(
     options = AddOptions(cid_version, raw_leaves, pin, only_hash, wrap, chunker)
 
     async def go() -> list[str]:
+        import trio
+
+        from codsh.ipfs.sources import read_entries, scan
+        from codsh.progress import AddProgress
+
+        items = await trio.to_thread.run_sync(scan, [p.resolve() for p in paths])
+        files = [item for item in items if item.path is not None]
         async with settings.kubo() as ipfs:
-            results = await ipfs.add_paths([p.resolve() for p in paths], options)
+            with AddProgress(len(files), sum(f.size for f in files)) as progress:
+                results = await ipfs.add(read_entries(items), options, on_sent=progress.sent)
         by_name = {r.name: r.cid for r in results}
         wanted = [""] if wrap else names
         if not all(name in by_name for name in wanted):

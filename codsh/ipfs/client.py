@@ -11,6 +11,10 @@ kubo reports a failure that happens after it sent its 200 only in an HTTP traile
 httpx nor httpcore exposes. So listings are not streamed (failures then come as a 500) and callers
 that stream file bytes check the byte count against the size they expect.
 
+`add` is the exception to httpcore: kubo answers it while it still reads the body, and httpcore
+reads only once it has sent everything, so a large add deadlocked with kubo. It goes through
+adding.py and duplex.py (send and read at once, a bounded wait on kubo, trailers read).
+
 (Past 400 lines on purpose: one method per kubo call, each a few lines; split by call family it
 would scatter the one transport and error mapping every call shares.)
 """
@@ -20,42 +24,28 @@ from __future__ import annotations
 import json
 import posixpath
 from collections.abc import AsyncIterable, AsyncIterator, Iterable
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Self
 from urllib.parse import urlencode, urlsplit
 
 import httpcore
+import trio
 
-from codsh.errors import CodshError, ServiceUnavailable
-from codsh.ipfs import multipart
+from codsh.ipfs import adding, multipart
+from codsh.ipfs.adding import AddResult as AddResult
+from codsh.ipfs.adding import Sent, stall_seconds
 from codsh.ipfs.multipart import AddEntry
 from codsh.ipfs.sources import disk_entries, once
+from codsh.ipfs.wire import LOST_HINT, Lines, error_message
+from codsh.ipfs.wire import START_HINT as START_HINT
+from codsh.ipfs.wire import KuboError as KuboError
+from codsh.ipfs.wire import KuboStalled as KuboStalled
+from codsh.ipfs.wire import KuboUnavailable as KuboUnavailable
 
 Params = dict[str, str] | tuple[tuple[str, str], ...] | None
 CANONICAL_CHUNKER = "size-262144"
-START_HINT = "start one with `codsh devstack up` (then `eval $(codsh devstack env)`), or point --ipfs / CODSH_IPFS at a running kubo API"
-
-
-class KuboError(CodshError):
-    """kubo answered with an error; `message` is kubo's own text."""
-
-    def __init__(self, command: str, message: str, hint: str = "") -> None:
-        super().__init__(f"kubo {command}: {message}", hint)
-        self.command = command
-        self.kubo_message = message
-
-
-class KuboUnavailable(ServiceUnavailable):
-    """Nothing answers at the kubo API address."""
-
-
-@dataclass(frozen=True)
-class AddResult:
-    name: str
-    cid: str
-    size: int  # cumulative DAG size as kubo reports it
 
 
 @dataclass(frozen=True)
@@ -96,20 +86,37 @@ def _flag(value: bool) -> str:
 
 
 class KuboClient:
-    """One connection pool to one kubo API. Use as `async with KuboClient(url) as ipfs:`."""
+    """One connection pool to one kubo API. Use as `async with KuboClient(url) as ipfs:` (its
+    nursery runs the adds `add_stream` yields from). `stall`: see `stall_seconds`."""
 
-    def __init__(self, api_url: str, *, connect_timeout: float = 5.0) -> None:
+    def __init__(
+        self, api_url: str, *, connect_timeout: float = 5.0, stall: float | None = None
+    ) -> None:
         self.api_url = api_url.rstrip("/")
         self._base = self.api_url + "/api/v0/"
         self._host = urlsplit(self.api_url).netloc.encode()
         self._timeouts = {"connect": connect_timeout}
+        self._adds = adding.Kubo(
+            self.api_url, stall_seconds() if stall is None else stall, connect_timeout, self.version
+        )
         self._pool = httpcore.AsyncConnectionPool(max_connections=64, max_keepalive_connections=16)
+        self._tasks: AbstractAsyncContextManager[trio.Nursery] | None = None
+        self._nursery: trio.Nursery | None = None
 
     async def __aenter__(self) -> Self:
+        self._tasks = trio.open_nursery()
+        self._nursery = await self._tasks.__aenter__()
         return self
 
     async def __aexit__(self, *exc: object) -> None:
-        await self.aclose()
+        try:
+            if self._tasks is not None and self._nursery is not None:
+                self._nursery.cancel_scope.cancel()  # adds nobody reads any more
+                # the body's exception (if any) is not the nursery's: it propagates as it is
+                await self._tasks.__aexit__(None, None, None)
+        finally:
+            self._tasks = self._nursery = None
+            await self.aclose()
 
     async def aclose(self) -> None:
         await self._pool.aclose()
@@ -136,9 +143,7 @@ class KuboClient:
                 "POST", url, headers=head, content=content, extensions={"timeout": self._timeouts}
             ) as response:
                 if response.status != 200:
-                    raise KuboError(
-                        command, _error_message(response.status, await response.aread())
-                    )
+                    raise KuboError(command, error_message(response.status, await response.aread()))
                 yield response
         except (httpcore.ConnectError, httpcore.ConnectTimeout) as exc:
             raise KuboUnavailable(
@@ -146,8 +151,7 @@ class KuboClient:
             ) from exc
         except (httpcore.NetworkError, httpcore.ProtocolError) as exc:
             raise KuboUnavailable(
-                f"lost the connection to kubo at {self.api_url} during {command} ({exc})",
-                "check that the daemon still runs (`codsh devstack status`), then retry",
+                f"lost the connection to kubo at {self.api_url} during {command} ({exc})", LOST_HINT
             ) from exc
 
     async def _json(
@@ -169,15 +173,16 @@ class KuboClient:
         headers: dict[str, str] | None = None,
     ) -> AsyncIterator[Any]:
         async with self._stream(command, params, content, headers) as response:
-            buffer = b""
+            items: list[Any] = []
+            lines = Lines(command, items.append)
             async for chunk in response.aiter_stream():
-                buffer += chunk
-                *lines, buffer = buffer.split(b"\n")
-                for line in lines:
-                    if line.strip():
-                        yield _item(command, line)
-            if buffer.strip():
-                yield _item(command, buffer)
+                lines.feed(chunk)
+                for item in items:
+                    yield item
+                items.clear()
+            lines.end()
+            for item in items:
+                yield item
 
     # -- node ------------------------------------------------------------------------------
 
@@ -194,22 +199,34 @@ class KuboClient:
         self,
         entries: Iterable[AddEntry] | AsyncIterable[AddEntry],
         options: AddOptions = AddOptions(),
+        *,
+        on_sent: Sent | None = None,
     ) -> list[AddResult]:
-        """Add files and directories in one streamed request; results in kubo's order."""
-        return [result async for result in self.add_stream(entries, options)]
+        """Add files and directories in one request streamed both ways (adding.py); results in
+        kubo's order. `on_sent(files, bytes)` follows the body as it goes out."""
+        results: list[AddResult] = []
+        await adding.add(self._adds, options.params(), entries, results.append, on_sent)
+        return results
 
     async def add_stream(
         self,
         entries: Iterable[AddEntry] | AsyncIterable[AddEntry],
         options: AddOptions = AddOptions(),
+        *,
+        on_sent: Sent | None = None,
     ) -> AsyncIterator[AddResult]:
-        """Like `add`, but yields each result as soon as kubo reports it."""
-        boundary = multipart.new_boundary()
-        body = multipart.encode(boundary, entries)
-        headers = {"Content-Type": multipart.content_type(boundary)}
-        async for item in self._ndjson("add", options.params(), body, headers):
-            if "Hash" in item:
-                yield AddResult(name=item["Name"], cid=item["Hash"], size=int(item.get("Size", 0)))
+        """Like `add`, but yields each result as soon as kubo reports it (the request runs in
+        the client's nursery; without one, outside `async with`, once all are in)."""
+        if self._nursery is None:
+            for result in await self.add(entries, options, on_sent=on_sent):
+                yield result
+            return
+
+        async def run(deliver: adding.Deliver) -> None:
+            await adding.add(self._adds, options.params(), entries, deliver, on_sent)
+
+        async for result in adding.stream(self._nursery, run):
+            yield result
 
     async def add_bytes(self, data: bytes, options: AddOptions = AddOptions()) -> AddResult:
         return (await self.add([AddEntry("data", once(data))], options))[-1]
@@ -417,20 +434,6 @@ class KuboClient:
             params["timeout"] = timeout
         result: dict[str, Any] = await self._json("files/stat", params)
         return result
-
-
-def _error_message(status: int, body: bytes) -> str:
-    try:
-        return str(json.loads(body).get("Message") or body.decode(errors="replace"))
-    except (ValueError, AttributeError):
-        return body.decode(errors="replace").strip() or f"HTTP {status}"
-
-
-def _item(command: str, line: bytes) -> Any:
-    item = json.loads(line)
-    if isinstance(item, dict) and item.get("Type") == "error":
-        raise KuboError(command, str(item.get("Message", item)))
-    return item
 
 
 def _single_part(data: bytes) -> tuple[bytes, dict[str, str]]:

@@ -7,7 +7,7 @@ gigabytes in memory; this encoder yields the framing around async content stream
 from __future__ import annotations
 
 import secrets
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
 from urllib.parse import quote
 
@@ -20,6 +20,23 @@ class AddEntry:
 
     path: str
     content: AsyncIterable[bytes] | None = None
+
+
+class Tally:
+    """Files and content bytes encoded so far (a progress bar's numbers; an error's too).
+
+    `on_file(files, bytes)` runs after each file part: encoded is about sent, as the body is
+    read only a few chunks ahead of the socket."""
+
+    def __init__(self, on_file: Callable[[int, int], None] | None = None) -> None:
+        self.files = 0
+        self.bytes = 0
+        self._on_file = on_file
+
+    def file_done(self) -> None:
+        self.files += 1
+        if self._on_file is not None:
+            self._on_file(self.files, self.bytes)
 
 
 def new_boundary() -> str:
@@ -49,21 +66,26 @@ def closing(boundary: str) -> bytes:
 
 
 async def encode(
-    boundary: str, entries: Iterable[AddEntry] | AsyncIterable[AddEntry]
+    boundary: str,
+    entries: Iterable[AddEntry] | AsyncIterable[AddEntry],
+    tally: Tally | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield the multipart body for `entries` in order, streaming each file's content.
 
     Framing is held back and sent with the next content chunk, so a small file costs one socket
     write instead of three (header, content, delimiter).
     """
+    tally = tally or Tally()
     pending = b""
     async for entry in _aiter(entries):
         pending += part_header(boundary, entry.path, entry.content is None)
         if entry.content is not None:
             async for chunk in entry.content:
                 if chunk:
+                    tally.bytes += len(chunk)
                     yield pending + chunk if pending else chunk
                     pending = b""
+            tally.file_done()
         pending += CRLF
     yield pending + closing(boundary)
 

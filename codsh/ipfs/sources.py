@@ -1,8 +1,15 @@
-"""Byte sources for `add`: bytes in memory, files and directory trees on disk, read in chunks."""
+"""Byte sources for `add`: bytes in memory, files and directory trees on disk, read in chunks.
+
+A tree is listed first (`scan`, in a worker thread), so a progress bar knows its totals. Small
+files are then read many at a time in one thread hop: a hop per file would cost more than kubo
+takes to store a tiny file. Large files stream in CHUNK pieces.
+"""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterable
+import os
+from collections.abc import AsyncIterator, Iterable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import trio
@@ -10,6 +17,9 @@ import trio
 from codsh.ipfs.multipart import AddEntry
 
 CHUNK = 256 * 1024
+SMALL = 1024 * 1024  # files up to this size are read whole, in batches
+BATCH_FILES = 512
+BATCH_BYTES = 8 * 1024 * 1024
 
 
 async def once(data: bytes) -> AsyncIterator[bytes]:
@@ -22,18 +32,66 @@ async def read_file_chunks(path: Path) -> AsyncIterator[bytes]:
             yield chunk
 
 
-def disk_entries(paths: Iterable[Path]) -> Iterable[AddEntry]:
-    """Add entries for files and directory trees on disk, depth first (kubo needs each directory's
-    contents right after it), names sorted."""
+@dataclass(frozen=True)
+class DiskItem:
+    """One part of a tree on disk: `name` is its path in the add, `path` None for a directory."""
+
+    name: str
+    path: Path | None
+    size: int
+
+
+def scan(paths: Iterable[Path]) -> list[DiskItem]:
+    """The parts of files and trees on disk, depth first (kubo needs each directory's contents
+    right after it), names sorted; blocking: run it in a thread."""
+    items: list[DiskItem] = []
     for top in paths:
-        yield from _disk_tree(top, top.name)
+        _scan(top, top.name, items)
+    return items
 
 
-def _disk_tree(path: Path, name: str) -> Iterable[AddEntry]:
-    if path.is_dir():
-        yield AddEntry(name)
-        for child in sorted(path.iterdir(), key=lambda p: p.name):
-            if child.is_dir() or child.is_file():
-                yield from _disk_tree(child, f"{name}/{child.name}")
-    else:
-        yield AddEntry(name, read_file_chunks(path))
+def _scan(path: Path, name: str, items: list[DiskItem]) -> None:
+    if not path.is_dir():
+        items.append(DiskItem(name, path, path.stat().st_size))
+        return
+    items.append(DiskItem(name, None, 0))
+    with os.scandir(path) as listing:
+        children = sorted(listing, key=lambda e: e.name)
+    for child in children:
+        if child.is_dir() or child.is_file():
+            _scan(Path(child.path), f"{name}/{child.name}", items)
+
+
+async def read_entries(items: Sequence[DiskItem]) -> AsyncIterator[AddEntry]:
+    """Add entries for `items`: small files read in batches in a thread, large ones streamed."""
+    start = 0
+    while start < len(items):
+        end, size = start, 0
+        while end < len(items) and end - start < BATCH_FILES and size < BATCH_BYTES:
+            item = items[end]
+            if item.path is not None and item.size > SMALL:
+                break
+            size += item.size
+            end += 1
+        if end == start:  # a large file
+            item = items[start]
+            assert item.path is not None
+            yield AddEntry(item.name, read_file_chunks(item.path))
+            start += 1
+            continue
+        batch = items[start:end]
+        contents = await trio.to_thread.run_sync(_read_all, batch)
+        for item, data in zip(batch, contents, strict=True):
+            yield AddEntry(item.name, None if data is None else once(data))
+        start = end
+
+
+def _read_all(items: Sequence[DiskItem]) -> list[bytes | None]:
+    return [None if item.path is None else item.path.read_bytes() for item in items]
+
+
+async def disk_entries(paths: Iterable[Path]) -> AsyncIterator[AddEntry]:
+    """Add entries for files and directory trees on disk (see `scan`)."""
+    items = await trio.to_thread.run_sync(scan, list(paths))
+    async for entry in read_entries(items):
+        yield entry

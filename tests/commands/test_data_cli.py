@@ -6,14 +6,18 @@ CIDs are checked against the real `ipfs` CLI (only-hash, canonical settings), by
 from __future__ import annotations
 
 import json
+import os
 import random
 import re
+import signal
 import socket
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from codsh import kubo_daemon
 from codsh.kubo_daemon import KuboProcess
 from tests.commands.cli import (
     CID,
@@ -90,6 +94,64 @@ def test_add_missing_path(env: dict[str, str], tmp_path: Path) -> None:
     (tmp_path / "here").write_text("x")
     result = codsh("add", str(tmp_path / "here"), str(tmp_path / "nowhere"), env=env)
     assert_usage_error(result, "no such file or directory", "nowhere")
+
+
+def test_add_of_20000_files_in_60_folders_does_not_hang(
+    env: dict[str, str], tmp_path: Path, kubo: KuboProcess
+) -> None:
+    """Issue 16, finding 7, at a size a test affords: kubo's answer (~350 bytes a file with these
+    long names, ~7 MB) outgrows the socket queues, where the old client hung with kubo for ever.
+    The CID is the one the ipfs CLI computes (bench/add_many.py does 200,000 files)."""
+    root = tmp_path / "many"
+    for folder in range(60):
+        (root / f"folder{folder:02d}").mkdir(parents=True)
+    for i in range(20_000):
+        (root / f"folder{i % 60:02d}" / f"{i:06d}{'n' * 240}").write_bytes(b"%d\n" % i)
+    result = codsh("add", str(root), env=env, timeout=150)
+    assert result.code == 0, result.err
+    assert result.lines == [ipfs_hash(kubo, root)]
+
+
+def test_add_shows_files_and_bytes_sent(env: dict[str, str], tmp_path: Path) -> None:
+    """On a terminal (rich takes FORCE_COLOR as one), `codsh add` draws a bar on stderr: files
+    and bytes sent of the totals; stdout still carries only the CID."""
+    root = write_tree(tmp_path / "in", {f"f{i}.txt": b"%d\n" % i for i in range(50)})
+    result = codsh("add", str(root), env={**env, "FORCE_COLOR": "1", "COLUMNS": "120"})
+    assert result.code == 0, result.err
+    assert len(result.lines) == 1 and re.fullmatch(CID, result.lines[0])
+    plain = re.sub(r"\x1b\[[0-9;?]*[A-Za-z]", "", result.err)
+    assert "50/50 files" in plain and "140 bytes/140 bytes" in plain, plain
+
+
+@pytest.fixture
+def stopped_kubo(tmp_path: Path) -> Iterator[KuboProcess]:
+    """A daemon of the test's own, stopped with SIGSTOP: it accepts connections (the kernel
+    does) and answers nothing. Resumed and shut down after the test."""
+    process = kubo_daemon.start(tmp_path / "repo")
+    os.kill(process.pid, signal.SIGSTOP)
+    try:
+        yield process
+    finally:
+        os.kill(process.pid, signal.SIGCONT)
+        kubo_daemon.stop(process.repo)
+
+
+def test_add_to_a_kubo_that_stopped_answering_names_it(
+    env: dict[str, str], tmp_path: Path, stopped_kubo: KuboProcess
+) -> None:
+    """A kubo that takes no byte and sends none: after CODSH_KUBO_STALL seconds and an unanswered
+    version request, exit 2 with an error that names the daemon and what to check; no CID."""
+    root = write_tree(tmp_path / "in", {f"f{i}": b"%d\n" % i for i in range(100)})
+    stalled = {**env, "CODSH_IPFS": stopped_kubo.api_url, "CODSH_KUBO_STALL": "1"}
+    result = codsh("add", str(root), env=stalled, timeout=60)
+    assert_usage_error(result, "stopped answering during add", stopped_kubo.api_url, "ipfs log")
+    assert result.seconds < 20
+
+
+def test_a_bad_stall_setting_is_a_usage_error(env: dict[str, str], tmp_path: Path) -> None:
+    (tmp_path / "f").write_text("x")
+    result = codsh("add", str(tmp_path / "f"), env={**env, "CODSH_KUBO_STALL": "soon"})
+    assert_usage_error(result, "CODSH_KUBO_STALL", "soon")
 
 
 # -- ls ---------------------------------------------------------------------------------------
