@@ -2,6 +2,7 @@
 # Idempotent set-up for a fresh machine: does only what is missing, says what it does.
 #   .venv/            Python 3.11 venv with codsh and its dev tools
 #   .tools/bin/ipfs   kubo v0.42.0 (an `ipfs` on PATH at that version is linked instead of built)
+#   .tools/bin/versitygw  an S3 server for the publisher tests (tests/publish/), v1.8.0
 #   a Docker engine   Debian's docker.io, started in the background when none answers
 #   images            codsh/busybox, built locally FROM scratch, and codsh/python, a Debian bookworm
 #                     rootfs made with debootstrap and `docker import`ed (no registry is needed)
@@ -11,6 +12,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
 KUBO_VERSION=v0.42.0
+VERSITYGW_VERSION=v1.8.0
 say() { printf '\033[1;34m[setup]\033[0m %s\n' "$*" >&2; }
 
 as_root() { if [ "$(id -u)" = 0 ]; then "$@"; else sudo "$@"; fi; }
@@ -57,6 +59,14 @@ if [ ! -x .tools/bin/codsh-runner ] || [ -n "$(find runner -newer .tools/bin/cod
   say "building the shard runner (runner/main.go)"
   (cd runner && CGO_ENABLED=0 GOFLAGS=-mod=mod go build -trimpath -ldflags=-s -o "$ROOT/.tools/bin/codsh-runner.tmp" .)
   mv .tools/bin/codsh-runner.tmp .tools/bin/codsh-runner
+fi
+
+# 2c. versitygw: a real S3 server (POSIX directory backend) the publisher tests start -----------
+if [ ! -x .tools/bin/versitygw ]; then
+  command -v go >/dev/null || { say "Go is needed to build versitygw; install it and rerun"; exit 1; }
+  say "building versitygw ${VERSITYGW_VERSION} from the Go module proxy (about 4 minutes)"
+  GOBIN="$ROOT/.tools/gobin" go install "github.com/versity/versitygw/cmd/versitygw@${VERSITYGW_VERSION}"
+  mv .tools/gobin/versitygw .tools/bin/versitygw && rmdir .tools/gobin
 fi
 
 # 3. Docker engine -------------------------------------------------------------------------
@@ -109,4 +119,4 @@ if ! command -v chromium >/dev/null; then
   apt_install chromium
 fi
 
-say "ready: .venv/bin/codsh, .tools/bin/ipfs, Docker, images, zsh, fish and chromium"
+say "ready: .venv/bin/codsh, .tools/bin/ipfs, .tools/bin/versitygw, Docker, images, zsh, fish and chromium"
