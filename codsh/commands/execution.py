@@ -193,8 +193,9 @@ def report(result: JobResult, job_id: str) -> None:
             f"  [red]failed[/] {failed.path or '(input file)'!r}: {failed.error}{detail}",
             markup=True,
         )
-    if len(result.failed) > 5:
-        stderr.print(f"  ... and {len(result.failed) - 5} more: `codsh cat {result.manifest_cid}`")
+    if result.failed:
+        more = f"... and {len(result.failed) - 5} more: " if len(result.failed) > 5 else ""
+        stderr.print(f"  {more}`codsh job logs {job_id} --failed` shows each one's stderr")
 
 
 class StagePrinter(PipelineEvents):

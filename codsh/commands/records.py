@@ -135,7 +135,7 @@ def show(fields: dict[str, Any], as_json: bool) -> None:  # long: one line per r
             f"{'':10} ... {len(fields['failures']) - 10} more (`codsh job logs {fields['id']}`)"
         )
     if fields["manifest"]:
-        click.echo(f"per-file exit codes, stderr and timings: codsh cat {fields['manifest']}")
+        click.echo(f"per-file exit codes, stderr and timings: codsh job logs {fields['id']}")
 
 
 @click.command()
@@ -143,10 +143,19 @@ def show(fields: dict[str, Any], as_json: bool) -> None:  # long: one line per r
 @click.option(
     "--file", "path", metavar="PATH", help="Only this file (its path in the input); full stderr."
 )
+@click.option(
+    "--failed",
+    "only_failed",
+    is_flag=True,
+    help="Only the files that failed (not ok, not no match).",
+)
 @click.option("--json", "as_json", is_flag=True, help="The manifest's file entries, one JSON each.")
 @pass_settings
-def logs(settings: Settings, job_id: str, path: str | None, as_json: bool) -> None:
-    """Per file: exit code, time, node, error and stderr, from the job's manifest."""
+def logs(
+    settings: Settings, job_id: str, path: str | None, only_failed: bool, as_json: bool
+) -> None:
+    """Per file: outcome, exit code, time, node, error and stderr, from the job's manifest
+    (`--failed`: only the files that failed, what a failure summary points to)."""
     api = ApiClient.from_env()
     record = api.job(job_id) if api is not None else load(job_id).as_dict()
     if not record["manifest"]:
@@ -166,6 +175,10 @@ def logs(settings: Settings, job_id: str, path: str | None, as_json: bool) -> No
         return run_async(local)
 
     files = json.loads(read(record["manifest"]))["files"]
+    if only_failed:
+        files = [f for f in files if failed(f)]
+        if not files:
+            click.echo(f"job {record['id']}: no file failed", err=True)
     if path is not None:
         files = [f for f in files if f["path"] == path.strip("/")]
         if not files:
@@ -178,8 +191,9 @@ def logs(settings: Settings, job_id: str, path: str | None, as_json: bool) -> No
             continue
         where = f" on {entry['node']}" if entry.get("node") else ""
         status = f"exit {entry['exit_code']}" if entry["exit_code"] is not None else "no exit code"
+        outcome = f"{entry['outcome']}, " if entry.get("outcome") else ""
         click.echo(
-            f"== {entry['path'] or '(the input file)'}: {status}, {entry['seconds']}s{where}"
+            f"== {entry['path'] or '(the input file)'}: {outcome}{status}, {entry['seconds']}s{where}"
         )
         if entry["error"]:
             click.echo(f"   error: {entry['error']}")
@@ -188,6 +202,12 @@ def logs(settings: Settings, job_id: str, path: str | None, as_json: bool) -> No
             stderr = read(entry["stderr_cid"]).decode("utf-8", errors="replace")
         if stderr:
             click.echo(stderr.rstrip("\n"))
+
+
+def failed(entry: dict[str, Any]) -> bool:
+    """A manifest's file entry that failed (one written before outcomes: it has an error)."""
+    outcome = entry.get("outcome")
+    return outcome not in ("ok", "no match") if outcome else entry.get("error") is not None
 
 
 @click.command()

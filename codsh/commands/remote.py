@@ -162,6 +162,8 @@ def summary(record: dict[str, Any], where: str) -> None:
             f"  [red]failed[/] {failure['path'] or '(input file)'!r}: {failure['error']}",
             markup=True,
         )
+    if failed:
+        stderr.print(f"  `codsh job logs {record['id']} --failed` shows each one's stderr")
 
 
 def wait(api: ApiClient, job_id: str, timeout: float | None) -> dict[str, Any]:
