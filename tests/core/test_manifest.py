@@ -70,6 +70,7 @@ def test_the_summary_counts_ok_failed_reused_and_bytes() -> None:
     assert built["summary"] == {
         "files": 4,
         "ok": 2,
+        "no_match": 0,
         "failed": 2,
         "reused": 1,
         "bytes_in": 100,
