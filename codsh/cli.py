@@ -26,6 +26,7 @@ COMMANDS = {
     "job": "codsh.commands.job:job",
     "run": "codsh.commands.submit:run",
     "pipe": "codsh.commands.pipe:pipe",
+    "publish": "codsh.commands.publish:publish",
     "name": "codsh.commands.name:name",
     "fn": "codsh.commands.fn:fn",
     "devstack": "codsh.commands.devstack:devstack",

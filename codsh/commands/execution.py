@@ -165,6 +165,7 @@ def result_record(result: JobResult) -> dict[str, object]:
             {"path": r.path, "error": r.error, "stderr": excerpt(r.stderr, 800)}
             for r in result.failed[:20]
         ],
+        "published": [p.record() for p in result.published],
     }
 
 
@@ -181,6 +182,8 @@ def report(result: JobResult, job_id: str) -> None:
         f"{len(result.failed)} failed{reused}[/] | {decimal(n_in)} in, {decimal(n_out)} out | "
         f"{result.seconds:.2f}s | job {job_id} | manifest {result.manifest_cid}"
     )
+    for published in result.published:
+        stderr.print(f"  {published.summary()}", markup=False)
     if result.placement:
         for line in locality_lines(asdict(result.placement), decimal):
             stderr.print(f"  {line}", markup=False)

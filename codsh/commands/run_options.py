@@ -14,6 +14,7 @@ from codsh.commands.cluster import parse_labels, tls_option
 from codsh.commands.input_cid import read_input_cid
 from codsh.completion import cids
 from codsh.core.exits import parse_ok_exit
+from codsh.core.publish import parse_targets
 from codsh.core.spec import DEFAULT_IMAGE, Limits, RunTarget
 from codsh.errors import InputError
 from codsh.jobs.where import Where
@@ -114,6 +115,18 @@ _OPTIONS = [
         "its output is published under the IPNS name `codsh name ls` shows (`-c NAME` reads it).",
     ),
     click.option(
+        "--publish",
+        multiple=True,
+        metavar="TARGET",
+        help="Also copy the output to dir:PATH or s3://BUCKET/PREFIX (repeatable; ipfs: "
+        "always). See `codsh publish --help`.",
+    ),
+    click.option(
+        "--overwrite",
+        is_flag=True,
+        help="--publish may replace a non-empty directory, or objects that differ.",
+    ),
+    click.option(
         "--json",
         "as_json",
         is_flag=True,
@@ -159,7 +172,10 @@ class RunOptions:
             find_timeout=params["find_timeout"],
             memo=not params["no_memo"],
             slots=params["slots"],
+            publish=tuple(params["publish"]),
+            overwrite=params["overwrite"],
         )
+        parse_targets(target.publish)  # a malformed target is refused before anything runs
         ok_exit: tuple[int, ...] = ()
         if params["ok_exit"] is not None:
             try:

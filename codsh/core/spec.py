@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import shlex
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from typing import Any, TypeVar
 
@@ -45,6 +45,8 @@ class RunTarget:
     find_timeout: float = DEFAULT_FIND_TIMEOUT
     memo: bool = True  # reuse remembered results (results are remembered either way)
     slots: int = 0  # containers at once for a run on one node (0: the CPU count)
+    publish: tuple[str, ...] = ()  # where the output is copied at the end (core/publish targets)
+    overwrite: bool = False  # publishing may replace a non-empty directory, objects that differ
 
 
 @dataclass(frozen=True)
@@ -73,6 +75,7 @@ class JobSpec:
     def from_json(cls, text: str) -> JobSpec:
         fields = json.loads(text)
         target = RunTarget(**fields.get("target", {}))  # specs recorded before it: the defaults
+        target = replace(target, publish=tuple(target.publish))
         limits = Limits(**fields["limits"])
         ok_exit = tuple(fields.get("ok_exit", ()))
         return cls(**{**fields, "limits": limits, "target": target, "ok_exit": ok_exit})
@@ -170,9 +173,27 @@ def spec_from_request(data: object) -> JobSpec:
             find_timeout=float(_number(target, "find_timeout", DEFAULT_FIND_TIMEOUT)),
             memo=_typed(target, "memo", bool, True),
             slots=int(_number(target, "slots", 0)),
+            publish=_publish(target.get("publish", [])),
+            overwrite=_typed(target, "overwrite", bool, False),
         ),
         ok_exit=_statuses(fields.get("ok_exit", [])),
     )
+
+
+def _publish(value: object) -> tuple[str, ...]:
+    """target.publish: s3:// targets only through the API (dir:PATH would write on its machine)."""
+    from codsh.core.publish import S3Target, parse_targets
+
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise InputError("target.publish must be a list of targets", 'e.g. ["s3://bucket/prefix"]')
+    for target in parse_targets(value):
+        if not isinstance(target, S3Target):
+            raise InputError(
+                f"{target} would be written on the orchestrator's machine: only s3:// targets "
+                "are published through the API",
+                "publish to s3://, or run `codsh publish CID --to dir:PATH` where you want the files",
+            )
+    return tuple(value)
 
 
 def _statuses(value: object) -> tuple[int, ...]:

@@ -10,6 +10,7 @@ from codsh.core.manifest import build_manifest
 from codsh.core.merge import Merged, MergeError, Output, merge_concat, merge_per_file
 from codsh.core.model import FileResult, Setup
 from codsh.core.plan import LocalityReport
+from codsh.core.publish import Report
 from codsh.core.spec import CONCAT, JobSpec
 from codsh.core.unixfs import raw_cid
 from codsh.errors import InfrastructureError, InputError
@@ -29,6 +30,7 @@ class JobResult:
     failed: list[FileResult] = field(default_factory=list)
     placement: LocalityReport | None = None  # how local a cluster run was
     setup: list[Setup] = field(default_factory=list)  # environments built or reused, per node
+    published: list[Report] = field(default_factory=list)  # where the output was copied (--publish)
 
     @property
     def ok(self) -> bool:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import trio
 
+from codsh import publish
 from codsh.core.pipeline import Step, can_fuse, group_steps, parse_stages
 from codsh.core.spec import CONCAT, PER_FILE, JobSpec, canonical_json
 from codsh.errors import CodshError, leaf
@@ -77,12 +78,16 @@ async def run_pipeline(
     """Run `steps` over `first.input`, each as job `{pipeline_id}-{n}` with `first`'s image,
     limits and target; a step failing on some files hands its partial output on."""
     started = time.monotonic()
+    if first.target.publish:  # refused before the first stage runs, not after the last
+        await publish.preflight(first.target.publish, first.target.overwrite)
     lineage: list[dict[str, Any]] = []
     lost: set[str] = set()  # paths of files that failed in some step ('' after a --concat)
     current = first.input
     for number, step in enumerate(steps, start=1):
         mode = CONCAT if step.concat else PER_FILE
         spec = replace(first, command=step.command, input=current, mode=mode)
+        if number < len(steps):  # only the pipeline's output is published
+            spec = replace(spec, target=replace(first.target, publish=()))
         job_id = f"{pipeline_id}-{number}"
         store.create(spec, runs_on, job_id=job_id, owner=owner)
         events.stage(number, len(steps), step)

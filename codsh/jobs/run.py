@@ -10,6 +10,7 @@ from typing import Protocol
 
 import trio
 
+from codsh import publish
 from codsh.core.memo import split
 from codsh.core.model import FileResult
 from codsh.core.spec import JobSpec
@@ -42,6 +43,8 @@ async def run_job(
     listing when the caller has it (the orchestrator lists at submit, for its limits)."""
     events = events or NoEvents()
     started = time.monotonic()
+    if spec.target.publish:  # a target it could not publish to is refused before it runs
+        await publish.preflight(spec.target.publish, spec.target.overwrite)
     if tree is None:
         tree = await list_input(ipfs, spec.input, spec.target.find_timeout)
     events.listed(tree)
@@ -61,6 +64,12 @@ async def run_job(
             ran = await run.execute(work.todo, WithTwins(events, work.twins).file)
         outputs_here = run.outputs_here
     results = work.complete(ran.results)
-    return await finish_job(
+    job = await finish_job(
         ipfs, spec, tree, results, started, ran.placement, ran.setup, outputs_here
     )
+    if spec.target.publish:
+        target = spec.target
+        job.published = await publish.publish_output(
+            ipfs, job.output_cid, target.publish, target.overwrite
+        )
+    return job

@@ -59,3 +59,20 @@ async def preflight(targets: Sequence[str], overwrite: bool = False) -> None:
             from codsh.publish.s3 import check_bucket
 
             await check_bucket(target)
+
+
+async def publish_output(
+    ipfs: KuboClient, output_cid: str, targets: Sequence[str], overwrite: bool
+) -> list[Report]:
+    """A job's end: publish its output; a failure says the output CID is safe in IPFS."""
+    from codsh.errors import CodshError
+
+    try:
+        return await publish_all(ipfs, output_cid, targets, overwrite)
+    except CodshError as exc:
+        exc.message = (
+            f"the job's output {output_cid} is in IPFS, but publishing it failed: {exc.message}"
+        )
+        exc.hint = exc.hint or f"then: codsh publish {output_cid} --to TARGET"
+        exc.args = (exc.message,)
+        raise
