@@ -194,7 +194,11 @@ def place(
     eligible = sorted((n for n in nodes if n.matches(select or {})), key=lambda n: n.name)
     if not eligible:
         wanted = ", ".join(f"{k}={v}" for k, v in (select or {}).items()) or "any"
-        raise PlacementError(f"no node matches the selector ({wanted}) among {len(nodes)} node(s)")
+        labels = sorted({f"{k}={v}" for n in nodes for k, v in n.labels.items()})
+        there = f"; the labels there: {', '.join(labels)}" if labels else "; none has a label"
+        raise PlacementError(
+            f"no node matches the selector ({wanted}) among {len(nodes)} node(s){there}"
+        )
     slots = {n.name: max(1, n.slots) for n in eligible}
     everyone = list(slots)
     load = dict.fromkeys(slots, 0.0)  # bytes given so far, per slot
