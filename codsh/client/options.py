@@ -28,6 +28,8 @@ class RunOptions(TypedDict, total=False):
     image: str | None
     name: str | None  # e.g. "nightly": `client.job("nightly")` is its latest run
     ok_exit: Sequence[int]  # exit statuses that succeed (--ok-exit); () is 0 and grep's 1
+    publish: Sequence[str]  # also copy the output to dir:PATH or s3://BUCKET/PREFIX (--publish)
+    overwrite: bool  # publish may replace a non-empty directory, objects that differ
 
 
 class SubmitOptions(RunOptions, total=False):
@@ -53,6 +55,8 @@ DEFAULTS: dict[str, Any] = {
     "image": None,
     "name": None,
     "ok_exit": (),
+    "publish": (),
+    "overwrite": False,
 }
 
 
@@ -81,8 +85,20 @@ def run_parts(options: Mapping[str, Any], fuel: int = Limits.fuel) -> tuple[Limi
         find_timeout=float(given["find_timeout"]),
         memo=bool(given["memo"]),
         slots=int(given["slots"]),
+        publish=publish_targets(given["publish"]),
+        overwrite=bool(given["overwrite"]),
     )
     return limits, target
+
+
+def publish_targets(targets: Sequence[str]) -> tuple[str, ...]:
+    """The `publish` keyword, checked (core/publish parses the targets)."""
+    from codsh.core.publish import parse_targets
+
+    if isinstance(targets, str | bytes) or not all(isinstance(t, str) for t in targets):
+        raise InputError("publish is a list of targets", 'e.g. publish=["s3://bucket/prefix"]')
+    parse_targets(targets)
+    return tuple(targets)
 
 
 def ok_statuses(options: Mapping[str, Any]) -> tuple[int, ...]:
