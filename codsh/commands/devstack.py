@@ -20,12 +20,17 @@ def devstack() -> None:
 @click.option("--nodes", type=click.IntRange(1, 64), default=1, show_default=True)
 def up(nodes: int) -> None:
     """Start N kubo nodes in a private swarm, a Dask scheduler, N codsh nodes and the
-    orchestrator (`codsh serve`, with a token for you); running ones are kept."""
+    orchestrator (`codsh serve`, with a token for you); running ones are kept.
+
+    Each codsh node carries the label devstack=NAME (devstack=node0, devstack=node1, ...), so
+    `--select devstack=node1` runs a job on that node only."""
     from codsh import devstack as stack
 
     for node in stack.up(nodes):
         click.echo(
-            f"{node.name}: kubo API {node.api_url} (pid {node.pid}, repo {node.repo})", err=True
+            f"{node.name}: kubo API {node.api_url} (pid {node.pid}, repo {node.repo}, "
+            f"label devstack={node.name})",
+            err=True,
         )
     info = stack.scheduler_info() or {}
     click.echo(
