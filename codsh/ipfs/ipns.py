@@ -1,8 +1,8 @@
 """kubo's keystore and IPNS calls (key/gen, key/list, name/publish, name/resolve), beside
 client.py so its one transport and error mapping serve them too (every RPC call is a POST).
 
-Measured on kubo 0.42: key/gen ~0.05 s, name/publish ~0.1 s, name/resolve from another node of a
-private swarm ~0.03 s.
+Measured on kubo 0.42 over RPC, two nodes of a private swarm on loopback: key/gen ~2 ms,
+name/publish 5-13 ms, name/resolve from the other node 2-4 ms (the `ipfs` CLI adds ~50 ms each).
 """
 
 from __future__ import annotations
