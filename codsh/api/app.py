@@ -26,6 +26,7 @@ from codsh.api.tokens import TokenStore, User
 from codsh.core.manifest import excerpt
 from codsh.core.spec import spec_from_request
 from codsh.errors import CodshError, InputError, ServiceUnavailable
+from codsh.jobs.resumable import kept_results
 from codsh.jobs.store import RUNNING, JobRecord
 
 MAX_BODY = 1024 * 1024  # bytes of a request body: a spec is a few hundred
@@ -150,7 +151,7 @@ class Api:
         except InputError as exc:
             running = self.service.store.get(record.id).state == RUNNING
             return error(409 if running else 400, exc.message, exc.hint)
-        done = len(self.service.store.results(resumed.id))
+        done = len(kept_results(self.service.store, resumed.id))
         return JSONResponse(public(resumed) | {"files_done": done}, 202)
 
     async def events(self, request: Request, user: User) -> Response:

@@ -23,6 +23,7 @@ from codsh.ipfs.client import KuboClient
 from codsh.jobs.finish import JobResult
 from codsh.jobs.pipeline import describe, new_pipeline, run_pipeline
 from codsh.jobs.recorded import run_recorded
+from codsh.jobs.resumable import kept_results
 from codsh.jobs.store import INTERRUPTED, JobRecord, JobStore
 from codsh.jobs.where import Where
 from codsh.names import NameStore, check_name, check_owner, publish_job
@@ -218,7 +219,7 @@ class Orchestrator:
         for record in interrupted:
             if self.where.scheduler is None:  # the containers its killed run left here
                 await trio.to_thread.run_sync(remove_job_containers, record.id)
-            done = self.store.results(record.id)
+            done = kept_results(self.store, record.id)
             self.store.restart(record.id)
             spec = JobSpec.from_json(record.spec)
             self._start(record.id, record.owner or "", self._job(record.id, spec, done))
@@ -234,7 +235,7 @@ class Orchestrator:
         record = self.store.get(job_id)
         check_resumable(record, "on the orchestrator")
         self._check_room(user)
-        done = self.store.results(record.id)
+        done = kept_results(self.store, record.id)
         spec = JobSpec.from_json(record.spec)
         record = self.store.restart(record.id)  # running: a second resume is refused (409)
         if self.where.scheduler is None:  # containers a killed run left here

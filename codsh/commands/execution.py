@@ -30,7 +30,7 @@ from codsh.jobs.events import Events
 from codsh.jobs.finish import JobResult
 from codsh.jobs.pipeline import PipelineEvents, describe
 from codsh.jobs.recorded import run_recorded
-from codsh.jobs.resumable import check_resumable
+from codsh.jobs.resumable import check_resumable, kept_results
 from codsh.jobs.store import JobStore
 from codsh.jobs.where import Where
 from codsh.processes import spawn
@@ -112,7 +112,7 @@ def resume(settings: Settings, job_id: str, tls: Path | None, slots: int, as_jso
             spec = replace(spec, target=replace(spec.target, slots=slots))
         engine = docker_client()
         remove_leftovers(engine, JOB_LABEL, record.id)  # containers its killed driver left behind
-        done = store.results(record.id)
+        done = kept_results(store, record.id)  # failures below the command run again
     store = JobStore(jobs_db())
     record = store.restart(record.id)
     stderr.print(f"resuming job {record.id}: {len(done)} files already done are not run again")

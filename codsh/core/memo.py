@@ -55,6 +55,20 @@ def reusable(result: FileResult) -> bool:
     return result.outcome in (Outcome.OK, Outcome.NO_MATCH, Outcome.EXITED)
 
 
+# What failed below the command (the infrastructure, a lost container, an input kubo could not
+# give): `codsh job resume` runs those files again. Every other outcome is the command's own doing
+# (it ran to an exit, a timeout, a limit or a trap) and a resume keeps it.
+RETRIED_ON_RESUME = frozenset(
+    {Outcome.INFRASTRUCTURE, Outcome.CONTAINER_LOST, Outcome.FETCH_FAILED}
+)
+
+
+def kept_on_resume(earlier: FileResult) -> bool:
+    """Whether a resume keeps `earlier`, a result an earlier run of the same job recorded (and
+    does not run its file again): yes unless what failed was below the command."""
+    return earlier.outcome not in RETRIED_ON_RESUME
+
+
 def reuse(result: FileResult, file: InputFile) -> FileResult:
     """`result` as the result of `file` (same input bytes, maybe another path)."""
     return replace(result, path=file.path, input_cid=file.cid, input_size=file.size, reused=True)
@@ -98,7 +112,8 @@ def split(
     dedupe: bool = True,
 ) -> Work:
     """Split the input into work to do and results already had: from an earlier run of the same
-    job (same path and input CID, and it ran: a file lost with its node runs again), or from the memo (same input CID, output in `available`).
+    job (same path and input CID, and `kept_on_resume`: a file whose infrastructure failed runs
+    again), or from the memo (same input CID, output in `available`).
     With `dedupe`, files with the same input CID run once (without: every file runs, as
     `--no-memo` promises)."""
     kept: list[FileResult] = []
@@ -106,7 +121,7 @@ def split(
     for file in files:
         earlier = done.get(file.path)
         hit = known.get(file.cid)
-        if earlier is not None and earlier.input_cid == file.cid and earlier.ran:
+        if earlier is not None and earlier.input_cid == file.cid and kept_on_resume(earlier):
             kept.append(earlier)
         elif hit is not None and hit.output_cid in available:
             kept.append(reuse(hit, file))

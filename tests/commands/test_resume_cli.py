@@ -1,8 +1,10 @@
 """`codsh job resume` through the real CLI (real kubo and Docker), each test with its own data dir:
-a refused resume changes nothing, and a resumed job runs the way it was submitted."""
+a refused resume changes nothing, a resumed job runs the way it was submitted, and it runs again
+the files whose infrastructure failed while it keeps the command's own failures."""
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
@@ -12,8 +14,11 @@ import time
 from pathlib import Path
 from typing import Any
 
+import docker
+
 from codsh.core.model import FileResult
 from codsh.core.spec import JobSpec
+from codsh.executor.container import JOB_LABEL
 from codsh.jobs.store import JobStore
 from codsh.kubo_daemon import KuboProcess
 from tests.commands.cli import Tree, add, assert_usage_error, codsh, write_tree
@@ -93,3 +98,66 @@ def test_a_resumed_job_keeps_its_shard_size_and_no_memo(
     output = json.loads(resumed.out)["output"]
     hosts = {ipfs_cli(kubo, "cat", f"/ipfs/{output}/{path}").split(b"\n")[1] for path in twins}
     assert len(hosts) == len(twins)  # shard size 1: a container per file
+
+
+# Normal files sleep (so a container can be killed in the middle of one); `bad` fails at once.
+SLEEPY = 'read -r line; case "$line" in bad*) exit 3;; esac; sleep 4; echo "$line" | tr a-z A-Z'
+
+
+def kill_one_sleeping(engine: docker.DockerClient, job: str) -> str:
+    """Kill the first container of `job` seen running a normal file's `sleep` (`bad` does not
+    sleep); its ID."""
+    deadline = time.monotonic() + 90
+    while time.monotonic() < deadline:
+        for found in engine.containers.list(filters={"label": f"{JOB_LABEL}={job}"}):
+            with contextlib.suppress(docker.errors.APIError):  # it may end in between
+                if any("sleep" in " ".join(p) for p in found.top()["Processes"] or []):
+                    found.kill()
+                    return str(found.id)
+        time.sleep(0.05)
+    raise AssertionError(f"no container of job {job} was seen in a file's sleep")
+
+
+def logs(job: str, env: dict[str, str]) -> dict[str, dict[str, Any]]:
+    return {
+        entry["path"]: entry
+        for entry in map(json.loads, codsh("job", "logs", job, "--json", env=env).lines)
+    }
+
+
+def test_a_resume_reruns_the_file_whose_container_was_lost_and_keeps_the_commands_failure(
+    env: dict[str, str], engine: docker.DockerClient, tmp_path: Path
+) -> None:
+    """Issue 16, finding 10. A job whose container is killed under one file ends partial with
+    that file's container lost, beside a file whose command failed (exit 3). Resumed, it runs
+    the lost file again (and only it: `bad` keeps its recorded failure) and ends with the CID an
+    undisturbed run gives. Before, the lost file counted as done and nothing ran again."""
+    env = {**env, "CODSH_HOME": str(tmp_path / "home")}
+    tree: Tree = {"alpha": b"alpha\n", "beta": b"beta\n", "gamma": b"gamma\n", "bad": b"bad\n"}
+    source = add(env, write_tree(tmp_path / "in", tree))
+    command = ("run", "-e", SLEEPY, "-c", source, "--shard-size", "1", "--no-memo")
+
+    undisturbed = codsh(*command, "--slots", "4", env=env)
+    assert undisturbed.code == 1, undisturbed.err  # `bad` exits 3
+    expected = undisturbed.cid
+
+    job = codsh(*command, "--slots", "2", "--detach", env=env).out.decode().strip()
+    kill_one_sleeping(engine, job)
+    disturbed = codsh("job", "wait", job, env=env)
+    assert disturbed.code == 1, disturbed.err
+    before = logs(job, env)
+    lost = [path for path, entry in before.items() if entry["outcome"] == "container lost"]
+    assert len(lost) == 1 and lost[0] != "bad", before
+    assert before["bad"]["outcome"] == "exited"
+
+    resumed = codsh("job", "resume", job, env=env)
+    assert resumed.code == 1, resumed.err  # `bad` still failed: its recorded failure is kept
+    assert "3 files already done are not run again" in resumed.err, resumed.err
+    assert resumed.cid == expected
+    after = logs(job, env)
+    assert after[lost[0]]["outcome"] == "ok"
+    assert after["bad"] == before["bad"]  # not run again
+    assert {p: after[p] for p in tree if p != lost[0]} == {
+        p: before[p] for p in tree if p != lost[0]
+    }
+    assert described(job, env)["output"] == expected

@@ -6,7 +6,16 @@ from dataclasses import replace
 
 import pytest
 
-from codsh.core.memo import distinct, memo_key, reusable, reuse, with_twins
+from codsh.core.memo import (
+    RETRIED_ON_RESUME,
+    distinct,
+    kept_on_resume,
+    memo_key,
+    reusable,
+    reuse,
+    split,
+    with_twins,
+)
 from codsh.core.model import (
     FileResult,
     InputFile,
@@ -116,3 +125,39 @@ def test_identical_inputs_run_once_and_share_the_result() -> None:
         ("c", "bafkout", True),
         ("d", "bafkout", True),
     ]
+
+
+# -- what a resume keeps (issue 16, finding 10) -------------------------------------------------
+
+BELOW_THE_COMMAND = [Outcome.INFRASTRUCTURE, Outcome.CONTAINER_LOST, Outcome.FETCH_FAILED]
+
+
+def recorded(path: str, outcome: Outcome) -> FileResult:
+    """A result an earlier run of the job recorded for `path` (its input CID is `cid-<path>`)."""
+    failed = None if outcome in (Outcome.OK, Outcome.NO_MATCH) else f"{outcome}"
+    return FileResult(path, f"cid-{path}", 1, error=failed, outcome=outcome)
+
+
+def test_a_resume_runs_again_only_the_files_whose_infrastructure_failed() -> None:
+    """Every outcome recorded once: the files that failed below the command are to do again; the
+    command's own results (success, an exit, a timeout, a limit, a trap) are kept."""
+    outcomes = list(Outcome)
+    files = [InputFile(f"f{i}", f"cid-f{i}", 1) for i in range(len(outcomes))]
+    done = {f.path: recorded(f.path, o) for f, o in zip(files, outcomes, strict=True)}
+    work = split(files, done, {}, set())
+    again = {done[f.path].outcome for f in work.todo}
+    assert again == set(BELOW_THE_COMMAND) == RETRIED_ON_RESUME
+    assert {r.outcome for r in work.kept} == set(outcomes) - again
+    assert len(work.todo) + len(work.kept) == len(files)
+
+
+@pytest.mark.parametrize("outcome", list(Outcome))
+def test_kept_on_resume_is_whether_the_command_decided_the_result(outcome: Outcome) -> None:
+    assert kept_on_resume(recorded("a", outcome)) is (outcome not in BELOW_THE_COMMAND)
+
+
+def test_a_kept_result_of_other_input_bytes_is_not_kept() -> None:
+    """The path holds other bytes now (a job's input is a CID, but the check stays): it runs."""
+    file = InputFile("a", "cid-new", 1)
+    work = split([file], {"a": recorded("a", Outcome.OK)}, {}, set())
+    assert work.todo == [file] and work.kept == []
