@@ -11,6 +11,7 @@ votes).
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -20,6 +21,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from codsh.core.vote import tally
 from codsh.errors import ServiceUnavailable
 from codsh.ipfs.client import KuboClient
 from codsh.jobs.where import Where
@@ -44,19 +46,26 @@ class Node:
     peer: str = ""
     error: str = ""
     address: str = ""
-    tally: dict[str, int] | None = None  # {"files", "ok", "failed"} run here, from the job store
+    tally: dict[str, int] | None = None  # files, ok, failed, agreed, outvoted, disputed (the store)
 
     def as_dict(self) -> dict[str, Any]:
         return asdict(self)
 
 
-def tallied(nodes: list[Node], tallies: dict[str, tuple[int, int]]) -> list[Node]:
-    """`nodes` with their tallies (store.node_tallies: name -> (files run, failed)); this
-    machine's results carry no node name."""
+def tallied(
+    nodes: list[Node],
+    tallies: dict[str, tuple[int, int]],
+    votes: Mapping[str, Mapping[str, int]] | None = None,
+) -> list[Node]:
+    """`nodes` with their tallies (store.node_tallies: name -> (files run, failed), the results
+    they produced; `votes`: core/vote.tally of replicated files: agreed, outvoted, disputed);
+    this machine's results carry no node name."""
     with_tally = []
     for node in nodes:
         ran, failed = tallies.get("" if node.name == THIS_MACHINE else node.name, (0, 0))
+        voted = (votes or {}).get(node.name, {})
         tally = {"files": ran, "ok": ran - failed, "failed": failed}
+        tally |= {key: voted.get(key, 0) for key in ("agreed", "outvoted", "disputed")}
         with_tally.append(replace(node, tally=tally))
     return with_tally
 
@@ -143,8 +152,10 @@ def routes(api: Api) -> list[Route]:
 
     async def get_nodes(request: Request, user: User) -> Response:
         nodes, age = await cache.nodes()
-        tallies = await trio.to_thread.run_sync(api.service.store.node_tallies)
-        nodes = tallied(nodes, tallies)
+        store = api.service.store
+        tallies = await trio.to_thread.run_sync(store.node_tallies)
+        votes = tally(await trio.to_thread.run_sync(store.votes))
+        nodes = tallied(nodes, tallies, votes)
         body = {
             "runs_on": api.service.where.runs_on,
             "age": round(age, 3),

@@ -132,7 +132,7 @@ class Orchestrator:
         """Record job `spec` as `user`'s and start it; its image is pinned by ID here, as the
         CLI does (a name the orchestrator's engine lacks is an input error). Its input is listed
         first: past the user's limits nothing is recorded (TooManyFiles, TooManyJobs)."""
-        spec = await self._pinned(spec)
+        spec = await self._pinned(self.where.admits(spec))
         self._check_room(user)
         _check_name(name, user)
         try:
@@ -154,7 +154,7 @@ class Orchestrator:
     ) -> JobRecord:
         """Record `stages` over `first.input` as `user`'s pipeline and start it (core/pipeline
         decides the steps: a bad stage is an input error before anything is recorded)."""
-        first = await self._pinned(first)
+        first = await self._pinned(self.where.admits(first))
         self._check_room(user)
         _check_name(name, user)
         try:

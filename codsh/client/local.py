@@ -172,7 +172,7 @@ class Local:
         from codsh.executor.container import docker_client
 
         engine = docker_client()  # one per job, as the orchestrator does
-        record = self.store.create(spec, RUNS_ON, name)
+        record = self.store.create(Where(None).admits(spec), RUNS_ON, name)
 
         async def work(ipfs: KuboClient, feed: JobFeed) -> None:
             execution = Where(None).execution(record.id, engine)
@@ -188,7 +188,9 @@ class Local:
         from codsh.jobs.pipeline import new_pipeline, run_pipeline
 
         engine = docker_client()
-        record, steps = new_pipeline(self.store, stages, first, fuse, RUNS_ON, name)
+        record, steps = new_pipeline(
+            self.store, stages, Where(None).admits(first), fuse, RUNS_ON, name
+        )
 
         async def work(ipfs: KuboClient, feed: JobFeed) -> None:
             def execution(job_id: str) -> Execution:

@@ -6,7 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypedDict
 
-from codsh.core.spec import Limits, RunTarget
+from codsh.core.spec import MAX_REPLICAS, Limits, RunTarget
 from codsh.errors import InputError
 
 SIZE_UNITS = {"": 1, "k": 1024, "m": 1024**2, "g": 1024**3}
@@ -109,6 +109,15 @@ def ok_statuses(options: Mapping[str, Any]) -> tuple[int, ...]:
     ):
         raise InputError("ok_exit is a list of exit statuses (0-255)", "e.g. ok_exit=[0, 1]")
     return tuple(sorted(set(statuses)))
+
+
+def check_replicas(replicas: int) -> int:
+    """The `replicas` keyword, checked (core/spec.MAX_REPLICAS at most)."""
+    if isinstance(replicas, bool) or not isinstance(replicas, int):
+        raise InputError(f"replicas={replicas!r} is not a whole number", "e.g. replicas=3")
+    if not 1 <= replicas <= MAX_REPLICAS:
+        raise InputError(f"replicas={replicas}: from 1 to {MAX_REPLICAS}", "e.g. replicas=3")
+    return replicas
 
 
 def size(value: int | str) -> int:

@@ -20,7 +20,13 @@ from typing import Any, Self, Unpack
 
 from codsh.client.backend import Backend, Failure
 from codsh.client.job import Job, JobFailed
-from codsh.client.options import RunOptions, SubmitOptions, ok_statuses, run_parts
+from codsh.client.options import (
+    RunOptions,
+    SubmitOptions,
+    check_replicas,
+    ok_statuses,
+    run_parts,
+)
 from codsh.client.waiting import ALL_COMPLETED, FIRST_COMPLETED, as_completed, wait
 from codsh.core.spec import CONCAT, DEFAULT_IMAGE, PER_FILE, JobSpec, Limits
 from codsh.core.spec import check_input as check_cid
@@ -107,12 +113,6 @@ class Client:
         keywords are `codsh job submit`'s options (RunOptions; docs/sdk.md)."""
         from codsh.client.programs import choose
 
-        if replicas != 1:
-            raise InputError(
-                f"replicas={replicas}: running each file on several nodes and comparing the "
-                "outputs is not available yet",
-                "leave replicas at 1",
-            )
         limits, target = run_parts(options, fuel)
         source = self._input(cid)
         reqs = Path(requirements) if requirements is not None else None
@@ -128,6 +128,7 @@ class Client:
             program=program.program,
             target=target,
             ok_exit=ok_statuses(options),
+            replicas=check_replicas(replicas),
         )
         return Job(self, self._backend.submit(spec, options.get("name"))["id"])
 

@@ -22,9 +22,12 @@ from codsh.cluster.messages import InventoryAnswer, Wire
 from codsh.cluster.node import NOT_CODSH, inventory
 from codsh.cluster.tasks import ShardTasks
 from codsh.cluster.tls import security
-from codsh.core.inventory import left_out, plan_from_inventory
-from codsh.core.model import InputFile
+from codsh.core.inventory import left_out, replica_plans
+from codsh.core.model import FileResult, InputFile
+from codsh.core.plan import LocalityReport
+from codsh.core.reschedule import Reschedule
 from codsh.core.spec import JobSpec
+from codsh.core.vote import Ballots
 from codsh.errors import ServiceUnavailable
 from codsh.ipfs.client import KuboClient
 from codsh.jobs.execution import OnFile, Ran
@@ -109,21 +112,52 @@ class ClusterRun:
         return {cid for answer in self.answers.values() for cid in answer.held}
 
     async def execute(self, files: list[InputFile], on_file: OnFile) -> Ran:
-        target = self.spec.target
+        """Run `files` once per replica, each replica of a file on another node; with more than
+        one, every file's result is the replicas' vote (core/vote.py), reported once voted."""
+        target, replicas = self.spec.target, self.spec.replicas
         names = await trio.to_thread.run_sync(worker_names, self.client)
         skipped = left_out(self.answers, names)
         for worker, why in skipped.items():
             log.warning("%s is left out of the job: %s", worker, why)
-        placement, holders = plan_from_inventory(
-            self.answers, files, target.select, target.shard_size, names
+        placements, holders = replica_plans(
+            self.answers, files, target.select, target.shard_size, names, replicas
         )
         others = frozenset(a for a, answer in self.answers.items() if not answer.codsh)
-        tasks = ShardTasks(
-            self.client, self.spec, self.job, holders, names, on_file, others, self.scheduler
-        )
-        results = await tasks.run(placement.tasks)
-        report = replace(tasks.policy.locality(), left_out=skipped)
-        return Ran(results, report, tasks.setup)
+        ballots = Ballots(replicas, on_file)
+        runs = [
+            ShardTasks(
+                self.client,
+                self.spec,
+                self.job,
+                holders,
+                names,
+                on_file if replicas == 1 else ballots.add,
+                others,
+                self.scheduler,
+            )
+            for _ in placements
+        ]
+        outcomes: list[list[FileResult]] = [[] for _ in runs]
+
+        async def replica(index: int) -> None:
+            outcomes[index] = await runs[index].run(placements[index].tasks)
+
+        async with trio.open_nursery() as nursery:
+            for index in range(len(runs)):
+                nursery.start_soon(replica, index)
+        results = outcomes[0] if replicas == 1 else ballots.close()
+        report = replace(combined_locality([r.policy for r in runs]), left_out=skipped)
+        return Ran(results, report, [s for r in runs for s in r.setup])
+
+
+def combined_locality(policies: list[Reschedule]) -> LocalityReport:
+    """Where every replica's files ran, as one report."""
+    if len(policies) == 1:
+        return policies[0].locality()
+    runs = [run for policy in policies for run in policy.file_runs()]
+    lost = sum(policy.locality().not_run for policy in policies)
+    rescheduled = sum(policy.rescheduled for policy in policies)
+    return LocalityReport.of_runs(runs, policies[0].names, not_run=lost, rescheduled=rescheduled)
 
 
 def answer_of(reply: Wire | BaseException) -> InventoryAnswer:

@@ -138,23 +138,26 @@ def _ask_cluster(scheduler: str, tls: Path | None) -> dict[str, Any]:
 
 
 def node_table(nodes: list[dict[str, Any]]) -> list[str]:
-    """One line per node: NAME HEALTH SLOTS FILES OK FAILED PEER LABELS (the files it ran, from
-    the orchestrator's records: "-" without one), a sick node's error after it."""
+    """One line per node: NAME HEALTH SLOTS FILES OK FAILED AGREED OUTVOTED DISPUTED PEER LABELS
+    (the files it ran and its replicas' votes, from the orchestrator's records: "-" without
+    one), a sick node's error after it."""
+    counted = ("files", "ok", "failed", "agreed", "outvoted", "disputed")
     rows: list[tuple[str, ...]] = [
-        ("NAME", "HEALTH", "SLOTS", "FILES", "OK", "FAILED", "PEER", "LABELS")
+        ("NAME", "HEALTH", "SLOTS", *(key.upper() for key in counted), "PEER", "LABELS")
     ]
     for entry in nodes:
         labels = ",".join(f"{k}={v}" for k, v in sorted(entry.get("labels", {}).items()))
         health = "healthy" if entry["healthy"] else "SICK"
         tally = entry.get("tally") or {}
-        counts = tuple(str(tally.get(key, "-")) for key in ("files", "ok", "failed"))
+        counts = tuple(str(tally.get(key, "-")) for key in counted)
         peer = str(entry["peer"] or "-")
         rows.append((str(entry["name"]), health, str(entry["slots"]), *counts, peer, labels or "-"))
-    widths = [max(len(row[i]) for row in rows) for i in range(7)]
+    last = len(rows[0]) - 1  # the labels, not padded
+    widths = [max(len(row[i]) for row in rows) for i in range(last)]
     lines = [
-        "  ".join(cell.ljust(width) for cell, width in zip(row[:7], widths, strict=True))
+        "  ".join(cell.ljust(width) for cell, width in zip(row[:last], widths, strict=True))
         + "  "
-        + row[7]
+        + row[last]
         for row in rows
     ]
     for entry in nodes:

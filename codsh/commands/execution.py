@@ -177,9 +177,11 @@ def report(result: JobResult, job_id: str) -> None:
     reused = f", {result.reused} reused" if result.reused else ""
     no_match = sum(1 for r in result.files if r.outcome is Outcome.NO_MATCH)
     matched = f" ({no_match} no match)" if no_match else ""
+    disputed = sum(1 for r in result.files if r.outcome is Outcome.DISPUTED)
+    undecided = f" ({disputed} disputed)" if disputed else ""
     stderr.print(
         f"[{style}]{len(result.files)} files, {len(result.files) - len(result.failed)} ok{matched}, "
-        f"{len(result.failed)} failed{reused}[/] | {decimal(n_in)} in, {decimal(n_out)} out | "
+        f"{len(result.failed)} failed{undecided}{reused}[/] | {decimal(n_in)} in, {decimal(n_out)} out | "
         f"{result.seconds:.2f}s | job {job_id} | manifest {result.manifest_cid}"
     )
     for published in result.published:

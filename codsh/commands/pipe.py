@@ -57,7 +57,7 @@ def pipe(
         from codsh.commands import remote
 
         first = JobSpec("", options.input, options.image, limits=options.limits)
-        first = replace(first, target=options.target, ok_exit=options.ok_exit)
+        first = replace(first, **options.spec_fields())
         remote.pipe(api, list(stages), first, not no_fuse, options)
         return
     engine = docker_client()
@@ -67,10 +67,10 @@ def pipe(
         image=options.image,
         image_digest=images.resolve(engine, options.image),
         limits=options.limits,
-        target=options.target,
-        ok_exit=options.ok_exit,
+        **options.spec_fields(),
     )
     where = options.where
+    where.admits(first)
     events = StagePrinter(enabled=not options.as_json)
 
     async def go() -> PipelineResult:

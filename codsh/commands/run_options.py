@@ -15,7 +15,7 @@ from codsh.commands.input_cid import read_input_cid
 from codsh.completion import cids
 from codsh.core.exits import parse_ok_exit
 from codsh.core.publish import parse_targets
-from codsh.core.spec import DEFAULT_IMAGE, Limits, RunTarget
+from codsh.core.spec import DEFAULT_IMAGE, MAX_REPLICAS, Limits, RunTarget
 from codsh.errors import InputError
 from codsh.jobs.where import Where
 from codsh.names import check_name
@@ -71,6 +71,14 @@ _OPTIONS = [
         metavar="N,N",
         help="Exit statuses that succeed (e.g. 0,1 for diff). Default: 0, and 1 of a line "
         "ending in grep that wrote no error ('no match').",
+    ),
+    click.option(
+        "--replicas",
+        type=click.IntRange(1, MAX_REPLICAS),
+        default=1,
+        show_default=True,
+        help="Run every file on N distinct nodes and vote on the output: a node that lies is "
+        "outvoted, a file without a strict majority is disputed (a cluster only).",
     ),
     click.option("--slots", type=int, default=0, help="Containers at once [default: CPU count]."),
     click.option(
@@ -154,6 +162,11 @@ class RunOptions:
     name: str | None
     as_json: bool
     ok_exit: tuple[int, ...] = ()
+    replicas: int = 1
+
+    def spec_fields(self) -> dict[str, Any]:
+        """The JobSpec fields these options set besides input, image and limits."""
+        return {"target": self.target, "ok_exit": self.ok_exit, "replicas": self.replicas}
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> RunOptions:
@@ -191,6 +204,7 @@ class RunOptions:
             check_name(params["name"]),
             params["as_json"],
             ok_exit,
+            params["replicas"],
         )
 
 

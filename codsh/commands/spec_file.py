@@ -39,7 +39,7 @@ def run_file(
 
     Fields: command, function, fn, requirements, program, input, concat, image, timeout, memory,
     cpus, pids, output_limit, fuel, slots, shard_size, find_timeout, select, memo, ok_exit, name,
-    replicas (1). Paths are relative to the file. `codsh job submit ... --dry-run > job.yaml`
+    replicas. Paths are relative to the file. `codsh job submit ... --dry-run > job.yaml`
     writes one; the file and the flags give the same job (same memo key, same output CID).
 
     Exit status: as `codsh job submit`.
@@ -54,7 +54,6 @@ def run_file(
             value = {**fields["select"][0], **value}
         fields[key] = (value, 0)
     params = specfile.to_params(fields, source)
-    params.pop("replicas", None)  # 1: checked, nothing more to pass on
     for name in ("script", "requirements"):
         if name in params:
             params[name] = _relative(spec_file, params[name], name)

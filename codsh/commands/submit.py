@@ -136,13 +136,7 @@ def submit(
         mode = CONCAT if concat else PER_FILE
         limits = replace(options.limits, fuel=fuel)
         spec = JobSpec(chosen.command, options.input, chosen.image, mode=mode, limits=limits)
-        spec = replace(
-            spec,
-            kind=chosen.kind,
-            program=chosen.program,
-            target=options.target,
-            ok_exit=options.ok_exit,
-        )
+        spec = replace(spec, kind=chosen.kind, program=chosen.program, **options.spec_fields())
         remote.submit(api, spec, options.name, options.as_json, detach)
         return
     from codsh import images
@@ -170,9 +164,9 @@ def submit(
         limits=replace(options.limits, fuel=fuel),
         kind=chosen.kind,
         program=chosen.program,
-        target=options.target,
-        ok_exit=options.ok_exit,
+        **options.spec_fields(),
     )
+    options.where.admits(spec)
     store = JobStore(jobs_db())
     record = (
         store.adopt(job_id) if job_id else store.create(spec, options.where.runs_on, options.name)

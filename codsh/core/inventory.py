@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from typing import Protocol
 
 from codsh.core.model import InputFile
-from codsh.core.plan import Node, Placement, PlacementError, place
+from codsh.core.plan import Node, Placement, PlacementError, place_replicas
 from codsh.errors import InputError, ServiceUnavailable
 
 Holders = Mapping[str, frozenset[str]]  # file CID -> the nodes that hold it
@@ -64,6 +64,19 @@ def plan_from_inventory(
     """The placement of `files` on the healthy nodes among `answers` (node address -> answer),
     and who holds what. No healthy node is a service error; a selector no node matches, an input
     error (the user's to fix)."""
+    [placement], held = replica_plans(answers, files, select, shard_size, names, 1)
+    return placement, held
+
+
+def replica_plans(
+    answers: Mapping[str, Inventory],
+    files: Sequence[InputFile],
+    select: Mapping[str, str],
+    shard_size: int,
+    names: Mapping[str, str] | None,
+    replicas: int,
+) -> tuple[list[Placement], dict[str, frozenset[str]]]:
+    """`plan_from_inventory` for `replicas` runs of every file, each on a distinct node."""
     nodes = [
         Node(address, answer.slots, answer.labels)
         for address, answer in sorted(answers.items())
@@ -77,6 +90,14 @@ def plan_from_inventory(
         )
     held = holders_of(answers)
     try:
-        return place(files, held, nodes, select=select, max_files=shard_size), held
+        placements = place_replicas(
+            files, held, nodes, replicas, select=select, max_files=shard_size
+        )
+        return placements, held
     except PlacementError as exc:
-        raise InputError(str(exc), "check --select against the nodes' labels") from exc
+        hint = (
+            "lower --replicas, or add nodes"
+            if replicas > 1
+            else "check --select against the nodes' labels"
+        )
+        raise InputError(str(exc), hint) from exc

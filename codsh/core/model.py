@@ -52,11 +52,13 @@ class Outcome(StrEnum):
     CRASHED = "crashed"  # a WASM module trapped (the analogue of a fatal signal)
     FETCH_FAILED = "fetch failed"  # the input could not be read from kubo
     INFRASTRUCTURE = "infrastructure"  # below the command: container start, kubo write, node lost
+    DISPUTED = "disputed"  # replicas disagreed and no strict majority formed (core/vote)
 
 
 # When several things went wrong for one file, the outcome is the first of these that applies.
 _PRECEDENCE = (
     Outcome.INFRASTRUCTURE,
+    Outcome.DISPUTED,
     Outcome.TIMED_OUT,
     Outcome.CONTAINER_LOST,
     Outcome.CRASHED,
@@ -121,6 +123,7 @@ class FileResult:
     reused: bool = False  # taken from the memo (an earlier run on the same input), not run
     fuel: int = 0  # WASM fuel units the run used (metering; 0 for containers)
     outcome: Outcome = Outcome.OK
+    vote: dict[str, Any] | None = None  # replicated runs: who agreed, who was outvoted (core/vote)
 
     @property
     def ok(self) -> bool:

@@ -189,8 +189,10 @@ def place(
     select: Mapping[str, str] | None = None,
     max_files: int = 1000,
     max_bytes: int = 8 * 1024**3,
+    avoid: Mapping[str, set[str]] | None = None,
 ) -> Placement:
-    """Place `files` on `nodes`, given `holders`: file CID -> names of the nodes that store it."""
+    """Place `files` on `nodes`, given `holders`: file CID -> names of the nodes that store it;
+    a file is never placed on the nodes `avoid` gives for its path (its other replicas' nodes)."""
     eligible = sorted((n for n in nodes if n.matches(select or {})), key=lambda n: n.name)
     if not eligible:
         wanted = ", ".join(f"{k}={v}" for k, v in (select or {}).items()) or "any"
@@ -205,9 +207,17 @@ def place(
     given: dict[str, list[InputFile]] = {n: [] for n in slots}
     local: dict[str, set[str]] = {n: set() for n in slots}  # CIDs each node runs where stored
     no_one: frozenset[str] = frozenset()
+    nowhere: set[str] = set()
     for file in sorted(files, key=lambda f: path_order(f.path)):
         stored_on = holders.get(file.cid, no_one)
-        candidates = [n for n in stored_on if n in slots] or everyone
+        taken = (avoid or {}).get(file.path, nowhere)
+        free = [n for n in everyone if n not in taken]
+        if not free:
+            raise PlacementError(
+                f"{file.path or 'the input file'} needs a node none of its replicas ran on; "
+                f"{len(everyone)} node(s) match"
+            )
+        candidates = [n for n in stored_on if n in slots and n not in taken] or free
         node = min(candidates, key=lambda n: (load[n], n)) if len(candidates) > 1 else candidates[0]
         load[node] += max(file.size, 1) / slots[node]
         given[node].append(file)
@@ -225,6 +235,34 @@ def place(
             stored = sum(f.size for f in shard.files if f.cid in local[name])
             tasks.append(Task(Shard(len(tasks), shard.files), name, stored))
     return Placement(tasks)
+
+
+def place_replicas(
+    files: Sequence[InputFile],
+    holders: Mapping[str, frozenset[str]],
+    nodes: Sequence[Node],
+    replicas: int,
+    *,
+    select: Mapping[str, str] | None = None,
+    max_files: int = 1000,
+) -> list[Placement]:
+    """One placement per replica, each file on a node no other replica of it uses: holders first
+    (the first replica goes where `place` puts it), then the least loaded of the others."""
+    eligible = [n for n in nodes if n.matches(select or {})]
+    if eligible and replicas > len(eligible):  # none at all: place() names the selector
+        raise PlacementError(
+            f"--replicas {replicas} needs {replicas} distinct nodes; "
+            f"{len(eligible)} of the {len(nodes)} node(s) can run this job"
+        )
+    used: dict[str, set[str]] = {}
+    placements = []
+    for _ in range(replicas):
+        placement = place(files, holders, nodes, select=select, max_files=max_files, avoid=used)
+        for task in placement.tasks:
+            for file in task.shard.files:
+                used.setdefault(file.path, set()).add(task.node)
+        placements.append(placement)
+    return placements
 
 
 def locality_lines(report: Mapping[str, Any], size: Callable[[int], str] = str) -> list[str]:

@@ -91,6 +91,10 @@ class Reschedule:
     def results(self) -> list[FileResult]:
         return list(self.final.values())
 
+    def file_runs(self) -> list[FileRun]:
+        """Where each file's final result was produced (files given up on ran nowhere)."""
+        return list(self._runs.values())
+
     def locality(self) -> LocalityReport:
         """Where the files ran: the nodes that produced their results (not where their shards
         were placed first); files given up on ran nowhere."""

@@ -16,6 +16,7 @@ PER_FILE = "per-file"
 CONCAT = "concat"
 DEFAULT_IMAGE = "codsh/busybox:latest"
 PYTHON_IMAGE = "codsh/python:latest"
+MAX_REPLICAS = 15
 DEFAULT_FIND_TIMEOUT = 30.0  # seconds to wait for an input CID to be found
 SHELL, PYTHON, WASM = "shell", "python", "wasm"  # what runs per file: see JobSpec.kind
 DEFAULT_FUEL = 10**10  # WASM fuel per file: roughly 10-20 s of CPU
@@ -64,9 +65,8 @@ class JobSpec:
     kind: str = SHELL
     program: str = ""
     target: RunTarget = field(default_factory=RunTarget)
-    ok_exit: tuple[
-        int, ...
-    ] = ()  # the exit statuses that succeed; () is 0 and grep's 1 (core/exits)
+    ok_exit: tuple[int, ...] = ()  # exit statuses that succeed; () is 0 and grep's 1 (core/exits)
+    replicas: int = 1  # nodes each file runs on; their results are voted on (core/vote)
 
     def canonical_json(self) -> str:
         return canonical_json(asdict(self))
@@ -177,7 +177,14 @@ def spec_from_request(data: object) -> JobSpec:
             overwrite=_typed(target, "overwrite", bool, False),
         ),
         ok_exit=_statuses(fields.get("ok_exit", [])),
+        replicas=_replicas(fields.get("replicas", 1)),
     )
+
+
+def _replicas(value: object) -> int:
+    if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_REPLICAS:
+        raise InputError(f"replicas must be a whole number from 1 to {MAX_REPLICAS}", "e.g. 3")
+    return value
 
 
 def _publish(value: object) -> tuple[str, ...]:

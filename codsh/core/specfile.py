@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from codsh.core.exits import parse_ok_exit
+from codsh.core.spec import MAX_REPLICAS
 from codsh.errors import InputError
 
 HINT = "see `codsh job run --help` for the fields; `codsh job submit ... --dry-run` writes a file"
@@ -44,8 +45,8 @@ def _statuses(value: list[Any]) -> str:
 
 
 def _replicas(value: int) -> int:
-    if value != 1:
-        raise ValueError("running each file on several nodes is not available yet: use 1")
+    if not 1 <= value <= MAX_REPLICAS:
+        raise ValueError(f"from 1 to {MAX_REPLICAS} (nodes each file runs on)")
     return value
 
 

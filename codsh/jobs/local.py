@@ -19,6 +19,7 @@ from codsh.errors import InfrastructureError
 from codsh.executor.runners import Runner, shard_runner
 from codsh.ipfs.client import KuboClient
 from codsh.jobs.execution import OnFile, Ran
+from codsh.jobs.where import Where
 
 
 @dataclass
@@ -28,6 +29,7 @@ class LocalExecution:
 
     @asynccontextmanager
     async def open(self, spec: JobSpec, ipfs: KuboClient) -> AsyncIterator[LocalRun]:
+        Where(None).admits(spec)
         yield LocalRun(spec, ipfs, self.engine, self.labels)
 
 

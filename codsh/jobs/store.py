@@ -301,6 +301,16 @@ class JobStore:
         )
         return {str(row["node"]): (int(row["ran"]), int(row["failed"] or 0)) for row in rows}
 
+    def votes(self) -> list[tuple[str, dict[str, Any]]]:
+        """(outcome, vote) of every voted file recorded here (replicated runs; core/vote.tally)."""
+        rows = self._read(
+            "SELECT json_extract(result, '$.outcome') AS outcome, json_extract(result, '$.vote') "
+            "AS vote FROM job_files WHERE json_extract(result, '$.vote') IS NOT NULL "
+            "AND coalesce(json_extract(result, '$.reused'), 0) = 0",
+            [],
+        )
+        return [(str(row["outcome"]), json.loads(row["vote"])) for row in rows]
+
     def _update(self, job_id: str, **values: Any) -> None:
         values["updated"] = time.time()
         assignments = ", ".join(f"{name} = ?" for name in values)

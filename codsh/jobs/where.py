@@ -11,6 +11,7 @@ from codsh.errors import InputError
 if TYPE_CHECKING:
     import docker
 
+    from codsh.core.spec import JobSpec
     from codsh.jobs.execution import Execution
 
 
@@ -30,6 +31,17 @@ class Where:
         if self.scheduler and self.tls is None:
             raise InputError(why, "pass --tls DIR or set CODSH_TLS")
         return self
+
+    def admits(self, spec: JobSpec) -> JobSpec:
+        """`spec`, when it can run here; said before anything is recorded. A vote needs other
+        parties: one machine running every replica would only agree with itself."""
+        if spec.replicas > 1 and not self.scheduler:
+            raise InputError(
+                f"--replicas {spec.replicas} needs {spec.replicas} nodes; this machine is one",
+                "run it on a cluster (`eval $(codsh devstack env)` for the devstack), "
+                "or leave --replicas out",
+            )
+        return spec
 
     def execution(self, job_id: str, engine: docker.DockerClient | None = None) -> Execution:
         tls = self.checked().tls

@@ -57,7 +57,10 @@ def test_node_list_through_the_api(orchestrator: Orchestrator, kubo: KuboProcess
     result = codsh("node", "list", env=env)
     assert result.code == 0, result.err
     header, line = result.lines
-    assert header.split() == ["NAME", "HEALTH", "SLOTS", "FILES", "OK", "FAILED", "PEER", "LABELS"]
+    assert header.split() == [
+        *("NAME", "HEALTH", "SLOTS", "FILES", "OK", "FAILED"),
+        *("AGREED", "OUTVOTED", "DISPUTED", "PEER", "LABELS"),
+    ]
     assert line.startswith(THIS_MACHINE) and "healthy" in line and peer_of(kubo.api_url) in line
     answer = json.loads(codsh("node", "list", "--json", env=env).out)
     assert [n["name"] for n in answer["nodes"]] == [THIS_MACHINE]
@@ -78,7 +81,7 @@ def test_this_machine_tallies_the_files_it_ran(orchestrator: Orchestrator, tmp_p
         assert orchestrator.wait(job["id"])["state"] == "partial"  # grep exits 1 on b.txt
         after = tally()
         ran = {key: after[key] - before[key] for key in after}
-        assert ran == {"files": 3, "ok": 2, "failed": 1}
+        assert ran == {"files": 3, "ok": 2, "failed": 1, "agreed": 0, "outvoted": 0, "disputed": 0}
     table = codsh("node", "list", env=api_env(orchestrator)).lines[1].split()
     assert table[4:7] == [  # "this machine" is two words
         str(after["files"]),
@@ -103,13 +106,16 @@ def test_the_store_tallies_per_node(tmp_path: Path) -> None:
     nodes = [Node("node0", True), Node("node2", True)]
     tallies = {"node0": (4, 1)}
     assert [n.tally for n in tallied(nodes, tallies)] == [
-        {"files": 4, "ok": 3, "failed": 1},
-        {"files": 0, "ok": 0, "failed": 0},
+        {"files": 4, "ok": 3, "failed": 1, "agreed": 0, "outvoted": 0, "disputed": 0},
+        {"files": 0, "ok": 0, "failed": 0, "agreed": 0, "outvoted": 0, "disputed": 0},
     ]
     assert tallied([Node(THIS_MACHINE, True)], {"": (2, 0)})[0].tally == {
         "files": 2,
         "ok": 2,
         "failed": 0,
+        "agreed": 0,
+        "outvoted": 0,
+        "disputed": 0,
     }
 
 
@@ -137,7 +143,8 @@ def test_the_cluster_nodes_with_their_labels(tmp_path: Path) -> None:
     table = codsh("node", "list", env=via_api)
     assert table.code == 0, table.err
     assert sum("healthy" in line and "devstack=node" in line for line in table.lines) == 3
-    assert all(n["tally"] == {"files": 0, "ok": 0, "failed": 0} for n in nodes)  # a new stack
+    zero = {"files": 0, "ok": 0, "failed": 0, "agreed": 0, "outvoted": 0, "disputed": 0}
+    assert all(n["tally"] == zero for n in nodes)  # a new stack
 
     tree = {f"f{i}.log": f"line {i}\n".encode() for i in range(6)}
     stack = [n.api_url for n in devstack.status() if n.api_url]

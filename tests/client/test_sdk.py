@@ -95,7 +95,8 @@ def test_a_job_that_errors_or_is_refused(client: codsh.Client, tmp_path: Path) -
     refused = [
         ({"what": "cat", "cid": "not-a-cid"}, "not a valid CID"),
         ({"what": "grep 'rain", "cid": source}, "cannot parse the command"),
-        ({"what": "cat", "cid": source, "replicas": 2}, "replicas=2"),
+        ({"what": "cat", "cid": source, "replicas": 2}, "replicas 2 needs 2 nodes"),
+        ({"what": "cat", "cid": source, "replicas": 0}, "replicas=0"),
         ({"what": "cat", "cid": source, "memory": "lots"}, "not a size"),
         ({"what": "cat", "cid": source, "image": "codsh/no-such-image"}, "codsh/no-such-image"),
     ]

@@ -55,7 +55,7 @@ def test_rendering_gives_back_the_same_parameters() -> None:
         ("command: cat\nselect: [a]\n", "line 2: select must be a mapping"),
         ("command: cat\nok_exit: [0, x]\n", "line 2: ok_exit: ok_exit is a list of exit statuses"),
         ("command: cat\nok_exit: [300]\n", "'300' is not an exit status"),
-        ("command: cat\nreplicas: 3\n", "line 2: replicas: running each file on several nodes"),
+        ("command: cat\nreplicas: 30\n", "line 2: replicas: from 1 to 15"),
         ("input: bafy\n", "give one of command, function or program"),
         ("command: cat\nprogram: bafy\n", "give one of command, function or program"),
         ("- command: cat\n", "a spec file is a mapping of fields"),
