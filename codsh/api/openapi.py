@@ -69,6 +69,12 @@ def document() -> dict[str, Any]:  # long: one literal, the document as it is se
             "program": {"type": "string", "description": "bundle or module CID"},
             "limits": {"type": "object", "additionalProperties": False},
             "target": {"type": "object", "additionalProperties": False},
+            "replicas": {
+                "type": "integer",
+                "minimum": 1,
+                "maximum": 15,
+                "description": "nodes each file runs on; their outputs are voted on",
+            },
             "ok_exit": {
                 "type": "array",
                 "items": {"type": "integer", "minimum": 0, "maximum": 255},
