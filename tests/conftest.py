@@ -12,13 +12,16 @@ Nothing is faked: the daemon is the real kubo binary, on random local ports, wit
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
+import uuid
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
 from typing import Protocol, TypeVar, TypeVarTuple
 
 import docker
+import docker.errors
 import pytest
 import trio
 
@@ -132,3 +135,25 @@ def stack(tmp_path_factory: pytest.TempPathFactory) -> Iterator[list[devstack.No
 # Fixtures of Python functions (the codsh/python image, its pip target), shared by tests/functions
 # and tests/executor; imported last because tests.pyfunctions uses this module's helpers.
 from tests.pyfunctions import python_image, target  # noqa: E402, F401
+
+
+@pytest.fixture
+def own_image(engine: docker.DockerClient, tmp_path: Path) -> Iterator[str]:
+    """The ID of a small image only this test has (busybox and /marker), removed afterwards:
+    what a node that lacks an image sees (tests of images by content)."""
+    marker = uuid.uuid4().hex
+    folder = tmp_path / "own-image"
+    folder.mkdir()
+    (folder / "bb").write_bytes(Path("/bin/busybox").read_bytes())
+    (folder / "bb").chmod(0o755)
+    (folder / "marker").write_text(f"{marker}\n")
+    (folder / "Dockerfile").write_text(
+        'FROM scratch\nCOPY bb /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n'
+        "COPY marker /marker\nUSER 65534:65534\n"
+    )
+    tag = f"codsh-test/content-{marker[:12]}:latest"
+    image, _ = engine.images.build(path=str(folder), tag=tag, rm=True)
+    yield str(image.id)
+    for ref in (tag, str(image.id)):
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            engine.images.remove(ref, force=True)

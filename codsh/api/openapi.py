@@ -69,6 +69,7 @@ def document() -> dict[str, Any]:  # long: one literal, the document as it is se
             "program": {"type": "string", "description": "bundle or module CID"},
             "limits": {"type": "object", "additionalProperties": False},
             "target": {"type": "object", "additionalProperties": False},
+            "image_cid": {"type": "string", "description": "the image folder's CID (images push)"},
             "replicas": {
                 "type": "integer",
                 "minimum": 1,

@@ -15,9 +15,11 @@ from codsh.api.limits import DEFAULT_MAX_FILES, OverLimit, check_running, list_w
 from codsh.api.tokens import User
 from codsh.core.manifest import excerpt
 from codsh.core.model import FileResult
+from codsh.core.oci import content_cid
 from codsh.core.pipeline import Step
 from codsh.core.spec import WASM, JobSpec
-from codsh.errors import CodshError
+from codsh.errors import CodshError, InputError
+from codsh.images.content import image_digest
 from codsh.inputs import InputTree
 from codsh.ipfs.client import KuboClient
 from codsh.jobs.finish import JobResult
@@ -246,10 +248,16 @@ class Orchestrator:
 
     async def _pinned(self, spec: JobSpec) -> JobSpec:
         """`spec` with its image by ID (resolved here, in the orchestrator's engine)."""
-        if spec.kind != WASM and not spec.image_digest:
-            digest = await trio.to_thread.run_sync(image_id, spec.image)
-            spec = replace(spec, image_digest=digest)
-        return spec
+        if spec.kind == WASM or spec.image_digest:
+            return spec
+        try:
+            cid = content_cid(spec.image)
+        except ValueError as exc:
+            raise InputError(str(exc), "e.g. ipfs://bafy... (`codsh images push NAME`)") from None
+        if cid is None:
+            return replace(spec, image_digest=await trio.to_thread.run_sync(image_id, spec.image))
+        async with KuboClient(self.ipfs_api) as ipfs:
+            return replace(spec, image_digest=await image_digest(ipfs, cid), image_cid=cid)
 
     def _check_room(self, user: User) -> None:
         """A TooManyJobs when `user` runs as many jobs here as they may (a pipeline is one)."""

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from typing import Any
 
 import click
 
+from codsh.commands.settings import Settings, pass_settings, run_async
 from codsh.errors import InputError
 
 
@@ -34,6 +36,50 @@ def build(names: tuple[str, ...], force: bool) -> None:
         image_id, built = recipes.build(recipe, client, force, log=_progress(recipe.tag))
         verb = f"built in {time.monotonic() - started:.0f} s" if built else "up to date"
         click.echo(f"{recipe.tag}: {verb} ({image_id})", err=True)
+
+
+@images.command()
+@click.argument("name")
+@pass_settings
+def push(settings: Settings, name: str) -> None:
+    """Put image NAME into IPFS as a folder (OCI layout + Docker's manifest.json); print its CID.
+
+    The same image gives the same CID on every machine. `--image ipfs://CID` then runs jobs in
+    it on any node: one that lacks it loads it from IPFS and checks its config digest.
+    """
+    from codsh.executor.container import docker_client
+    from codsh.images.content import push as push_image
+
+    async def go() -> None:
+        async with settings.kubo() as ipfs:
+            pushed = await push_image(docker_client(), ipfs, name)
+        click.echo(pushed.cid)
+        click.echo(f"{name}: {pushed.config_digest}, {pushed.size} bytes", err=True)
+
+    run_async(go)
+
+
+def pinned_image(settings: Settings, engine: Any, image: str) -> tuple[str, str]:
+    """(image ID, image CID) of `image`: a local name (its ID, no CID) or an image by content
+    (`ipfs://CID`: the ID its folder names, read through kubo)."""
+    from codsh import images as recipes
+    from codsh.core.oci import content_cid
+    from codsh.images.content import image_digest
+
+    try:
+        cid = content_cid(image)
+    except ValueError as exc:
+        raise InputError(
+            str(exc), "e.g. --image ipfs://bafy... (`codsh images push NAME`)"
+        ) from None
+    if cid is None:
+        return recipes.resolve(engine, image), ""
+
+    async def digest() -> str:
+        async with settings.kubo() as ipfs:
+            return await image_digest(ipfs, cid)
+
+    return run_async(digest), cid
 
 
 def _progress(tag: str) -> Callable[[str], None]:

@@ -45,8 +45,8 @@ def pipe(
 
     Exit status: 0 all files ok in every stage, 1 some failed, 2 bad input.
     """
-    from codsh import images
     from codsh.commands.execution import StagePrinter
+    from codsh.commands.images import pinned_image
     from codsh.executor.container import docker_client
     from codsh.jobs.pipeline import PipelineResult, new_pipeline, run_pipeline
 
@@ -61,11 +61,13 @@ def pipe(
         remote.pipe(api, list(stages), first, not no_fuse, options)
         return
     engine = docker_client()
+    digest, image_cid = pinned_image(settings, engine, options.image)
     first = JobSpec(
         command="",
         input=options.input,
         image=options.image,
-        image_digest=images.resolve(engine, options.image),
+        image_digest=digest,
+        image_cid=image_cid,
         limits=options.limits,
         **options.spec_fields(),
     )

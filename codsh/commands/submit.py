@@ -139,9 +139,9 @@ def submit(
         spec = replace(spec, kind=chosen.kind, program=chosen.program, **options.spec_fields())
         remote.submit(api, spec, options.name, options.as_json, detach)
         return
-    from codsh import images
     from codsh.commands import programs
     from codsh.commands.execution import execute, start_detached
+    from codsh.commands.images import pinned_image
     from codsh.executor.container import docker_client
 
     engine = docker_client()
@@ -155,11 +155,13 @@ def submit(
         program=program,
         image=options.image,
     )
+    digest, image_cid = pinned_image(settings, engine, chosen.image) if chosen.image else ("", "")
     spec = JobSpec(
         command=chosen.command,
         input=options.input,
         image=chosen.image,
-        image_digest=images.resolve(engine, chosen.image) if chosen.image else "",
+        image_digest=digest,
+        image_cid=image_cid,
         mode=CONCAT if concat else PER_FILE,
         limits=replace(options.limits, fuel=fuel),
         kind=chosen.kind,

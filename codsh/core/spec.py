@@ -67,6 +67,7 @@ class JobSpec:
     target: RunTarget = field(default_factory=RunTarget)
     ok_exit: tuple[int, ...] = ()  # exit statuses that succeed; () is 0 and grep's 1 (core/exits)
     replicas: int = 1  # nodes each file runs on; their results are voted on (core/vote)
+    image_cid: str = ""  # the image as an IPFS folder (core/oci): a node lacking it loads it
 
     def canonical_json(self) -> str:
         return canonical_json(asdict(self))
@@ -178,7 +179,13 @@ def spec_from_request(data: object) -> JobSpec:
         ),
         ok_exit=_statuses(fields.get("ok_exit", [])),
         replicas=_replicas(fields.get("replicas", 1)),
+        image_cid=_image_cid(fields),
     )
+
+
+def _image_cid(fields: dict[str, Any]) -> str:
+    cid = _typed(fields, "image_cid", str, "")
+    return check_input(cid) if cid else ""
 
 
 def _replicas(value: object) -> int:

@@ -31,7 +31,9 @@ async def shard_runner(
     labels: Mapping[str, str] | None = None,
 ) -> tuple[Runner, Setup | None]:
     """The runner for `spec` on this node; a WASM module is fetched and compiled here (once per
-    job on a node, or per shard task on a cluster), a Python environment built or reused."""
+    job on a node, or per shard task on a cluster), a Python environment built or reused, an
+    image named by content loaded when this engine lacks it (its Setup says so)."""
+    image_setup = await _ensure_image(spec, ipfs, docker_client)
     if spec.kind == WASM:
         from codsh.executor.wasm import WasmLimits, WasmShardRunner
 
@@ -51,7 +53,19 @@ async def shard_runner(
             mounts={str(env.path): ENV_MOUNT},
         )
         return runner, Setup(env.path.name, env.built, round(env.seconds, 3))
-    return ShardRunner(spec, ipfs, docker_client, scratch_root, labels), None
+    return ShardRunner(spec, ipfs, docker_client, scratch_root, labels), image_setup
+
+
+async def _ensure_image(
+    spec: JobSpec, ipfs: KuboClient, docker_client: docker.DockerClient
+) -> Setup | None:
+    if not spec.image_cid or spec.kind == WASM:
+        return None
+    from codsh.images.content import ensure
+
+    seconds = await ensure(docker_client, ipfs, spec.image_cid, spec.image_digest)
+    loaded = seconds is not None
+    return Setup(f"image {spec.image_cid}", loaded, round(seconds or 0.0, 3))
 
 
 async def read_program(ipfs: KuboClient, cid: str, limit: int) -> bytes:

@@ -157,7 +157,8 @@ def test_job_spec_defaults() -> None:
 def test_job_spec_canonical_json_exact() -> None:
     spec = JobSpec("grep rain", V1, image_digest="sha256:abc", mode=CONCAT)
     assert spec.canonical_json() == (
-        '{"command":"grep rain","image":"codsh/busybox:latest","image_digest":"sha256:abc",'
+        '{"command":"grep rain","image":"codsh/busybox:latest","image_cid":"",'
+        '"image_digest":"sha256:abc",'
         f'"input":"{V1}","kind":"shell",'
         '"limits":{"cpus":1.0,"fuel":10000000000,"memory":536870912,"output":4294967296,'
         '"pids":64,"stderr":65536,"timeout":300.0},"mode":"concat","ok_exit":[],"program":"","replicas":1,'

@@ -1,0 +1,75 @@
+"""Images by content (issue 13): an image goes into IPFS as a folder with a stable CID, and a node
+that lacks it loads it from there, checked by its config digest. Real kubo, real Docker."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import docker
+import docker.errors
+import pytest
+
+from codsh.core.model import InputFile, Shard
+from codsh.core.spec import JobSpec
+from codsh.errors import InfrastructureError, InputError
+from codsh.executor.runners import shard_runner
+from codsh.images.content import ensure, image_digest, push
+from codsh.ipfs.client import AddOptions, KuboClient
+from codsh.ipfs.multipart import AddEntry
+from codsh.kubo_daemon import KuboProcess
+from tests.conftest import run
+
+
+def test_an_image_travels_by_content_and_runs_where_it_was_missing(
+    kubo: KuboProcess, engine: docker.DockerClient, own_image: str, tmp_path: Path
+) -> None:
+    async def go() -> None:
+        async with KuboClient(kubo.api_url) as ipfs:
+            first = await push(engine, ipfs, own_image)
+            again = await push(engine, ipfs, own_image)
+            assert first.cid == again.cid and first.config_digest == own_image  # stable CID
+            assert await image_digest(ipfs, first.cid) == own_image
+            assert await ensure(engine, ipfs, first.cid, own_image) is None  # already here
+            engine.images.remove(own_image, force=True)  # now this engine lacks it
+            seconds = await ensure(engine, ipfs, first.cid, own_image)
+            assert seconds is not None and seconds >= 0
+            assert str(engine.images.get(own_image).id) == own_image
+            assert first.cid in await ipfs.pin_ls(first.cid)
+            # a job naming the image by content runs on an engine that lacked it
+            engine.images.remove(own_image, force=True)
+            [added] = await ipfs.add([AddEntry("f", _once(b"x\n"))])
+            spec = JobSpec("cat /marker", "unused", image=f"ipfs://{first.cid}")
+            spec = JobSpec(
+                "cat /marker",
+                "unused",
+                image=spec.image,
+                image_digest=own_image,
+                image_cid=first.cid,
+            )
+            runner, setup = await shard_runner(spec, ipfs, engine, tmp_path)
+            [result] = await runner.run(Shard(0, (InputFile("f", added.cid, 2),)))
+            assert result.ok, result.error
+            assert setup is not None and setup.built and setup.environment == f"image {first.cid}"
+
+    run(go, deadline=240)
+
+
+def test_a_folder_that_is_not_an_image_or_the_wrong_image_is_refused(
+    kubo: KuboProcess, engine: docker.DockerClient, own_image: str
+) -> None:
+    async def go() -> None:
+        async with KuboClient(kubo.api_url) as ipfs:
+            added = await ipfs.add([AddEntry("manifest.json", _once(b"[]"))], AddOptions(wrap=True))
+            plain = added[-1]  # a folder with a manifest.json that names no image
+            with pytest.raises(InputError, match="is not a codsh image folder"):
+                await image_digest(ipfs, plain.cid, timeout=10)
+            pushed = await push(engine, ipfs, own_image)
+            other = "sha256:" + "0" * 64
+            with pytest.raises(InfrastructureError, match=f"image {pushed.cid} is {own_image}"):
+                await ensure(engine, ipfs, pushed.cid, other)
+
+    run(go, deadline=120)
+
+
+async def _once(data: bytes):  # type: ignore[no-untyped-def]
+    yield data
