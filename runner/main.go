@@ -13,8 +13,10 @@
 // Protocol (the host's side is codsh/executor/shard.py): the shard's scratch folder is mounted at
 // /io with, per file i, FIFOs /io/i.in, /io/i.out, /io/i.err, and one status FIFO /io/ctl. The
 // FIFOs are the node user's, mode 0600: only this runner can open them. For each file the runner
-// writes "<i> <exit status> <state>\n" to /io/ctl, where the exit status is the shell's (128+N
-// for a signal N) and state is "clean", "dirty:<what>" (then the runner exits: the next file needs a
+// writes "<i> <exit status> cpu=<µs> rss=<KiB> <state>\n" to /io/ctl, where the exit status is the
+// shell's (128+N for a signal N), cpu is the user+system CPU time of the file's processes (the
+// shell, what it waited for, and orphans reaped after it: the kernel's rusage, exact and free),
+// rss the largest resident set of one of them, and state is "clean", "dirty:<what>" (then the runner exits: the next file needs a
 // fresh container) or "unusable:<why>" (the command cannot start in this image; the runner exits).
 //
 //	codsh-runner loop COMMAND START END   run files [START, END) through `sh -c COMMAND`
@@ -67,9 +69,10 @@ func loop(command string, start, end int) int {
 		return 3
 	}
 	for i := start; i < end; i++ {
-		status, startErr := runFile(command, i)
+		orphans = usage{}
+		status, used, startErr := runFile(command, i)
 		if startErr != nil { // the image cannot run the command at all: no file can run here
-			fmt.Fprintf(ctl, "%d %d unusable:%s\n", i, status, oneLine(startErr.Error()))
+			fmt.Fprintf(ctl, "%d %d cpu=0 rss=0 unusable:%s\n", i, status, oneLine(startErr.Error()))
 			return 0
 		}
 		state := cleanState()
@@ -81,7 +84,9 @@ func loop(command string, start, end int) int {
 		if state != "" {
 			report = "dirty:" + state
 		}
-		if _, err := fmt.Fprintf(ctl, "%d %d %s\n", i, status, report); err != nil {
+		used.add(orphans)
+		line := fmt.Sprintf("%d %d cpu=%d rss=%d %s\n", i, status, used.cpu, used.rss, report)
+		if _, err := ctl.WriteString(line); err != nil {
 			fmt.Fprintln(os.Stderr, "codsh-runner: cannot report a status:", err)
 			return 3
 		}
@@ -93,9 +98,41 @@ func loop(command string, start, end int) int {
 	return 0
 }
 
-// runFile runs the command on file i and returns its exit status as a shell would report it,
-// or an error when the command cannot be started at all (the image has no sh).
-func runFile(command string, i int) (int, error) {
+// usage is what some processes used: CPU microseconds (user+system) and the largest RSS in KiB.
+type usage struct{ cpu, rss int64 }
+
+// orphans is what the processes a file left behind (re-parented to this PID 1) used, reaped.
+var orphans usage
+
+func (u *usage) add(other usage) {
+	u.cpu += other.cpu
+	u.rss = max(u.rss, other.rss)
+}
+
+func usageOf(ru *syscall.Rusage) usage {
+	if ru == nil {
+		return usage{}
+	}
+	micros := func(tv syscall.Timeval) int64 { return tv.Sec*1_000_000 + tv.Usec }
+	return usage{micros(ru.Utime) + micros(ru.Stime), ru.Maxrss}
+}
+
+// runFile runs the command on file i and returns its exit status as a shell would report it and
+// what its processes used, or an error when the command cannot be started at all (no sh).
+func runFile(command string, i int) (int, usage, error) {
+	status, err := startAndWait(command, i)
+	if err != nil || lastState == nil {
+		return status, usage{}, err
+	}
+	ru, _ := lastState.SysUsage().(*syscall.Rusage)
+	return status, usageOf(ru), nil
+}
+
+// lastState is the shell's exit state of the last file (its rusage covers what it waited for).
+var lastState *os.ProcessState
+
+func startAndWait(command string, i int) (int, error) {
+	lastState = nil
 	prefix := filepath.Join("/io", strconv.Itoa(i))
 	stdin, err := os.OpenFile(prefix+".in", os.O_RDONLY, 0)
 	if err != nil {
@@ -124,6 +161,7 @@ func runFile(command string, i int) (int, error) {
 		return 126, err
 	}
 	err = cmd.Wait()
+	lastState = cmd.ProcessState
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
 		if ws, ok := exit.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
@@ -168,10 +206,12 @@ func runClean() {
 func reap() {
 	for {
 		var ws syscall.WaitStatus
-		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, nil)
+		var ru syscall.Rusage
+		pid, err := syscall.Wait4(-1, &ws, syscall.WNOHANG, &ru)
 		if pid <= 0 || err != nil {
 			return
 		}
+		orphans.add(usageOf(&ru))
 	}
 }
 

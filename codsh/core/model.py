@@ -124,6 +124,15 @@ class FileResult:
     fuel: int = 0  # WASM fuel units the run used (metering; 0 for containers)
     outcome: Outcome = Outcome.OK
     vote: dict[str, Any] | None = None  # replicated runs: who agreed, who was outvoted (core/vote)
+    # metering (core/bill): what this run used, and what it costs at its node's price list
+    cpu_seconds: float = 0.0  # user+system CPU of the file's processes (the shard's cgroup)
+    peak_memory: int = 0  # bytes: the memory high-water mark while the file ran
+    bytes_read: int = 0  # input bytes this node's kubo had stored (it held the file)
+    bytes_fetched: int = 0  # input bytes its kubo fetched from other nodes
+    bytes_written: int = 0  # output and stderr bytes stored into kubo
+    container_starts: int = 0  # 1 for the first file of each container (a fresh one started)
+    cost: float = 0.0  # the bill for this file: every replica's use x its node's price list
+    replica_use: list[dict[str, Any]] | None = None  # replicated runs: each replica's use, cost
 
     @property
     def ok(self) -> bool:

@@ -5,7 +5,7 @@ codsh's static runner (runner/main.go, mounted read-only at /.codsh/runner). The
 runs the user's command once per file as 65534:65534, stdin/stdout/stderr wired to that file's FIFOs
 and nothing else inherited, makes the container clean again before the next file (no process, no
 file in /tmp, /dev/shm or /dev/mqueue, no IPC object left), and reports `<index> <exit code>
-<state>` on /io/ctl. The FIFOs are the node user's, mode 0600: the command cannot open them, nor
+cpu=<µs> rss=<KiB> <state>` on /io/ctl. The FIFOs are the node user's, mode 0600: the command cannot open them, nor
 reach the runner's descriptors through /proc (another user). The container has no network, a
 read-only root, no new privileges, pids/memory/cpu limits, a capped log, and of the capabilities
 only CAP_SETUID and CAP_SETGID, which the runner gives up for every command it starts.
@@ -76,8 +76,10 @@ class ShardContainer:
         scratch: Path,
         labels: Mapping[str, str] | None = None,
         mounts: Mapping[str, str] | None = None,
+        cgroup_parent: str | None = None,
     ):
         self._client = client
+        self._cgroup_parent = cgroup_parent
         self._image_id = image_id
         self._limits = limits
         self._labels = {**(labels or {}), ROLE_LABEL: "shard"}
@@ -98,7 +100,14 @@ class ShardContainer:
             self._container = self._client.containers.create(
                 self._image_id,
                 [RUNNER_PATH, "loop", command, str(start), str(end)],
-                **hardened(limits, RUNNER_USER, self._volumes, self._labels, cap_add=runner_caps()),
+                **hardened(
+                    limits,
+                    RUNNER_USER,
+                    self._volumes,
+                    self._labels,
+                    cap_add=runner_caps(),
+                    cgroup_parent=self._cgroup_parent,
+                ),
             )
         except docker.errors.ImageNotFound as exc:
             raise InfrastructureError(f"image {self._image_id} is gone: {exc}") from exc
@@ -148,13 +157,16 @@ def hardened(
     labels: Mapping[str, str],
     environment: Mapping[str, str] | None = None,
     cap_add: tuple[str, ...] = (),
+    cgroup_parent: str | None = None,
 ) -> dict[str, Any]:
     """docker-py `create` options of every container codsh starts for user code (shards and
     environment builds alike): no network, read-only root, no capabilities but `cap_add`, no new
     privileges, pids/memory/cpu limits, a fixed hostname (replicas must agree), a log capped at
     LOG_CAP (nothing a command writes can fill the host's disk), and only a small tmpfs at /tmp to
-    write to. `user` runs the container's PID 1: non-root, or the shard runner (see above)."""
-    return {
+    write to. `user` runs the container's PID 1: non-root, or the shard runner (see above).
+    `cgroup_parent`: the shard's own cgroup (executor/cgroup.py), whose counters meter it."""
+    options: dict[str, Any] = {"cgroup_parent": cgroup_parent} if cgroup_parent else {}
+    return options | {
         "network_mode": "none",
         "read_only": True,
         "cap_drop": ["ALL"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -112,17 +113,39 @@ class PipeReader:
 
 @dataclass(frozen=True)
 class Status:
-    """What the runner said of one file: its exit status, what it left behind ("" if none), and
-    why the image cannot run the command at all ("" if it can)."""
+    """What the runner said of one file: its exit status, what it left behind ("" if none), why
+    the image cannot run the command at all ("" if it can), and what its processes used (CPU
+    seconds, largest resident set in bytes; 0 from a runner older than metering)."""
 
     code: int
     dirty: str = ""
     unusable: str = ""
+    cpu_seconds: float = 0.0
+    max_rss: int = 0
+
+
+# `<index> <exit> [cpu=<µs> rss=<KiB>] <state>`: the usage fields are optional, so a runner built
+# before metering still parses.
+_STATUS = re.compile(rb"(\d+) (-?\d+)(?: cpu=(\d+) rss=(\d+))?(?: (.*))?")
+
+
+def parse_status(line: bytes) -> tuple[int, Status]:
+    """One status line: the file's index and what the runner said of it."""
+    match = _STATUS.fullmatch(line)
+    if match is None:
+        raise InfrastructureError(f"the shard runner sent a malformed status {line!r}")
+    index, code, cpu, rss, raw = match.groups()
+    state = (raw or b"").decode(errors="replace")
+    unusable = state.removeprefix("unusable:") if state.startswith("unusable:") else ""
+    dirty = "" if state in ("clean", "") or unusable else state.removeprefix("dirty:")
+    used = int(cpu or 0) / 1e6, int(rss or 0) * 1024
+    return int(index), Status(int(code), dirty, unusable, *used)
 
 
 class StatusLines:
-    """The runner's `<index> <exit code> <state>` lines from /io/ctl (opened read-write: never
-    blocks). Only the runner can write them: the FIFO is out of the command's reach."""
+    """The runner's `<index> <exit code> cpu=<µs> rss=<KiB> <state>` lines from /io/ctl (opened
+    read-write: never blocks). Only the runner can write them: the FIFO is out of the command's
+    reach."""
 
     def __init__(self, path: Path) -> None:
         self._fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
@@ -151,12 +174,8 @@ class StatusLines:
         self._buffer += data
         *lines, self._buffer = self._buffer.split(b"\n")
         for line in lines:
-            index, code, state = (line.decode(errors="replace").split(" ", 2) + ["", ""])[:3]
-            if not (index.isdigit() and code.lstrip("-").isdigit()):
-                raise InfrastructureError(f"the shard runner sent a malformed status {line!r}")
-            unusable = state.removeprefix("unusable:") if state.startswith("unusable:") else ""
-            dirty = "" if state == "clean" or unusable else state.removeprefix("dirty:")
-            self._seen.setdefault(int(index), Status(int(code), dirty, unusable))
+            index, status = parse_status(line)
+            self._seen.setdefault(index, status)
 
     async def aclose(self) -> None:
         with trio.CancelScope(shield=True):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import os
 import shutil
 import tempfile
 import time
@@ -37,8 +38,10 @@ from codsh.core.model import (
 )
 from codsh.core.spec import JobSpec
 from codsh.errors import CodshError, InfrastructureError
+from codsh.executor import cgroup
 from codsh.executor.container import ExitInfo, ShardContainer
-from codsh.executor.fifo import PipeReader, StatusLines, make_fifo, open_for_writing
+from codsh.executor.feed import Collect, Feeder, FetchStalled, InputItem
+from codsh.executor.fifo import PipeReader, Status, StatusLines, make_fifo
 from codsh.executor.outputs import add_outputs, short_read, store_stderr
 from codsh.ipfs.client import AddResult, KuboClient
 from codsh.ipfs.multipart import AddEntry
@@ -50,7 +53,6 @@ PREFETCH_CHUNKS = 4  # chunks of the next file's input held while the current fi
 FETCH_HINT = "the shard goes to another node; if none can fetch it, is the file's CID provided?"
 
 Progress = Callable[[FileResult], None]
-InputItem = bytes | CodshError
 
 
 class ShardRunner:
@@ -71,21 +73,39 @@ class ShardRunner:
         self.scratch_root = scratch_root or config.scratch_root()
         self.labels = labels  # put on every container, e.g. which node started it
         self.mounts = mounts  # host folder -> where containers see it, read-only
+        self._cgroups: bool | None = None  # whether shard cgroups work here (asked once)
 
     async def run(self, shard: Shard, progress: Progress = lambda _: None) -> list[FileResult]:
+        if self._cgroups is None:
+            info = await trio.to_thread.run_sync(self.docker.info)
+            self._cgroups = cgroup.usable(info, os.environ.get("DOCKER_HOST"))
         scratch = Path(tempfile.mkdtemp(prefix="codsh-shard-", dir=self.scratch_root))
+        group = cgroup.ShardCgroup() if self._cgroups else None
         try:
             scratch.chmod(0o700)  # the node's user only: the runner opens the FIFOs as root
-            return await _ShardRun(self, shard, scratch, progress).run()
-        except* InfrastructureError as group:
-            raise _first_leaf(group) from None  # one clear error for the shard, not a tree of them
+            return await _ShardRun(self, shard, scratch, progress, group).run()
+        except* InfrastructureError as errors:
+            raise _first_leaf(errors) from None  # one clear error for the shard, not a tree
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+            if group is not None:
+                group.remove()
 
 
 class _ShardRun:
-    def __init__(self, runner: ShardRunner, shard: Shard, scratch: Path, progress: Progress):
+    def __init__(
+        self,
+        runner: ShardRunner,
+        shard: Shard,
+        scratch: Path,
+        progress: Progress,
+        group: cgroup.ShardCgroup | None,
+    ):
         self.runner = runner
+        self.group = group
+        self.meter = cgroup.ShardMeter(group)
+        self._held: dict[str, bool] = {}  # path -> its node's kubo had it stored
+        self._received: dict[str, int] = {}  # path -> input bytes kubo gave us
         self.spec = runner.spec
         self.ipfs = runner.ipfs
         self.files = shard.files
@@ -175,9 +195,11 @@ class _ShardRun:
         async with send:
             try:
                 received = 0
+                self._held[file.path] = await self.ipfs.has_block(file.cid)  # offline: ~0.3 ms
                 with trio.CancelScope(deadline=trio.current_time() + wait) as stall:
                     async for chunk in self.ipfs.cat(file.cid):
                         received += len(chunk)
+                        self._received[file.path] = received
                         stall.deadline = math.inf  # handing it on may wait for the command
                         await send.send(chunk)
                         stall.deadline = trio.current_time() + wait
@@ -204,6 +226,7 @@ class _ShardRun:
             self.scratch,
             self.runner.labels,
             self.runner.mounts,
+            self.group.parent if self.group else None,
         )
         self.exit = None
         try:
@@ -212,6 +235,7 @@ class _ShardRun:
                 nursery.start_soon(self._watch, container)
                 for index in range(start, len(self.files)):
                     result, usable = await self._run_file(index, status, parts)
+                    result.container_starts = int(index == start)
                     if self.stalled is not None:
                         break  # not a result: the file goes back with the rest of the shard
                     self.results.append(result)
@@ -240,10 +264,12 @@ class _ShardRun:
         self._prefetch(index + 1)
         stdout = PipeReader(self.scratch / f"{index}.out", limits.output, stop_at_limit=True)
         stderr = PipeReader(self.scratch / f"{index}.err", limits.stderr, stop_at_limit=False)
-        feeder = _Feeder(self._inputs.pop(index), self.scratch / f"{index}.in")
+        feeder = Feeder(self._inputs.pop(index), self.scratch / f"{index}.in")
         stderr_bytes = b""
         left_behind = ""
         part_sent = False
+        said: Status | None = None
+        self.meter.file_started()
         started = time.monotonic()
         with trio.CancelScope() as file_scope:
             self._file_scope = file_scope
@@ -254,7 +280,7 @@ class _ShardRun:
                 part_sent = True
                 async with trio.open_nursery() as nursery:
                     nursery.start_soon(feeder.run)
-                    stderr_task = _Collect(stderr)
+                    stderr_task = Collect(stderr)
                     nursery.start_soon(stderr_task.run)
                     said = await status.wait_for(index)
                     if said.unusable:
@@ -282,6 +308,7 @@ class _ShardRun:
         if result.exit_code is None and file_scope.cancelled_caught:
             said_late = status.poll(index)  # it may have finished just before the exit
             if said_late is not None:
+                said = said_late
                 result.exit_code, left_behind = said_late.code, said_late.dirty
         usable = not left_behind  # else the runner stopped: a fresh container for the next file
         if feeder.stalled:
@@ -295,7 +322,20 @@ class _ShardRun:
             result.fail(Outcome.OUTPUT_CUT, output_error(limits.output))
         result.output_size = stdout.kept
         result.stderr = stderr_bytes.decode("utf-8", errors="replace")
+        self._meter(result, said, len(stderr_bytes))
         return result, usable
+
+    def _meter(self, result: FileResult, said: Status | None, stderr_size: int) -> None:
+        """What the file used: CPU and peak memory (cgroup, else the runner's rusage), input bytes
+        read where they were stored or fetched from other nodes, bytes written."""
+        cpu, rss = (said.cpu_seconds, said.max_rss) if said else (0.0, 0)
+        result.cpu_seconds, result.peak_memory = self.meter.file_ended(cpu, rss)
+        received = self._received.get(result.path, 0)
+        if self._held.get(result.path, False):
+            result.bytes_read = received
+        else:
+            result.bytes_fetched = received
+        result.bytes_written = result.output_size + stderr_size
 
     def _judge(self, result: FileResult, timed_out: bool, stderr: bytes) -> None:
         """The outcome of a file from how its run ended: its status, or why it has none."""
@@ -326,58 +366,6 @@ class _ShardRun:
                 self._added.add(index)
                 self._report_when_complete(index)
         await store_stderr(self.ipfs, self.results)
-
-
-class FetchStalled(CodshError):
-    """kubo found no byte of an input in time: this node cannot reach the file (not its fault)."""
-
-
-class _Feeder:
-    """Copies a prefetched input into the file's input FIFO; the command may stop reading early."""
-
-    def __init__(self, source: trio.MemoryReceiveChannel[InputItem], fifo: Path) -> None:
-        self._source = source
-        self._fifo = fifo
-        self._scope = trio.CancelScope()
-        self.error: str | None = None
-        self.stalled: str | None = None
-
-    def stop(self) -> None:
-        self._scope.cancel()
-
-    async def run(self) -> None:
-        with self._scope:
-            stream = await open_for_writing(self._fifo)
-            try:
-                async for item in self._source:
-                    if isinstance(item, FetchStalled):
-                        self.stalled = str(item)
-                        break
-                    if isinstance(item, CodshError):
-                        self.error = f"could not read the input from kubo: {item}"
-                        break
-                    await stream.send_all(item)
-            except (trio.BrokenResourceError, trio.ClosedResourceError):
-                pass  # the command stopped reading its input: its choice
-            finally:
-                with trio.CancelScope(shield=True):
-                    await stream.aclose()
-
-    async def close(self) -> None:
-        await self._source.aclose()
-
-
-class _Collect:
-    def __init__(self, reader: PipeReader) -> None:
-        self._reader = reader
-        self.data = b""
-        self.done = trio.Event()
-
-    async def run(self) -> None:
-        try:
-            self.data = await self._reader.read_all()
-        finally:
-            self.done.set()
 
 
 def _first_leaf(group: BaseExceptionGroup[InfrastructureError]) -> InfrastructureError:
