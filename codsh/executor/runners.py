@@ -35,11 +35,16 @@ async def shard_runner(
     image named by content loaded when this engine lacks it (its Setup says so)."""
     image_setup = await _ensure_image(spec, ipfs, docker_client)
     if spec.kind == WASM:
+        from codsh.core.determinism import job_seed
         from codsh.executor.wasm import WasmLimits, WasmShardRunner
 
         module = await read_program(ipfs, spec.program, MAX_MODULE)
         limits = WasmLimits.from_limits(spec.limits, fuel=spec.limits.fuel)
-        return WasmShardRunner(module, ipfs, limits, scratch_root, ok_exit=spec.ok_exit), None
+        seed = job_seed(spec)  # with each file's CID, its random stream (replicas agree)
+        wasm = WasmShardRunner(
+            module, ipfs, limits, scratch_root, ok_exit=spec.ok_exit, job_seed=seed
+        )
+        return wasm, None
     if spec.kind == PYTHON:
         from codsh.executor.environment import ENV_MOUNT, RUNNER_COMMAND, ensure_environment
 

@@ -1,8 +1,9 @@
 """The WASM executor: a WASI preview 1 module run over every file of a shard, next to the data.
 
 Why beside Docker: an instance starts in well under a millisecond, not a container's ~0.2 s; CPU
-is metered exactly (fuel); and runs are deterministic by construction (see wasm_runtime), so the
-same module and input give the same output CID on any node. Each file is staged from kubo into the
+is metered exactly (fuel); and runs are deterministic by construction (see wasm_runtime: random
+bytes seeded from the job spec and the file's CID, a virtual clock), so the same module and input
+give the same output CID on any node, and replicas agree. Each file is staged from kubo into the
 scratch tmpfs, run in a worker thread (wasmtime blocks), and its capped stdout added to kubo with
 the Docker executor's options: the same output bytes give the same CID whichever executor made them.
 """
@@ -18,6 +19,7 @@ import trio
 import wasmtime
 
 from codsh import config
+from codsh.core.determinism import file_seed
 from codsh.core.model import FileResult, Outcome, Shard
 from codsh.errors import CodshError, InfrastructureError, InputError, leaf
 from codsh.executor.outputs import add_outputs, short_read, store_stderr
@@ -55,7 +57,8 @@ OUTPUTS_WAITING = 8  # finished outputs held in scratch while the add request ta
 
 class WasmShardRunner:
     """Runs shards of one module against one kubo, outputs added like the Docker executor's (same
-    bytes, same CID). The module is compiled here: a bad one fails before any file runs."""
+    bytes, same CID). The module is compiled here: a bad one fails before any file runs.
+    `job_seed` (core/determinism.job_seed of the spec) seeds, with each file's CID, its randomness."""
 
     def __init__(
         self,
@@ -65,8 +68,10 @@ class WasmShardRunner:
         scratch_root: Path | None = None,
         engine: wasmtime.Engine | None = None,
         ok_exit: tuple[int, ...] = (),
+        job_seed: bytes = b"",
     ) -> None:
         limits = limits or WasmLimits()
+        self.job_seed = job_seed
         self.ok_exit = ok_exit  # statuses that succeed besides 0 (--ok-exit; 0 too when given)
         self.engine = engine or shared_engine()
         self.module = compile_module(module_bytes, self.engine)
@@ -173,8 +178,9 @@ class _WasmShardRun:
             self.progress(result)
             return
         runner = self.runner
+        seed = file_seed(runner.job_seed, self.files[index].cid)
         run = await trio.to_thread.run_sync(
-            run_module, runner.module, runner.engine, stdin, stdout, stderr, runner.limits
+            run_module, runner.module, runner.engine, stdin, stdout, stderr, runner.limits, seed
         )
         stdin.unlink()
         result.fuel = run.fuel_used

@@ -1,10 +1,11 @@
 """Run a WASI preview 1 module once, bounded and deterministic: one file on stdin, stdout captured.
 
-Deterministic by construction, so replicas agree byte for byte: the module gets no clock and no
-randomness (clock_time_get, clock_res_get, random_get and poll_oneoff answer ENOSYS), no
-environment, no argument but a program name, no preopened directory (a preopen would show host
-mtimes and inode numbers) and no network (WASI p1 has none); stdin and stdout are streams with no
-host metadata; NaN bits and relaxed SIMD are canonical and threads are off in the engine.
+Deterministic, so replicas agree byte for byte, without crippling the toolchains: random_get is a
+stream seeded from the job spec and the input file's CID, and the clocks are virtual (a fixed
+epoch that moves only as the module reads it or sleeps; codsh/core/determinism.py, wasm_wasi.py).
+The module gets no environment, no argument but a program name, no preopened directory (a preopen
+would show host mtimes and inode numbers) and no network (WASI p1 has none); stdin and stdout are
+streams with no host metadata; NaN bits and relaxed SIMD are canonical and threads are off.
 
 Bounded: fuel (about one unit per instruction) bounds CPU deterministically; an epoch deadline,
 advanced by a background thread, bounds wall-clock time; the store caps linear memory; stdout and
@@ -31,17 +32,24 @@ import wasmtime
 from codsh.core.model import Outcome, exit_error, output_error, timeout_error
 from codsh.core.spec import DEFAULT_FUEL, Limits
 from codsh.errors import InputError
+from codsh.executor.wasm_wasi import ENOSYS, deterministic, make_linker
 
-WASI = "wasi_snapshot_preview1"
-ENOSYS = 52  # WASI's errno for "function not supported"
+__all__ = [
+    "ENOSYS",
+    "CompiledModule",
+    "WasmLimits",
+    "WasmRun",
+    "compile_module",
+    "make_engine",
+    "run_module",
+    "shared_engine",
+]
+
 PAGE = 65536
 EPOCH_TICK = 0.01  # seconds between epoch increments: the granularity of the wall-clock timeout
 MODULES_PER_ENGINE = 16  # compiled modules cached per engine (compiled code can be megabytes)
 PROGRAM_NAME = "main.wasm"  # argv[0], the only argument a module gets
 TABLE_ELEMENTS = 1_000_000  # 8 bytes each: tables are not counted in the memory limit
-# Calls that would hand the module the time or entropy, with their parameter types (all return an
-# errno). poll_oneoff is a clock in disguise (it sleeps and reports when it woke up).
-DENIED = {"clock_time_get": "iIi", "clock_res_get": "ii", "random_get": "ii", "poll_oneoff": "iiii"}
 
 
 @dataclass(frozen=True)
@@ -143,22 +151,11 @@ def shared_engine() -> wasmtime.Engine:
 
 
 def _linker(engine: wasmtime.Engine) -> wasmtime.Linker:
-    """WASI preview 1 with the clock and entropy calls shadowed by ones that answer ENOSYS."""
+    """The engine's linker: codsh's WASI (wasm_wasi), made once per engine."""
     linker = _linkers.get(engine)
     if linker is None:
-        linker = wasmtime.Linker(engine)
-        linker.define_wasi()
-        linker.allow_shadowing = True
-        kinds = {"i": wasmtime.ValType.i32(), "I": wasmtime.ValType.i64()}
-        for name, params in DENIED.items():
-            signature = wasmtime.FuncType([kinds[p] for p in params], [wasmtime.ValType.i32()])
-            linker.define_func(WASI, name, signature, _deny)
-        _linkers[engine] = linker
+        linker = _linkers[engine] = make_linker(engine)
     return linker
-
-
-def _deny(*_args: int) -> int:
-    return ENOSYS
 
 
 def compile_module(wasm: bytes, engine: wasmtime.Engine | None = None) -> CompiledModule:
@@ -238,11 +235,13 @@ def run_module(
     stdout_path: Path,
     stderr_path: Path,
     limits: WasmLimits = WasmLimits(),
+    seed: bytes = b"",
 ) -> WasmRun:
     """Run `module` once, blocking: stdin from `stdin_path`, stdout and stderr into files (capped).
 
     `engine` must come from make_engine() (None: the shared one) and be the one `module` was
-    compiled for. Every outcome, trap or limit included, is a WasmRun, never an exception.
+    compiled for; `seed` seeds random_get (core/determinism.file_seed). Every outcome, trap or
+    limit included, is a WasmRun, never an exception.
     """
     engine = engine or shared_engine()
     compiled = module if isinstance(module, CompiledModule) else compile_module(module, engine)
@@ -260,7 +259,8 @@ def run_module(
     store.set_wasi(wasi)
     started = time.monotonic()
     try:
-        outcome = _start(compiled, store)
+        with deterministic(seed):
+            outcome = _start(compiled, store)
     finally:
         stdout.close()
         stderr.close()

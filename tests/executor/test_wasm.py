@@ -11,11 +11,11 @@ import pytest
 import trio
 import wasmtime
 
+from codsh.core.determinism import EPOCH_NS, TICK_NS, RandomStream, file_seed
 from codsh.core.model import FileResult, InputFile, Shard
 from codsh.core.spec import Limits
 from codsh.errors import InputError
 from codsh.executor.wasm import (
-    ENOSYS,
     WasmLimits,
     WasmShardRunner,
     compile_module,
@@ -142,7 +142,7 @@ def test_output_past_the_limit_keeps_the_first_part(kubo: KuboProcess, tmp_path:
     assert results[0].output_cid == cid_of(kubo, (b"rain\n" * 1000)[:100])
 
 
-def test_no_clock_no_randomness_same_output_cid_every_run(
+def test_seeded_randomness_and_a_virtual_clock_same_output_cid_every_run(
     kubo: KuboProcess, tmp_path: Path
 ) -> None:
     entropy = module("entropy")
@@ -150,8 +150,11 @@ def test_no_clock_no_randomness_same_output_cid_every_run(
     second, _ = run_wasm(kubo, entropy, [b"x"], tmp_path)
     output = cat(kubo, first[0].output_cid)
     errnos = struct.unpack("<5i", output[:20])
-    assert errnos == (ENOSYS,) * 5  # clock_time_get x2, clock_res_get, random_get, poll_oneoff
-    assert output[20:] == bytes(32)  # neither a time nor random bytes were written
+    assert errnos == (0,) * 5  # clock_time_get x2, clock_res_get, random_get, poll_oneoff
+    realtime, monotonic = struct.unpack("<2Q", output[20:36])
+    assert (realtime, monotonic) == (EPOCH_NS, EPOCH_NS + TICK_NS)  # 2000-01-01, a tick per read
+    seed = file_seed(b"", cid_of(kubo, b"x"))  # the runner's job seed (none here) and the file
+    assert output[36:] == RandomStream(seed).read(16)
     assert first[0].ok and first[0].output_cid == second[0].output_cid
 
 

@@ -1,0 +1,3 @@
+module codsh.test/determinism
+
+go 1.21
