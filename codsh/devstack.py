@@ -18,6 +18,7 @@ from pathlib import Path
 
 import trio
 
+from codsh import engines as engines_module
 from codsh import kubo_daemon
 from codsh.config import devstack_dir
 from codsh.errors import ServiceUnavailable
@@ -64,8 +65,9 @@ def swarm_key() -> bytes:
     return path.read_bytes()
 
 
-def up(nodes: int = 1) -> list[NodeStatus]:
-    """Start (or keep) N kubo nodes, connect them, then the scheduler and one codsh node each."""
+def up(nodes: int = 1, engines: int = 0) -> list[NodeStatus]:
+    """Start (or keep) N kubo nodes, connect them, then the scheduler and one codsh node each;
+    the first `engines` nodes get a Docker engine of their own (codsh/engines.py)."""
     key = swarm_key()
     statuses = []
     fresh = set()  # kubo nodes started now: their API moved, so their codsh node must restart
@@ -74,6 +76,9 @@ def up(nodes: int = 1) -> list[NodeStatus]:
         proc = kubo_daemon.running(repo)
         if proc is None:
             proc = kubo_daemon.start(repo, swarm_key=key)
+            fresh.add(f"node{index}")
+        if index < engines and engines_module.docker_host(repo.parent) is None:
+            engines_module.start(repo.parent)
             fresh.add(f"node{index}")
         statuses.append(NodeStatus(f"node{index}", repo, True, proc.api_url, proc.pid))
     if nodes > 1:
@@ -129,7 +134,10 @@ def start_cluster(
             stop_pid(pid)
         join = [*CODSH, "node", "join", info["address"], "--ipfs", str(node.api_url)]
         join += ["--tls", str(tls_root() / node.name), "--slots", str(slots), "--name", node.name]
-        proc = spawn([*join, "--label", f"devstack={node.name}"], node.repo.parent / "worker.log")
+        own_engine = engines_module.docker_host(node.repo.parent)
+        env = {**os.environ, "DOCKER_HOST": own_engine} if own_engine else None
+        join += ["--label", f"devstack={node.name}"]
+        proc = spawn(join, node.repo.parent / "worker.log", env)
         pid_file.write_text(str(proc.pid))
     from codsh.cluster.execution import wait_for_nodes
 
@@ -316,6 +324,8 @@ def down(purge: bool = False) -> list[str]:
         stop_pid(pid)
     (devstack_dir() / "scheduler.json").unlink(missing_ok=True)
     stopped = [repo.parent.name for repo in node_repos() if kubo_daemon.stop(repo)]
+    for repo in node_repos():
+        engines_module.stop(repo.parent, purge)
     if purge:
         from codsh.cluster.node import scratch_folder
         from codsh.cluster.tls import CA, cluster_id

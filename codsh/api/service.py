@@ -254,10 +254,13 @@ class Orchestrator:
             cid = content_cid(spec.image)
         except ValueError as exc:
             raise InputError(str(exc), "e.g. ipfs://bafy... (`codsh images push NAME`)") from None
-        if cid is None:
-            return replace(spec, image_digest=await trio.to_thread.run_sync(image_id, spec.image))
         async with KuboClient(self.ipfs_api) as ipfs:
-            return replace(spec, image_digest=await image_digest(ipfs, cid), image_cid=cid)
+            if cid is not None:
+                return replace(spec, image_digest=await image_digest(ipfs, cid), image_cid=cid)
+            digest = await trio.to_thread.run_sync(image_id, spec.image)
+            if self.where.scheduler:  # nodes with engines of their own load it by content
+                cid = await by_content(ipfs, digest)
+            return replace(spec, image_digest=digest, image_cid=cid or "")
 
     def _check_room(self, user: User) -> None:
         """A TooManyJobs when `user` runs as many jobs here as they may (a pipeline is one)."""
@@ -320,6 +323,16 @@ def remove_job_containers(job_id: str) -> None:
         remove_leftovers(docker_client(), JOB_LABEL, job_id)
     except CodshError as exc:
         log.warning("could not remove job %s's containers: %s", job_id, exc.message)
+
+
+async def by_content(ipfs: KuboClient, digest: str) -> str:
+    """The CID of local image `digest` (pushed once, then remembered under the data dir)."""
+    from codsh.config import data_dir
+    from codsh.executor.container import docker_client
+    from codsh.images.content import pushed_cid
+
+    engine = await trio.to_thread.run_sync(docker_client)
+    return await pushed_cid(engine, ipfs, digest, data_dir() / "images.json")
 
 
 def image_id(name: str) -> str:

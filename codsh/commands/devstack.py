@@ -18,7 +18,15 @@ def devstack() -> None:
 
 @devstack.command()
 @click.option("--nodes", type=click.IntRange(1, 64), default=1, show_default=True)
-def up(nodes: int) -> None:
+@click.option(
+    "--engines",
+    type=click.IntRange(0, 64),
+    default=0,
+    show_default=True,
+    help="Give the first N nodes a Docker engine of their own (like separate machines: they "
+    "load job images from IPFS); 0: every node uses this machine's engine.",
+)
+def up(nodes: int, engines: int) -> None:
     """Start N kubo nodes in a private swarm, a Dask scheduler, N codsh nodes and the
     orchestrator (`codsh serve`, with a token for you); running ones are kept.
 
@@ -26,7 +34,9 @@ def up(nodes: int) -> None:
     `--select devstack=node1` runs a job on that node only."""
     from codsh import devstack as stack
 
-    for node in stack.up(nodes):
+    if engines > nodes:
+        raise click.BadParameter(f"{engines} engines for {nodes} nodes", param_hint="--engines")
+    for node in stack.up(nodes, engines):
         click.echo(
             f"{node.name}: kubo API {node.api_url} (pid {node.pid}, repo {node.repo}, "
             f"label devstack={node.name})",

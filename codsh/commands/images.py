@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 import click
 
 from codsh.commands.settings import Settings, pass_settings, run_async
+from codsh.core.spec import WASM, JobSpec
 from codsh.errors import InputError
 
 
@@ -64,7 +66,6 @@ def pinned_image(settings: Settings, engine: Any, image: str) -> tuple[str, str]
     (`ipfs://CID`: the ID its folder names, read through kubo)."""
     from codsh import images as recipes
     from codsh.core.oci import content_cid
-    from codsh.images.content import image_digest
 
     try:
         cid = content_cid(image)
@@ -74,12 +75,30 @@ def pinned_image(settings: Settings, engine: Any, image: str) -> tuple[str, str]
         ) from None
     if cid is None:
         return recipes.resolve(engine, image), ""
+    return run_async(_digest_of, settings, cid), cid
 
-    async def digest() -> str:
+
+def with_image_cid(settings: Settings, engine: Any, spec: JobSpec) -> JobSpec:
+    """`spec` carrying its image's CID for a cluster (pushed once, then remembered), so that
+    nodes with engines of their own can load it; WASM modules and specs that have one: as is."""
+    from codsh.config import data_dir
+    from codsh.images.content import pushed_cid
+
+    if spec.kind == WASM or spec.image_cid or not spec.image_digest:
+        return spec
+
+    async def push() -> str:
         async with settings.kubo() as ipfs:
-            return await image_digest(ipfs, cid)
+            return await pushed_cid(engine, ipfs, spec.image_digest, data_dir() / "images.json")
 
-    return run_async(digest), cid
+    return replace(spec, image_cid=run_async(push))
+
+
+async def _digest_of(settings: Settings, cid: str) -> str:
+    from codsh.images.content import image_digest
+
+    async with settings.kubo() as ipfs:
+        return await image_digest(ipfs, cid)
 
 
 def _progress(tag: str) -> Callable[[str], None]:

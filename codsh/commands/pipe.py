@@ -46,7 +46,7 @@ def pipe(
     Exit status: 0 all files ok in every stage, 1 some failed, 2 bad input.
     """
     from codsh.commands.execution import StagePrinter
-    from codsh.commands.images import pinned_image
+    from codsh.commands.images import pinned_image, with_image_cid
     from codsh.executor.container import docker_client
     from codsh.jobs.pipeline import PipelineResult, new_pipeline, run_pipeline
 
@@ -73,6 +73,8 @@ def pipe(
     )
     where = options.where
     where.admits(first)
+    if where.scheduler:  # nodes with engines of their own load the image by content
+        first = with_image_cid(settings, engine, first)
     events = StagePrinter(enabled=not options.as_json)
 
     async def go() -> PipelineResult:

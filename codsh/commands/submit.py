@@ -141,7 +141,7 @@ def submit(
         return
     from codsh.commands import programs
     from codsh.commands.execution import execute, start_detached
-    from codsh.commands.images import pinned_image
+    from codsh.commands.images import pinned_image, with_image_cid
     from codsh.executor.container import docker_client
 
     engine = docker_client()
@@ -169,6 +169,8 @@ def submit(
         **options.spec_fields(),
     )
     options.where.admits(spec)
+    if options.where.scheduler:  # nodes with engines of their own load the image by content
+        spec = with_image_cid(settings, engine, spec)
     store = JobStore(jobs_db())
     record = (
         store.adopt(job_id) if job_id else store.create(spec, options.where.runs_on, options.name)

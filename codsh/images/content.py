@@ -60,6 +60,27 @@ async def push(engine: docker.DockerClient, ipfs: KuboClient, name: str) -> Push
         await trio.to_thread.run_sync(lambda: shutil.rmtree(work, ignore_errors=True))
 
 
+async def pushed_cid(
+    engine: docker.DockerClient, ipfs: KuboClient, image_id: str, index: Path
+) -> str:
+    """The CID of local image `image_id` in IPFS: pushed once, then remembered in `index`
+    (image ID -> CID) while this kubo still has that folder. A cluster job carries it, so that
+    nodes with engines of their own can load the image."""
+    known: dict[str, str] = {}
+    with contextlib.suppress(OSError, ValueError):
+        known = json.loads(index.read_text())
+    cid = known.get(image_id)
+    if cid and await ipfs.has_block(cid):
+        return cid
+    cid = (await push(engine, ipfs, image_id)).cid
+    known[image_id] = cid
+    index.parent.mkdir(parents=True, exist_ok=True)
+    temporary = index.with_suffix(".tmp")
+    temporary.write_text(json.dumps(known, indent=1, sort_keys=True))
+    os.replace(temporary, index)
+    return cid
+
+
 def _write_folder(image: Any, work: Path) -> Path:
     """`docker save` of `image`, streamed into an image folder under `work` (blobs by digest)."""
     folder = work / "image"
