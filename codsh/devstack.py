@@ -136,7 +136,7 @@ def start_cluster(
         join += ["--tls", str(tls_root() / node.name), "--slots", str(slots), "--name", node.name]
         own_engine = engines_module.docker_host(node.repo.parent)
         env = {**os.environ, "DOCKER_HOST": own_engine} if own_engine else None
-        join += ["--label", f"devstack={node.name}"]
+        join += ["--label", f"devstack={node.name}", "--price", default_prices()]
         proc = spawn(join, node.repo.parent / "worker.log", env)
         pid_file.write_text(str(proc.pid))
     from codsh.cluster.execution import wait_for_nodes
@@ -162,6 +162,13 @@ def _start_scheduler(wait: float) -> dict[str, str]:
             )
         time.sleep(0.1)
     return info
+
+
+def default_prices() -> str:
+    """The `--price` every devstack node joins with: the documented defaults (core/bill.py)."""
+    from codsh.core.bill import DEFAULT_PRICES
+
+    return ",".join(f"{key}={value:g}" for key, value in DEFAULT_PRICES.items())
 
 
 def free_port(name: str) -> int:

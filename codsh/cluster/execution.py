@@ -22,6 +22,7 @@ from codsh.cluster.messages import InventoryAnswer, Wire
 from codsh.cluster.node import NOT_CODSH, inventory
 from codsh.cluster.tasks import ShardTasks
 from codsh.cluster.tls import security
+from codsh.core.bill import Meter, PriceList
 from codsh.core.inventory import left_out, replica_plans
 from codsh.core.model import FileResult, InputFile
 from codsh.core.plan import LocalityReport
@@ -123,7 +124,9 @@ class ClusterRun:
             self.answers, files, target.select, target.shard_size, names, replicas
         )
         others = frozenset(a for a, answer in self.answers.items() if not answer.codsh)
-        ballots = Ballots(replicas, on_file)
+        lists = {names.get(a, a): PriceList.from_dict(x.prices) for a, x in self.answers.items()}
+        meter = Meter(lists, replicas)  # every run priced with its node's published list
+        ballots = Ballots(replicas, meter.after_vote(on_file))
         runs = [
             ShardTasks(
                 self.client,
@@ -131,7 +134,7 @@ class ClusterRun:
                 self.job,
                 holders,
                 names,
-                on_file if replicas == 1 else ballots.add,
+                meter.chain(on_file if replicas == 1 else ballots.add),
                 others,
                 self.scheduler,
             )
@@ -146,6 +149,8 @@ class ClusterRun:
             for index in range(len(runs)):
                 nursery.start_soon(replica, index)
         results = outcomes[0] if replicas == 1 else ballots.close()
+        for result in results if replicas == 1 else ():
+            meter.run(result)  # the shard's answer may have replaced the file's first report
         report = replace(combined_locality([r.policy for r in runs]), left_out=skipped)
         return Ran(results, report, [s for r in runs for s in r.setup])
 

@@ -27,9 +27,15 @@ class InventoryAnswer:
     peer: str = ""  # its kubo's peer ID
     error: str = ""  # why it is not healthy
     codsh: bool = True  # False: a Dask worker without the codsh plugin (it is left out)
+    prices: Mapping[str, float] = field(default_factory=dict)  # its published list (core/bill)
 
     def to_wire(self) -> Wire:
-        return {**asdict(self), "labels": dict(self.labels), "held": list(self.held)}
+        return {
+            **asdict(self),
+            "labels": dict(self.labels),
+            "held": list(self.held),
+            "prices": dict(self.prices),
+        }
 
     @classmethod
     def from_wire(cls, wire: Mapping[str, Any]) -> InventoryAnswer:
@@ -41,6 +47,7 @@ class InventoryAnswer:
             str(wire.get("peer", "")),
             str(wire.get("error", "")),
             bool(wire.get("codsh", True)),
+            {str(k): float(v) for k, v in dict(wire.get("prices", {})).items()},
         )
 
 

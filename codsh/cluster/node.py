@@ -30,6 +30,7 @@ from codsh.cluster.held import stored
 from codsh.cluster.messages import FileDone, InventoryAnswer, ShardAnswer, Wire
 from codsh.cluster.tls import cluster_id, security
 from codsh.config import scratch_root
+from codsh.core.bill import PriceList
 from codsh.core.model import FileResult, InputFile, Setup, Shard
 from codsh.core.spec import JobSpec
 from codsh.errors import CodshError, InfrastructureError
@@ -81,8 +82,10 @@ class CodshNode(WorkerPlugin):
         slots: int,
         node_id: str,
         cluster: str = "",
+        prices: PriceList | None = None,
     ) -> None:
         self.ipfs_api = ipfs_api
+        self.prices = prices or PriceList()  # published at join, in every inventory answer
         self.labels = dict(labels)
         self.slots = slots
         self.node_id = node_id  # stable across restarts: names this node's containers and scratch
@@ -187,7 +190,8 @@ async def inventory(cids: Sequence[str], dask_worker: Worker) -> Wire:
             async with KuboClient(plugin.ipfs_api) as ipfs:
                 peer = (await ipfs.id())["ID"]
             held = tuple(sorted(await stored(plugin.ipfs_api, cids)))
-        return InventoryAnswer(True, plugin.labels, plugin.slots, held, peer)
+        prices = plugin.prices.as_dict()
+        return InventoryAnswer(True, plugin.labels, plugin.slots, held, peer, prices=prices)
 
     try:
         answer = await asyncio.to_thread(trio.run, ask)
@@ -288,6 +292,7 @@ def serve(
     slots: int,
     tls: Path,
     name: str | None,
+    prices: PriceList | None = None,
 ) -> None:
     """Run a node until it is stopped: a Dask worker with the codsh plugin."""
     node_id = name or hashlib.sha256(ipfs_api.encode()).hexdigest()[:12]
@@ -301,7 +306,7 @@ def serve(
                 name=name,
                 host="127.0.0.1" if scheduler.split("://")[-1].startswith("127.") else None,
                 security=security(tls),
-                plugins=(CodshNode(ipfs_api, labels, slots, node_id, cluster),),
+                plugins=(CodshNode(ipfs_api, labels, slots, node_id, cluster, prices),),
                 resources={"slots": slots},
             ) as worker:
                 await worker.finished()

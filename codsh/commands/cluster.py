@@ -75,6 +75,13 @@ def node() -> None:
 )
 @tls_option(required=True)
 @click.option("--name", help="Worker name shown by the scheduler.")
+@click.option(
+    "--price",
+    "price",
+    metavar="LIST",
+    help="This node's price list, e.g. cpu-s=0.00002,gb-read=0.001,gb-written=0.004,"
+    "gb-fetched=0.01 (those are the defaults; keys left out keep theirs).",
+)
 def join(
     scheduler_address: str,
     ipfs: str,
@@ -82,11 +89,17 @@ def join(
     slots: int,
     tls: Path,
     name: str | None,
+    price: str | None,
 ) -> None:
     """Join the cluster at SCHEDULER (tls://host:port) and run shards until stopped."""
     from codsh.cluster.node import serve
+    from codsh.core.bill import PriceError, PriceList, parse_prices
 
-    serve(scheduler_address, api_url(ipfs), parse_labels(labels), slots, tls, name)
+    try:
+        prices = parse_prices(price) if price is not None else PriceList()
+    except PriceError as exc:
+        raise click.BadParameter(str(exc), param_hint="--price") from None
+    serve(scheduler_address, api_url(ipfs), parse_labels(labels), slots, tls, name, prices)
 
 
 @node.command("list")

@@ -81,6 +81,7 @@ def describe(job_id: str, as_json: bool) -> None:
     finally:
         store.close()
     fields["files_recorded"] = len(results)
+    fields["bill"] = bill_of(results.values())
     fields["failures"] = [
         {"path": r.path, "node": r.node, "error": r.error, **({"job": job} if jobs else {})}
         for (job, _), r in results.items()
@@ -122,6 +123,8 @@ def show(fields: dict[str, Any], as_json: bool) -> None:  # long: one line per r
         if "files_per_node" in placement:  # where the files ran (records since issue 16)
             lost = f", {placement['not_run']} ran nowhere" if placement.get("not_run") else ""
             click.echo(f"{'ran on:':10} {placement['files_per_node']} (files{lost})")
+    for line in bill_lines(fields.get("bill")):
+        click.echo(line)
     if fields["error"]:
         click.echo(f"{'error:':10} {fields['error']}")
     for failure in fields["failures"][:10]:
@@ -136,6 +139,38 @@ def show(fields: dict[str, Any], as_json: bool) -> None:  # long: one line per r
         )
     if fields["manifest"]:
         click.echo(f"per-file exit codes, stderr and timings: codsh job logs {fields['id']}")
+
+
+def bill_of(results: Any) -> dict[str, Any]:
+    from codsh.core.bill import bill
+
+    return bill(results)
+
+
+def bill_lines(bill: dict[str, Any] | None) -> list[str]:
+    """Per node what its runs used and cost (replicas included), then the total."""
+    if not bill or not bill["nodes"]:
+        return []
+    lines = []
+    for node, use in sorted(bill["nodes"].items()):
+        lines.append(
+            f"{'used:':10} {node}: {use['files']} runs, {use['cpu_seconds']:.3f} cpu-s, "
+            f"peak {_bytes(use['peak_memory'])}, read {_bytes(use['bytes_read'])}, "
+            f"fetched {_bytes(use['bytes_fetched'])}, wrote {_bytes(use['bytes_written'])}, "
+            f"{use['seconds']:.2f} s, {use['container_starts']} container starts"
+            + (f", fuel {use['fuel']}" if use.get("fuel") else "")
+            + f"; cost {use['cost']:.6g}"
+        )
+    replication = f" ({bill['replication']:.6g} of it for replicas)" if bill["replication"] else ""
+    lines.append(f"{'bill:':10} {bill['total']:.6g}{replication}")
+    return lines
+
+
+def _bytes(count: float) -> str:
+    for unit, scale in (("GB", 1e9), ("MB", 1e6), ("kB", 1e3)):
+        if count >= scale:
+            return f"{count / scale:.1f} {unit}"
+    return f"{int(count)} B"
 
 
 @click.command()

@@ -1,5 +1,6 @@
-"""The manifest: a job's record stored beside its output (spec, summary, and per file outcome, exit
-code, stderr excerpt and CID, sizes, node, timing). Built here without I/O; jobs/finish stores it."""
+"""The manifest: a job's record stored beside its output (spec, summary, the bill per node, and per
+file outcome, exit code, stderr excerpt and CID, sizes, node, timing, metered use and cost). Built
+here without I/O; jobs/finish stores it."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ from collections.abc import Sequence
 from dataclasses import asdict
 
 from codsh import __version__
+from codsh.core.bill import bill
 from codsh.core.model import FileResult, Outcome, Setup, path_order
 from codsh.core.plan import LocalityReport
 from codsh.core.spec import JobSpec, canonical_json
@@ -57,6 +59,7 @@ def build_manifest(
         "summary": summary(results, seconds),
         "placement": asdict(placement) if placement else None,
         "setup": [asdict(s) for s in setup],
+        "bill": bill(results),  # use summed per node, x each node's price list (core/bill)
         "files": files,
     }
     return canonical_json(manifest)
