@@ -14,6 +14,7 @@ from pathlib import Path
 
 import trio
 
+from codsh.errors import InputError
 from codsh.ipfs.multipart import AddEntry
 
 CHUNK = 256 * 1024
@@ -27,9 +28,19 @@ async def once(data: bytes) -> AsyncIterator[bytes]:
 
 
 async def read_file_chunks(path: Path) -> AsyncIterator[bytes]:
-    async with await trio.open_file(path, "rb") as handle:
-        while chunk := await handle.read(CHUNK):
-            yield chunk
+    try:
+        async with await trio.open_file(path, "rb") as handle:
+            while chunk := await handle.read(CHUNK):
+                yield chunk
+    except OSError as exc:
+        raise unreadable(path, exc) from exc
+
+
+def unreadable(path: Path, exc: OSError) -> InputError:
+    return InputError(
+        f"cannot read {path}: {exc.strerror or exc}",
+        "check its permissions, and that nothing removes files while they are added",
+    )
 
 
 @dataclass(frozen=True)
@@ -46,7 +57,10 @@ def scan(paths: Iterable[Path]) -> list[DiskItem]:
     right after it), names sorted; blocking: run it in a thread."""
     items: list[DiskItem] = []
     for top in paths:
-        _scan(top, top.name, items)
+        try:
+            _scan(top, top.name, items)
+        except OSError as exc:
+            raise unreadable(Path(exc.filename or top), exc) from exc
     return items
 
 
@@ -87,7 +101,13 @@ async def read_entries(items: Sequence[DiskItem]) -> AsyncIterator[AddEntry]:
 
 
 def _read_all(items: Sequence[DiskItem]) -> list[bytes | None]:
-    return [None if item.path is None else item.path.read_bytes() for item in items]
+    contents: list[bytes | None] = []
+    for item in items:
+        try:
+            contents.append(None if item.path is None else item.path.read_bytes())
+        except OSError as exc:
+            raise unreadable(item.path or Path(item.name), exc) from exc
+    return contents
 
 
 async def disk_entries(paths: Iterable[Path]) -> AsyncIterator[AddEntry]:
