@@ -4,7 +4,8 @@ kubo answers an add with a JSON line per file while it still reads the body. A c
 its whole body before it reads (httpcore does) fills both socket queues past ~40,000 files, and
 then both sides wait for ever. Here one task sends while another reads, on a connection of its own
 (h11 does the framing), and a watch ends the request when kubo has neither taken bytes nor sent
-any for `stall` seconds while we wait on it (waiting for our own body's next bytes does not count).
+any for `stall` seconds while we wait on it (waiting for our own body's next bytes does not count)
+and then does not answer a probe either: a kubo pinning a large tree is silent, but it answers.
 """
 
 from __future__ import annotations
@@ -163,7 +164,7 @@ async def post(
     conn = h11.Connection(h11.CLIENT)
     watch = _Watch(stall, probe)
     answer = Answer()
-    errors: list[BaseException] = []
+    errors: list[Exception] = []
     try:
         async with trio.open_nursery() as nursery:
 
