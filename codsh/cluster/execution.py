@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import socket
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -29,7 +29,7 @@ from codsh.core.plan import LocalityReport
 from codsh.core.reschedule import Reschedule
 from codsh.core.spec import JobSpec
 from codsh.core.vote import Ballots
-from codsh.errors import ServiceUnavailable
+from codsh.errors import CodshError, ServiceUnavailable
 from codsh.ipfs.client import KuboClient
 from codsh.jobs.execution import OnFile, Ran
 
@@ -145,14 +145,32 @@ class ClusterRun:
         async def replica(index: int) -> None:
             outcomes[index] = await runs[index].run(placements[index].tasks)
 
-        async with trio.open_nursery() as nursery:
-            for index in range(len(runs)):
-                nursery.start_soon(replica, index)
+        await side_by_side(replica, len(runs))
         results = outcomes[0] if replicas == 1 else ballots.close()
         for result in results if replicas == 1 else ():
             meter.run(result)  # the shard's answer may have replaced the file's first report
         report = replace(combined_locality([r.policy for r in runs]), left_out=skipped)
         return Ran(results, report, [s for r in runs for s in r.setup])
+
+
+async def side_by_side(run: Callable[[int], Awaitable[None]], count: int) -> None:
+    """`run(0)` ... `run(count - 1)` at once; one run is awaited directly, and an error of the
+    runs (the scheduler gone, ...) comes out as itself, not in an exception group, so the CLI
+    prints it as an error."""
+    if count == 1:
+        await run(0)
+        return
+    try:
+        async with trio.open_nursery() as nursery:
+            for index in range(count):
+                nursery.start_soon(run, index)
+    except BaseExceptionGroup as group:
+        leaf: BaseException = group
+        while isinstance(leaf, BaseExceptionGroup):
+            leaf = leaf.exceptions[0]
+        if isinstance(leaf, CodshError):
+            raise leaf from None
+        raise
 
 
 def combined_locality(policies: list[Reschedule]) -> LocalityReport:

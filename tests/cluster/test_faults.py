@@ -23,6 +23,7 @@ from codsh.cluster.node import node_identity
 from codsh.cluster.tls import cluster_id
 from codsh.config import jobs_db
 from codsh.core.spec import JobSpec
+from codsh.errors import ServiceUnavailable
 from codsh.executor.container import JOB_LABEL, NODE_LABEL, ROLE_LABEL, docker_client
 from codsh.ipfs.client import KuboClient
 from codsh.jobs.finish import JobResult
@@ -72,17 +73,20 @@ def submit(
                 await trio.sleep(0.05)
         os.kill(int((home / node / "worker.pid").read_text()), signal.SIGKILL)
 
-    async def kill_scheduler() -> None:
+    async def kill_scheduler(restart: bool = True) -> None:
         await trio.sleep(2)
         os.kill(int((home / "scheduler.pid").read_text()), signal.SIGKILL)
-        await trio.sleep(1)  # a separate process, as a user would (one Dask client per process)
-        await trio.run_process([CODSH, "devstack", "up", "--nodes", "3"], capture_stderr=True)
+        if restart:
+            await trio.sleep(1)  # a separate process, as a user would (one Dask client each)
+            await trio.run_process([CODSH, "devstack", "up", "--nodes", "3"], capture_stderr=True)
 
     async def go() -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(job)
             if kill == "scheduler":
                 nursery.start_soon(kill_scheduler)
+            elif kill == "scheduler for good":
+                nursery.start_soon(kill_scheduler, False)
             elif kill:
                 nursery.start_soon(kill_node, kill)
 
@@ -221,3 +225,24 @@ def running_job_keys() -> set[str]:
     cluster = cluster_id(devstack.tls_root())
     names = {node_identity(node.name, cluster) for node in devstack.status()}
     return {c["Labels"][JOB_LABEL] for c in containers if c["Labels"].get(NODE_LABEL) in names}
+
+
+@pytest.mark.slow
+def test_the_scheduler_gone_for_good_is_a_service_error_not_a_traceback(
+    stack: list[devstack.NodeStatus], tmp_path: Path, image_id: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Issue 16, finding 9: the job waits RECONNECT_TIMEOUT (120 s; 8 s here) for the scheduler,
+    then ends with an error that says what to do (exit 2 on the CLI), not `No clients found`."""
+    monkeypatch.setattr("codsh.cluster.execution.RECONNECT_TIMEOUT", 8.0)
+    dataset = make_dataset(stack, tmp_path, replicas=1)
+    spec = JobSpec("sleep 2; cat", dataset, image_digest=image_id)
+    started = time.monotonic()
+    try:
+        with pytest.raises(ExceptionGroup) as caught:  # the test's own nursery (job + killer)
+            submit(stack, spec, kill="scheduler for good")
+        [error] = caught.value.exceptions  # the job's error itself, not a group of its tasks
+        assert isinstance(error, ServiceUnavailable) and "did not come back" in str(error)
+        assert "codsh job resume" in error.hint
+        assert time.monotonic() - started < 90
+    finally:  # the module's later tests (if any) get their scheduler back
+        subprocess.run([CODSH, "devstack", "up", "--nodes", "3"], capture_output=True, check=False)
