@@ -54,6 +54,9 @@ class Backend(Protocol):
     def image_digest(self, image: str) -> str:
         """The ID a job pins `image` by ("": the orchestrator resolves it)."""
 
+    def resolve(self, text: str) -> str:
+        """The CID[/path] a name (a job's --name) or an /ipns/ path points at now."""
+
     def pip_target(self, image: str, for_requirements: bool) -> PipTarget:
         """The wheel tags of the nodes' interpreter in `image`."""
 

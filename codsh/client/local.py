@@ -175,8 +175,11 @@ class Local:
         record = self.store.create(Where(None).admits(spec), RUNS_ON, name)
 
         async def work(ipfs: KuboClient, feed: JobFeed) -> None:
+            from codsh.names import publish_job
+
             execution = Where(None).execution(record.id, engine)
             await run_recorded(self.store, record.id, spec, ipfs, execution, feed)
+            await publish_job(ipfs, self.store, record.id)  # a named job's name, as the CLI does
 
         self.runtime.call_sync(self.runtime.launch, record.id, work, self.ipfs_api, engine)
         return public(self.store, record.id)
@@ -284,6 +287,16 @@ class Local:
             except KuboError as exc:
                 raise InputError(f"cannot read {path}: {exc.kubo_message}") from None
         return b"".join(chunks)
+
+    def resolve(self, text: str) -> str:
+        return self.runtime.call(self._resolve, text)
+
+    async def _resolve(self, text: str) -> str:
+        from codsh.names import NameStore, resolve
+
+        async with KuboClient(self.ipfs_api) as ipfs:
+            with NameStore() as names:
+                return await resolve(ipfs, names, text)
 
     def image_digest(self, image: str) -> str:
         from codsh import images

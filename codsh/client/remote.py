@@ -146,6 +146,11 @@ class Remote:
     def image_digest(self, image: str) -> str:
         return ""  # the orchestrator pins the image by its own engine's ID
 
+    def resolve(self, text: str) -> str:
+        from urllib.parse import urlencode
+
+        return str(self.api.call("GET", "/v1/resolve?" + urlencode({"path": text}))["cid"])
+
     def pip_target(self, image: str, for_requirements: bool) -> PipTarget:
         """The tags from a local codsh/python image when there is one (the same recipe, so the
         same interpreter as the nodes'), else the orchestrator's; without requirements only the

@@ -161,7 +161,13 @@ class Client:
         return Job(self, self._backend.pipe(first, list(stages), fuse, options.get("name"))["id"])
 
     def _input(self, cid: str | Job) -> str:
-        return cid.result() if isinstance(cid, Job) else check_cid(cid)
+        """A CID[/path], a Job (its output), or a name / an /ipns/ path (resolved now: the job
+        records the CID it ran on)."""
+        from codsh.names import is_cid_path
+
+        if isinstance(cid, Job):
+            return cid.result()
+        return check_cid(cid if is_cid_path(cid) else self._backend.resolve(cid))
 
     def job(self, job_id: str) -> Job:
         """The job with this ID (a prefix is enough), or the latest run of the job so named."""

@@ -273,3 +273,14 @@ def test_programs_by_cid_a_wasm_module_and_a_bundle(
     ]:
         with pytest.raises(InputError, match=message):
             client.submit(what, source)
+
+
+def test_a_named_jobs_output_is_an_input_by_its_name(client: codsh.Client, tmp_path: Path) -> None:
+    """Issue 14: `name=` publishes the output under a stable name, and the name is an input."""
+    name = f"nightly-{uuid.uuid4().hex[:8]}"
+    source = add(client, tmp_path / "in", {"a.txt": b"rain\nsun\n"})
+    first = client.submit("grep rain", source, name=name)
+    output = first.result(timeout=120)
+    by_name = client.submit("wc -l", name, concat=True)
+    assert client.cat(by_name.result(timeout=120)) == b"1\n"
+    assert by_name.record()["input"] == output  # the job records the CID it ran on
