@@ -7,7 +7,9 @@ import subprocess
 from pathlib import Path
 
 import docker
+import pytest
 
+from codsh.executor import cgroup
 from codsh.executor.cgroup import PARENT, ROOT
 from codsh.kubo_daemon import KuboProcess
 from tests.executor.test_shard import run_shard
@@ -27,13 +29,19 @@ def local_cpu_seconds(command: str) -> float:
 def test_cpu_seconds_match_what_time_measures_locally(
     kubo: KuboProcess, engine: docker.DockerClient, image_id: str, tmp_path: Path
 ) -> None:
-    results = run_shard(kubo, engine, image_id, SPIN, [b"", b"x"], tmp_path, cpus=2)
-    local = min(local_cpu_seconds(SPIN) for _ in range(2))
-    print(f"cpu seconds: local {local:.3f}, metered {[r.cpu_seconds for r in results]}")
-    for result in results:
-        assert result.ok, result.error
-        assert abs(result.cpu_seconds - local) <= 0.2 * local, (result.cpu_seconds, local)
-    assert [r.container_starts for r in results] == [1, 0]  # one container for the shard
+    """Within 20% of `time` on the host, measured just before and after (the machine is shared:
+    up to three tries, as load moves both numbers)."""
+    for _ in range(3):
+        before = local_cpu_seconds(SPIN)
+        results = run_shard(kubo, engine, image_id, SPIN, [b"", b"x"], tmp_path)
+        after = local_cpu_seconds(SPIN)
+        assert all(r.ok for r in results), [r.error for r in results]
+        assert [r.container_starts for r in results] == [1, 0]  # one container for the shard
+        metered = [r.cpu_seconds for r in results]
+        print(f"cpu seconds: local {before:.3f} / {after:.3f}, metered {metered}")
+        if all(any(abs(m - t) <= 0.2 * t for t in (before, after)) for m in metered):
+            return
+    raise AssertionError(f"metered {metered}, local {before:.3f} and {after:.3f}")
 
 
 def test_peak_memory_of_a_200_mib_allocation(
@@ -75,3 +83,39 @@ def test_the_shard_cgroup_is_removed(
     before = set((ROOT / "memory" / PARENT).glob("*"))
     run_shard(kubo, engine, image_id, "cat", [b"x"], tmp_path)
     assert set((ROOT / "memory" / PARENT).glob("*")) <= before
+
+
+def test_without_a_visible_cgroup_the_runners_rusage_is_used(
+    kubo: KuboProcess,
+    engine: docker.DockerClient,
+    image_id: str,
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A remote or rootless engine, or the systemd driver: the runner's status line meters."""
+    monkeypatch.setattr(cgroup, "usable", lambda *_: False)
+    for _ in range(3):
+        before = local_cpu_seconds(SPIN)
+        (result,) = run_shard(kubo, engine, image_id, SPIN, [b""], tmp_path)
+        after = local_cpu_seconds(SPIN)
+        assert result.peak_memory > 0  # the shell's largest resident set
+        print(f"rusage cpu seconds: local {before:.3f} / {after:.3f}, {result.cpu_seconds}")
+        if any(abs(result.cpu_seconds - t) <= 0.2 * t for t in (before, after)):
+            return
+    raise AssertionError(f"metered {result.cpu_seconds}, local {before:.3f} and {after:.3f}")
+
+
+def test_cgroup_v2_files_are_read(tmp_path: Path) -> None:
+    """The v2 names (cpu.stat usage_usec, memory.peak) on a v2-shaped tree."""
+    (tmp_path / "cgroup.controllers").write_text("cpu memory\n")
+    group = cgroup.ShardCgroup(tmp_path, name="s")
+    (tmp_path / "codsh" / "s").mkdir(parents=True)
+    (tmp_path / "codsh" / "s" / "cpu.stat").write_text("usage_usec 2500000\nuser_usec 2000000\n")
+    (tmp_path / "codsh" / "s" / "memory.peak").write_text("1048576\n")
+    assert group.v2 and group.parent == "/codsh/s"
+    assert group.cpu_seconds() == 2.5
+    group.reset_peak()  # opens memory.peak (a plain file here: the write lands in it)
+    (tmp_path / "codsh" / "s" / "memory.peak").write_text("4096\n")
+    assert group.peak_memory() == 4096
+    group.remove()
+    assert not (tmp_path / "codsh" / "s").exists() or any((tmp_path / "codsh" / "s").iterdir())
