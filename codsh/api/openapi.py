@@ -185,11 +185,28 @@ def document() -> dict[str, Any]:  # long: one literal, the document as it is se
                 "get": {
                     "summary": "The nodes (inventory round, kept a few seconds): {runs_on, age, "
                     "nodes: [{name, healthy, labels, slots, peer, error, address, "
-                    "tally: {files, ok, failed}}]}",
+                    "tally: {files, ok, failed, agreed, outvoted, disputed}}]}",
                     "responses": {
                         "200": _response("the nodes"),
                         "401": _ERRORS["401"],
                         "503": _response("the cluster does not answer", _ERROR),
+                    },
+                }
+            },
+            "/v1/names": {
+                "get": {
+                    "summary": "The stable names jobs published (--name): "
+                    "{names: [{name, key, cid, job, owner, published}]}",
+                    "responses": {"200": _response("the names"), "401": _ERRORS["401"]},
+                }
+            },
+            "/v1/resolve": {
+                "get": {
+                    "summary": "?path=NAME[/p] or /ipns/KEY[/p]: {cid} (what a job would run on)",
+                    "responses": {
+                        "200": _response("the CID"),
+                        "400": _response("not a name or a path", _ERROR),
+                        "401": _ERRORS["401"],
                     },
                 }
             },
