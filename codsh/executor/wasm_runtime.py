@@ -16,10 +16,13 @@ A module is compiled and pre-linked once per engine (cached); each run gets a fr
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import functools
 import hashlib
+import json
 import math
+import os
 import threading
 import time
 import weakref
@@ -29,6 +32,7 @@ from pathlib import Path
 
 import wasmtime
 
+from codsh import config
 from codsh.core.model import Outcome, exit_error, output_error, timeout_error
 from codsh.core.spec import DEFAULT_FUEL, Limits
 from codsh.errors import InputError
@@ -140,9 +144,31 @@ def make_engine() -> wasmtime.Engine:
     settings.cranelift_nan_canonicalization = True  # the same NaN bits on every CPU
     settings.wasm_relaxed_simd_deterministic = True
     settings.wasm_threads = False  # shared memory would make results depend on scheduling
+    if cache := _code_cache():
+        with contextlib.suppress(wasmtime.WasmtimeError):  # else compiled each time
+            settings.cache = cache
     engine = wasmtime.Engine(settings)
     _ticker.add(engine)
     return engine
+
+
+def _code_cache() -> str | None:
+    """wasmtime's cache of compiled code, under the data dir (its TOML settings file): a Go module
+    (~3 MB) takes 3-10 s to compile and ~0.1 s to load from it, in every process (a node, a restart).
+    It is keyed by the module and the engine's settings and version. None if it cannot be made:
+    then modules are compiled each time, nothing else changes."""
+    directory = config.data_dir() / "wasm-cache"
+    settings = directory / "cache.toml"
+    text = f'[cache]\ndirectory = {json.dumps(str(directory / "code"))}\nfiles-total-size-soft-limit = "1Gi"\n'
+    try:
+        if not settings.is_file() or settings.read_text() != text:
+            directory.mkdir(parents=True, exist_ok=True)
+            partial = directory / f".cache.toml.{os.getpid()}"
+            partial.write_text(text)
+            partial.replace(settings)  # whole, for the other processes that read it
+    except OSError:
+        return None
+    return str(settings)
 
 
 @functools.cache

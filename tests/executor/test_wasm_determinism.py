@@ -17,6 +17,7 @@ from pathlib import Path
 import pytest
 import wasmtime
 
+from codsh import devstack
 from codsh.core.determinism import (
     ABSTIME,
     EPOCH_NS,
@@ -35,11 +36,12 @@ from codsh.core.memo import NOT_IN_KEY
 from codsh.core.model import FileResult, InputFile, Shard
 from codsh.core.spec import WASM, JobSpec, Limits, RunTarget
 from codsh.core.unixfs import raw_cid
-from codsh.executor.wasm import WasmShardRunner, make_engine, run_module
+from codsh.executor.wasm import WasmShardRunner, compile_module, make_engine, run_module
 from codsh.ipfs.client import KuboClient
 from codsh.ipfs.multipart import AddEntry
 from codsh.ipfs.sources import once
 from codsh.kubo_daemon import KuboProcess
+from tests.cluster.test_cluster import cluster_run
 from tests.conftest import ipfs_cli, run
 
 SOURCES = Path(__file__).parent / "wasm"
@@ -253,3 +255,56 @@ def test_a_node_seeds_a_jobs_module_from_its_spec(kubo: KuboProcess, go_module: 
             return runner.job_seed
 
     assert len(run(go)) == 32
+
+
+def test_the_seed_survives_the_spec_going_over_the_wire() -> None:
+    spec = JobSpec("wasm bafk", "bafkin", kind=WASM, program="bafk", ok_exit=(0, 3), replicas=3)
+    assert job_seed(JobSpec.from_json(spec.canonical_json())) == job_seed(spec)
+
+
+def test_replicas_of_a_go_module_agree_on_every_file_on_three_nodes(
+    stack: list[devstack.NodeStatus], go_module: bytes, tmp_path: Path
+) -> None:
+    """--replicas 3 on a real 3-node devstack: each node fetches and compiles the module itself,
+    every file's three runs agree (before: every run failed, Go's runtime found no clock), and
+    the output is a single run's: the replica count is not in the seed."""
+    for index in range(6):
+        (tmp_path / f"f{index}.log").write_text(f"line {index} rain\n" * (index + 1))
+    apis = [str(n.api_url) for n in stack if n.api_url]
+    logs = run(devstack.add_spread, tmp_path, 1, apis)
+
+    async def add_module() -> str:
+        async with KuboClient(apis[0]) as ipfs:
+            (added,) = await ipfs.add([AddEntry("determinism.wasm", once(go_module))])
+            return added.cid
+
+    program = run(add_module)
+    spec = JobSpec(f"wasm {program}", logs, kind=WASM, program=program, replicas=3)
+    voted = cluster_run(stack, spec)
+    assert voted.ok, [(r.path, r.error) for r in voted.failed]
+    assert len(voted.files) == 6
+    for result in voted.files:
+        assert result.vote is not None and sorted(result.vote["agreed"]) == [
+            "node0",
+            "node1",
+            "node2",
+        ]
+    single = cluster_run(stack, replace(spec, replicas=1))
+    assert single.ok and single.output_cid == voted.output_cid
+    assert len({r.output_cid for r in voted.files}) == 6  # every file its own stream
+
+
+def test_compiled_code_is_cached_under_the_data_dir(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large module (Go's are ~3 MB, 3-10 s to compile) is compiled once per machine, not once
+    per process: wasmtime's cache under the data dir."""
+    monkeypatch.setenv("CODSH_HOME", str(tmp_path / "home"))
+    wasm = bytes(wasmtime.wat2wasm((SOURCES / "grep_rain.wat").read_text()))
+    compile_module(wasm, make_engine())
+    code = tmp_path / "home" / "wasm-cache" / "code"
+    assert [p for p in code.rglob("*") if p.is_file()], "nothing cached"
+    engine = make_engine()  # another engine, as in another process: loads the cached code
+    (tmp_path / "in").write_bytes(b"rain\ndry\n")
+    result = run_module(wasm, engine, tmp_path / "in", tmp_path / "out", tmp_path / "err")
+    assert (result.exit_code, (tmp_path / "out").read_bytes()) == (0, b"rain\n")
