@@ -19,7 +19,8 @@ from codsh.core.spec import JobSpec, canonical_json
 
 # Bump when what a key covers changes: old entries then simply stop matching. 2: grep's status 1
 # became "no match" (core/exits), so results remembered under version 1 would be judged wrongly.
-KEY_VERSION = 2
+# 3: WASM modules get seeded randomness and a virtual clock (core/determinism), not ENOSYS.
+KEY_VERSION = 3
 
 # What does not change a file's result: where the input sits, how outputs are merged (the per-file
 # output is the same) and where the job runs (the target), and limits that only decide whether a run finishes (a run that

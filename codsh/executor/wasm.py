@@ -25,7 +25,6 @@ from codsh.errors import CodshError, InfrastructureError, InputError, leaf
 from codsh.executor.outputs import add_outputs, short_read, store_stderr
 from codsh.executor.shard import Progress
 from codsh.executor.wasm_runtime import (
-    ENOSYS,
     CompiledModule,
     WasmLimits,
     WasmRun,
@@ -39,7 +38,6 @@ from codsh.ipfs.multipart import AddEntry
 from codsh.ipfs.sources import CHUNK
 
 __all__ = [
-    "ENOSYS",
     "CompiledModule",
     "WasmLimits",
     "WasmRun",

@@ -36,10 +36,9 @@ from codsh import config
 from codsh.core.model import Outcome, exit_error, output_error, timeout_error
 from codsh.core.spec import DEFAULT_FUEL, Limits
 from codsh.errors import InputError
-from codsh.executor.wasm_wasi import ENOSYS, deterministic, make_linker
+from codsh.executor.wasm_wasi import deterministic, make_linker
 
 __all__ = [
-    "ENOSYS",
     "CompiledModule",
     "WasmLimits",
     "WasmRun",

@@ -27,7 +27,6 @@ from codsh.core.determinism import (
 )
 
 WASI = "wasi_snapshot_preview1"
-ENOSYS = 52  # WASI's errno for "function not supported"
 EFAULT = 21  # a pointer outside the module's memory
 EINVAL = 28
 U32 = 0xFFFFFFFF  # i32 arguments arrive signed; pointers and lengths are unsigned
