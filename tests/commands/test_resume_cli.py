@@ -61,12 +61,13 @@ def test_a_resumed_job_keeps_its_shard_size_and_no_memo(
 ) -> None:
     """Submitted with --shard-size 1 --no-memo --slots 1 and killed mid-job, the job resumes with
     that target: recorded in its spec, and used: twins (identical files) each run (none reused),
-    and every file ran in a container of its own (each output names a different hostname)."""
+    and every file ran in a container of its own (each output names a different container: its
+    cgroup; the hostname is the same in every container, so that replicas agree)."""
     env = {**env, "CODSH_HOME": str(tmp_path / "home")}
     twins: Tree = {"a1.txt": b"a\n", "a2.txt": b"a\n", "b1.txt": b"b\n", "b2.txt": b"b\n"}
     source = add(env, write_tree(tmp_path / "in", twins))
     target = ("--shard-size", "1", "--no-memo", "--slots", "1")
-    command = ("run", "-e", "sleep 1; cat; hostname", "-c", source, *target)
+    command = ("run", "-e", "sleep 1; cat; tail -n 1 /proc/self/cgroup", "-c", source, *target)
 
     job = codsh(*command, "--detach", env=env).out.decode().strip()
     pid = described(job, env)["pid"]
