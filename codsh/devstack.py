@@ -134,9 +134,9 @@ def start_cluster(
             stop_pid(pid)
         join = [*CODSH, "node", "join", info["address"], "--ipfs", str(node.api_url)]
         join += ["--tls", str(tls_root() / node.name), "--slots", str(slots), "--name", node.name]
+        join += ["--label", f"devstack={node.name}", "--price", default_prices()]
         own_engine = engines_module.docker_host(node.repo.parent)
         env = {**os.environ, "DOCKER_HOST": own_engine} if own_engine else None
-        join += ["--label", f"devstack={node.name}", "--price", default_prices()]
         proc = spawn(join, node.repo.parent / "worker.log", env)
         pid_file.write_text(str(proc.pid))
     from codsh.cluster.execution import wait_for_nodes
