@@ -185,7 +185,7 @@ def resolve_known(names: NameStore, text: str) -> str | None:
     if known is None:
         if not ipns:
             raise InputError(
-                f"{root!r} is neither a CID nor a name published here",
+                f"{root!r} is not a valid CID, nor a name published here",
                 "`codsh name ls` lists the names; a job's --name NAME publishes one; "
                 "CIDs look like bafy... or Qm...",
             )

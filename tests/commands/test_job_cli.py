@@ -45,7 +45,7 @@ def small(env: dict[str, str], tmp_path: Path) -> str:
 
 def test_malformed_cid(env: dict[str, str]) -> None:
     result = codsh("job", "submit", "-e", "cat", "-c", "notacid", env=env)
-    assert_usage_error(result, "'notacid' is neither a CID nor a name published here")
+    assert_usage_error(result, "'notacid' is not a valid CID")
 
 
 def test_cid_nobody_has_gives_up_after_find_timeout(env: dict[str, str], tmp_path: Path) -> None:

@@ -70,7 +70,7 @@ def test_bad_and_unknown_names_are_input_errors(home: dict[str, str], tmp_path: 
     assert_usage_error(
         codsh("run", "-e", "cat", "-c", cid, "--name", "my job", env=home), "cannot be a job name"
     )
-    assert_usage_error(codsh("ls", "nosuch", env=home), "neither a CID nor a name", "name ls")
+    assert_usage_error(codsh("ls", "nosuch", env=home), "is not a valid CID, nor a name", "name ls")
     assert_usage_error(codsh("run", "-e", "cat", "-c", "nosuch", env=home), "nosuch")
 
 
