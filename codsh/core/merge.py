@@ -1,7 +1,7 @@
 """Merge per-file outputs by reference: the dag-pb nodes that link them, computed without I/O.
 
 No output byte is copied: a per-file result is a UnixFS directory tree whose leaves are the output
-CIDs; a concat result is a UnixFS file node (a balanced tree of them past FANOUT children) whose
+CIDs (a folder past kubo's threshold is HAMT-sharded as kubo shards it, codsh/core/hamt.py); a concat result is a UnixFS file node (a balanced tree of them past FANOUT children) whose
 children are the outputs in input path order. The caller stores the returned blocks, children first.
 """
 
@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from codsh.core.hamt import ShardingError, build_hamt, needs_sharding
 from codsh.core.model import path_order
 from codsh.core.unixfs import (
     MAX_BLOCK_SIZE,
@@ -50,7 +51,7 @@ class Merged:
 
 
 class MergeError(ValueError):
-    """The merged layout cannot be built (e.g. a directory too large for one block)."""
+    """The merged layout cannot be built (e.g. a path is both a file and a directory)."""
 
 
 def merge_per_file(outputs: list[Output], directories: Sequence[str] = ()) -> Merged:
@@ -100,18 +101,25 @@ def _directory(tree: dict[str, object], blocks: list[Block], where: str) -> Merg
         links.append(Link(merged.cid, name, merged.tsize))
         size += merged.size
     try:
+        nodes, cid, tsize = directory_nodes(links)
+    except ShardingError as exc:
+        raise MergeError(f"the output directory {where or '/'} cannot be sharded: {exc}") from None
+    blocks.extend(nodes)
+    return Merged(cid, size, tsize)
+
+
+def directory_nodes(links: Sequence[Link]) -> tuple[list[Block], str, int]:
+    """A directory linking `links` by reference, as kubo's `ipfs add` lays it out: one node, or a
+    HAMT of shard nodes (children first) past kubo's threshold; then its CID and DAG size."""
+    if not needs_sharding(links):
         block, tsize = directory_block(links)
-    except DirectoryTooLarge as exc:
-        raise MergeError(
-            f"the output directory {where or '/'} has {exc.entries} entries, too many for one block; "
-            "HAMT-sharded output directories are not supported yet (use --concat, or split the input)"
-        ) from None
-    blocks.append(block)
-    return Merged(block.cid, size, tsize)
+        return [block], block.cid, tsize
+    pairs, cid, tsize = build_hamt(links)
+    return [Block(c, data) for c, data in pairs], cid, tsize
 
 
 class DirectoryTooLarge(MergeError):
-    """A directory node would pass MAX_BLOCK_SIZE: kubo would shard it (HAMT), codsh cannot yet."""
+    """A single directory node would pass MAX_BLOCK_SIZE (`directory_nodes` shards it instead)."""
 
     def __init__(self, entries: int) -> None:
         super().__init__(f"a directory of {entries} entries is too large for one block")
@@ -119,7 +127,7 @@ class DirectoryTooLarge(MergeError):
 
 
 def directory_block(links: Sequence[Link]) -> tuple[Block, int]:
-    """One UnixFS directory node linking `links` by reference, and its DAG size (tsize).
+    """One plain UnixFS directory node linking `links` by reference, and its DAG size (tsize).
 
     Links are sorted by name bytewise, as kubo sorts them, so the same entries give kubo's CID.
     Shared by merges and datasets; names must be unique (the callers check).

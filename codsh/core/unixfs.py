@@ -26,7 +26,12 @@ MAX_BLOCK_SIZE = (
 )  # kubo refuses larger blocks over bitswap; directories past it need HAMT
 
 
+_ONE_BYTE = [bytes((i,)) for i in range(128)]  # most varints: tags, short lengths, small sizes
+
+
 def varint(value: int) -> bytes:
+    if 0 <= value < 128:
+        return _ONE_BYTE[value]
     if value < 0:
         raise ValueError("varint of a negative number")
     out = bytearray()
@@ -150,6 +155,13 @@ def cid_bytes(text: str) -> bytes:
     from multiformats import CID
 
     return bytes(CID.decode(text))
+
+
+def cid_length(text: str) -> int:
+    """Bytes in the binary form of a CID string (what boxo's size estimate counts)."""
+    if text.startswith("b") and text.islower():
+        return (len(text) - 1) * 5 // 8
+    return len(cid_bytes(text))
 
 
 def parse_cid(text: str) -> CID:

@@ -184,15 +184,21 @@ def test_per_file_file_over_listed_directory_raises() -> None:
         merge_per_file([out("a", b"1")], directories=["a"])
 
 
-def test_per_file_directory_too_large_for_one_block_mentions_hamt() -> None:
-    # ~300 bytes per link: 4000 of them are well over the 1 MiB block limit
+def test_per_file_directory_too_large_for_one_block_is_hamt_sharded() -> None:
+    """Issue 13: this was refused ("HAMT-sharded output directories are not supported yet")."""
     cid = raw_cid(b"x")
     outputs = [Output(f"big/{i:05d}-{'n' * 250}", cid, 1, 1) for i in range(4000)]
     outputs.append(out("small/ok", b"ok"))
-    with pytest.raises(MergeError, match="HAMT") as info:
-        merge_per_file(outputs)
-    assert "/big" in str(info.value)
-    assert "4000 entries" in str(info.value)
+    merged = merge_per_file(outputs)
+    blocks = by_cid(merged.blocks)
+    root_links, _ = decode_node(blocks[merged.cid].data)
+    big = next(link for link in root_links if link[1] == "big")
+    big_links, unixfs = decode_node(blocks[big[0]].data)
+    assert unixfs["type"] == 5 and len(big_links) <= 256  # a HAMT shard, 256 slots at most
+    small = next(link for link in root_links if link[1] == "small")
+    assert decode_node(blocks[small[0]].data)[1]["type"] == 1  # a plain directory
+    assert all(len(block.data) < 1024 * 1024 for block in merged.blocks)
+    assert merged.tsize == sum(len(b.data) for b in merged.blocks) + 4000 + 2
 
 
 # -- concat ------------------------------------------------------------------------------------
