@@ -7,7 +7,7 @@ from pathlib import Path
 
 import trio
 
-from codsh.core.merge import MergeError, Output, merge_per_file
+from codsh.core.merge import Block, MergeError, Output, merge_per_file
 from codsh.core.unixfs import raw_cid
 from codsh.errors import CodshError, InputError
 from codsh.ipfs.client import AddResult, KuboClient
@@ -53,38 +53,43 @@ async def add_spread(path: Path, replicas: int, api_urls: list[str]) -> str:
         for i, (rel, full) in enumerate(files)
     ]
     merged = merge_per_file(outputs, directories)
-    for url in api_urls:
-        async with KuboClient(url) as ipfs:
-            for block in merged.blocks:
-                await ipfs.block_put(block.data, codec=block.codec)
-            await ipfs.pin_add(*[block.cid for block in merged.blocks], recursive=False)
+    async with trio.open_nursery() as nursery:
+        for url in api_urls:
+            nursery.start_soon(_store_blocks, url, merged.blocks)
     return merged.cid
+
+
+async def _store_blocks(url: str, blocks: list[Block]) -> None:
+    """Put the directory nodes (a HAMT has thousands) a few requests at a time, then pin them."""
+    limit = trio.CapacityLimiter(4)
+    async with KuboClient(url) as ipfs:
+
+        async def put(block: Block) -> None:
+            async with limit:
+                await ipfs.block_put(block.data, codec=block.codec)
+
+        async with trio.open_nursery() as nursery:
+            for block in blocks:
+                nursery.start_soon(put, block)
+        await ipfs.pin_add(*[block.cid for block in blocks], recursive=False)
 
 
 CHUNK = 256 * 1024  # the canonical chunk size: a bigger file is a dag-pb node over its chunks
 
 
 def check_layout(top: Path, files: list[tuple[str, Path]], directories: list[str]) -> None:
-    """Refuse at once what cannot be spread: the folders are built here, by reference, as plain
-    directory nodes of one block each (no HAMT sharding yet), so a folder whose entries pass
-    1 MiB (~18,000 short names) fails. The layout is computed first with stand-in CIDs of the
-    same length and DAG sizes at least as long, so nothing is added for nothing."""
+    """Refuse at once what cannot be spread, before anything is added. The folders are built
+    here by reference with the merge's code (HAMT-sharded past kubo's threshold, as `ipfs add`
+    shards them, so the root is kubo's); the layout is computed with stand-in CIDs of the same
+    length, which decide sharding just as the real ones will."""
     stand_in = raw_cid(b"")
     sizes = [(rel, full.stat().st_size) for rel, full in files]
     outputs = [Output(rel, stand_in, size, size + 64 * (size // CHUNK + 1)) for rel, size in sizes]
     try:
         merge_per_file(outputs, directories)
     except MergeError as exc:
-        entries: dict[str, int] = {}
-        for rel in [rel for rel, _ in files] + directories:
-            parent = rel.rpartition("/")[0]
-            entries[parent] = entries.get(parent, 0) + 1
-        folder, count = max(entries.items(), key=lambda item: item[1])
         raise InputError(
-            f"{top / folder}: {count} entries, too many for one directory block (1 MiB); "
-            "`devstack add` builds the folders itself and cannot shard them (HAMT) yet",
-            "split it into folders of fewer entries (or shorter names), or add it to one node "
-            "with `codsh add`",
+            f"{top}: {exc}", "rename the files in question, or add the tree with `codsh add`"
         ) from exc
 
 
