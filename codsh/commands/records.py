@@ -226,9 +226,9 @@ def logs(
             continue
         where = f" on {entry['node']}" if entry.get("node") else ""
         status = f"exit {entry['exit_code']}" if entry["exit_code"] is not None else "no exit code"
-        outcome = f"{entry['outcome']}, " if entry.get("outcome") else ""
+        outcome = f" ({entry['outcome']})" if entry.get("outcome") else ""
         click.echo(
-            f"== {entry['path'] or '(the input file)'}: {outcome}{status}, {entry['seconds']}s{where}"
+            f"== {entry['path'] or '(the input file)'}: {status}{outcome}, {entry['seconds']}s{where}"
         )
         if entry["error"]:
             click.echo(f"   error: {entry['error']}")

@@ -27,10 +27,10 @@ def test_failure_summary_points_to_logs_failed_which_shows_only_failures(
     logs = codsh("job", "logs", job[1], "--failed", env=env)
     assert logs.code == 0, logs.err
     text = logs.out.decode()
-    assert "== c.txt: exited, exit 3" in text and "broken input" in text
+    assert "== c.txt: exit 3 (exited)" in text and "broken input" in text
     assert "a.txt" not in text and "b.txt" not in text  # ok, and no match: not failures
     everything = codsh("job", "logs", job[1], env=env).out.decode()
-    assert "== b.txt: no match, exit 1" in everything and "== a.txt: ok, exit 0" in everything
+    assert "== b.txt: exit 1 (no match)" in everything and "== a.txt: exit 0 (ok)" in everything
 
 
 def test_logs_failed_of_a_job_without_failures_says_so(env: dict[str, str], tmp_path: Path) -> None:
