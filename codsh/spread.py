@@ -7,7 +7,7 @@ from pathlib import Path
 
 import trio
 
-from codsh.core.merge import Block, MergeError, Output, merge_per_file
+from codsh.core.merge import Block, MergeError, Output, merge_per_file, pin_batches
 from codsh.core.unixfs import raw_cid
 from codsh.errors import CodshError, InputError
 from codsh.ipfs.client import AddResult, KuboClient
@@ -60,18 +60,13 @@ async def add_spread(path: Path, replicas: int, api_urls: list[str]) -> str:
 
 
 async def _store_blocks(url: str, blocks: list[Block]) -> None:
-    """Put the directory nodes (a HAMT has thousands) a few requests at a time, then pin them."""
-    limit = trio.CapacityLimiter(4)
+    """Put the directory nodes on one node (a HAMT of 100k names has ~30k, ~1.3 ms each; more
+    requests at once measured no faster), then pin them."""
     async with KuboClient(url) as ipfs:
-
-        async def put(block: Block) -> None:
-            async with limit:
-                await ipfs.block_put(block.data, codec=block.codec)
-
-        async with trio.open_nursery() as nursery:
-            for block in blocks:
-                nursery.start_soon(put, block)
-        await ipfs.pin_add(*[block.cid for block in blocks], recursive=False)
+        for block in blocks:
+            await ipfs.block_put(block.data, codec=block.codec)
+        for cids in pin_batches(blocks):
+            await ipfs.pin_add(*cids, recursive=False)
 
 
 CHUNK = 256 * 1024  # the canonical chunk size: a bigger file is a dag-pb node over its chunks

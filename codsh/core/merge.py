@@ -140,6 +140,13 @@ def directory_block(links: Sequence[Link]) -> tuple[Block, int]:
     return block, len(data) + sum(link.tsize for link in ordered)
 
 
+def pin_batches(blocks: Sequence[Block], per_request: int = 2000) -> list[list[str]]:
+    """The blocks' CIDs in groups of one pin request each: a HAMT has 10,000s of nodes, and kubo
+    answers 431 to a request whose URL passes 1 MiB (~16,000 CIDs)."""
+    cids = [block.cid for block in blocks]
+    return [cids[start : start + per_request] for start in range(0, len(cids), per_request)]
+
+
 def merge_concat(outputs: list[Output]) -> Merged:
     """One UnixFS file: the outputs concatenated in input path order, by reference."""
     ordered = sorted(outputs, key=lambda o: path_order(o.path))

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 
 from codsh.core.manifest import build_manifest
-from codsh.core.merge import Merged, MergeError, Output, merge_concat, merge_per_file
+from codsh.core.merge import Merged, MergeError, Output, merge_concat, merge_per_file, pin_batches
 from codsh.core.model import FileResult, Setup
 from codsh.core.plan import LocalityReport
 from codsh.core.publish import Report
@@ -111,7 +111,8 @@ async def store_merge(
                 "is the kubo at --ipfs a v0.42 with default settings? the merge was not published",
             )
     if not outputs_here:
-        await ipfs.pin_add(*[block.cid for block in merged.blocks], recursive=False)
+        for cids in pin_batches(merged.blocks):  # a HAMT's 10,000s of nodes pass one URL's limit
+            await ipfs.pin_add(*cids, recursive=False)
     else:  # everything is local: one recursive pin covers it all
         await ipfs.pin_add(merged.cid)
     return merged
