@@ -8,7 +8,15 @@ import random
 import pytest
 from multiformats import CID
 
-from codsh.core.merge import FANOUT, Block, MergeError, Output, merge_concat, merge_per_file
+from codsh.core.merge import (
+    FANOUT,
+    Block,
+    MergeError,
+    Output,
+    merge_concat,
+    merge_per_file,
+    pin_batches,
+)
 from codsh.core.model import path_order
 from codsh.core.unixfs import dag_pb_cid, raw_cid
 from tests.protobuf import fields
@@ -308,3 +316,11 @@ def test_concat_is_independent_of_output_order() -> None:
     shuffled = list(outputs)
     random.Random(3).shuffle(shuffled)
     assert merge_concat(shuffled) == merge_concat(outputs)
+
+
+def test_pin_batches_keep_every_cid_once_in_order() -> None:
+    blocks = [Block(raw_cid(b"%d" % i), b"") for i in range(4500)]
+    batches = pin_batches(blocks)
+    assert [len(batch) for batch in batches] == [2000, 2000, 500]
+    assert [cid for batch in batches for cid in batch] == [block.cid for block in blocks]
+    assert pin_batches([]) == []

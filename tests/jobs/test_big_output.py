@@ -3,10 +3,13 @@ reference into the HAMT-sharded directory kubo's own `ipfs add -r` makes, agains
 
 from __future__ import annotations
 
+import base64
+import json
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
 
+import docker
 import pytest
 
 from codsh.core.model import FileResult
@@ -16,7 +19,9 @@ from codsh.inputs import InputTree
 from codsh.ipfs.adding import AddResult
 from codsh.ipfs.client import AddOptions, KuboClient
 from codsh.ipfs.multipart import AddEntry
-from codsh.jobs.finish import store_merge
+from codsh.jobs.finish import JobResult, store_merge
+from codsh.jobs.local import LocalExecution
+from codsh.jobs.run import run_job
 from codsh.kubo_daemon import KuboProcess
 from codsh.spread import add_spread
 from tests.conftest import ipfs_cli, run
@@ -111,3 +116,28 @@ def test_a_cluster_merge_pins_tens_of_thousands_of_hamt_nodes(kubo: KuboProcess)
     nodes, pinned = run(merge, deadline=150)
     assert nodes > 17_000  # 64 bytes of URL each: over kubo's 1 MiB in one request
     assert list(pinned.values()) == ["direct"]
+
+
+def test_a_cat_job_over_a_wide_folder_gives_back_the_folders_cid(
+    kubo: KuboProcess, engine: docker.DockerClient, image_id: str, tmp_path: Path
+) -> None:
+    """A real per-file job end to end: `cat` copies each file, so the output tree is the input
+    tree, and its CID must be the one kubo gave the input (HAMT-sharded: 1,200 long names are
+    over the threshold). Before, the merge made it a plain node: another CID."""
+    salt = uuid.uuid4().hex
+    folder = tmp_path / "wide"
+    (folder / "sub").mkdir(parents=True)
+    for index in range(1200):
+        (folder / "sub" / (f"{index:04d}" + "n" * 196)).write_text(f"{salt} {index}\n")
+
+    async def go() -> tuple[str, JobResult]:
+        async with KuboClient(kubo.api_url) as ipfs:
+            cid = (await ipfs.add_paths([folder]))[-1].cid
+            spec = JobSpec("cat", cid, image_digest=image_id)
+            return cid, await run_job(spec, ipfs, LocalExecution(engine))
+
+    cid, result = run(go, deadline=170)
+    assert result.ok and len(result.files) == 1200
+    assert result.output_cid == cid
+    node = json.loads(ipfs_cli(kubo, "dag", "get", f"{cid}/sub"))
+    assert base64.b64decode(node["Data"]["/"]["bytes"] + "==")[:2] == b"\x08\x05"  # a HAMT shard
