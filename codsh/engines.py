@@ -3,7 +3,9 @@ devstack behaves like N machines: only the driver's engine has the job images at
 nodes load them by content (codsh/images/content.py).
 
 Each engine has its own data root, exec root, socket and pidfile, and no bridge and no iptables
-rules: job containers have no network. The exec root (where containerd's socket lives) is under
+rules: job containers have no network. It runs in a network namespace of its own, because a
+dockerd started with `--bridge none` deletes the host's docker0 (the one the machine's own
+engine uses for builds and networked containers). The exec root (where containerd's socket lives) is under
 /run with a short name, since a unix socket path must stay under 108 bytes.
 """
 
@@ -45,7 +47,12 @@ def start(node_folder: Path) -> str:
     root = folder_of(node_folder)
     root.mkdir(parents=True, exist_ok=True)
     exec_root = Path("/run/codsh-engines") / hashlib.sha256(str(root).encode()).hexdigest()[:12]
-    command = [
+    unshare = shutil.which("unshare")
+    if unshare is None:
+        raise ServiceUnavailable("unshare is not installed", "install util-linux")
+    command = [  # a network namespace of its own: dockerd with no bridge deletes docker0
+        unshare,
+        "--net",
         dockerd,
         "--data-root", str(root / "data"),
         "--exec-root", str(exec_root),

@@ -19,6 +19,8 @@ LISBON = "sed -n '/38.7[2-4]....,-9.1[3-5]..../p'"
 def test_nodes_with_their_own_engines_load_the_image_by_content(
     tmp_path: Path, engine: docker.DockerClient
 ) -> None:
+    bridge = Path("/sys/class/net/docker0")
+    had_bridge = bridge.exists()  # this machine's engine's: the node engines must leave it be
     env = {k: v for k, v in os.environ.items() if k != "CODSH_IPFS"}
     env["CODSH_HOME"] = str(tmp_path / "home")
     env["IPFS_PATH"] = str(tmp_path / "no-user-kubo")
@@ -54,3 +56,4 @@ def test_nodes_with_their_own_engines_load_the_image_by_content(
         down = codsh("devstack", "down", "--purge", env=env, timeout=180)
     assert down.code == 0, down.err
     assert not list((tmp_path / "home").rglob("docker.sock"))
+    assert bridge.exists() == had_bridge  # a dockerd without a bridge deletes docker0 if it can
