@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from types import TracebackType
-from typing import Self
+from typing import TYPE_CHECKING, Self
 
 from rich.console import Console
 from rich.filesize import decimal
@@ -19,7 +19,9 @@ from rich.progress import (
 )
 
 from codsh.core.model import FileResult
-from codsh.inputs import InputTree
+
+if TYPE_CHECKING:
+    from codsh.inputs import InputTree  # an annotation only: importing it loads the kubo client
 
 stderr = Console(stderr=True, highlight=False, soft_wrap=True)
 

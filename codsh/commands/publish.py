@@ -9,7 +9,6 @@ import click
 from codsh.commands.settings import Settings, pass_settings, run_async
 from codsh.completion import cids
 from codsh.core.publish import Report, parse_targets
-from codsh.progress import stderr
 
 
 @click.command()
@@ -57,4 +56,6 @@ def publish(
     if as_json:
         click.echo(json.dumps([r.record() for r in reports], ensure_ascii=False))
     for report in reports:
+        from codsh.progress import stderr  # rich: only when a report is printed
+
         stderr.print(report.summary(), markup=False)
