@@ -29,6 +29,7 @@ async def shard_runner(
     docker_client: docker.DockerClient,
     scratch_root: Path | None = None,
     labels: Mapping[str, str] | None = None,
+    check_locality: bool = True,
 ) -> tuple[Runner, Setup | None]:
     """The runner for `spec` on this node; a WASM module is fetched and compiled here (once per
     job on a node, or per shard task on a cluster), a Python environment built or reused, an
@@ -56,9 +57,13 @@ async def shard_runner(
             scratch_root,
             labels,
             mounts={str(env.path): ENV_MOUNT},
+            check_locality=check_locality,
         )
         return runner, Setup(env.path.name, env.built, round(env.seconds, 3))
-    return ShardRunner(spec, ipfs, docker_client, scratch_root, labels), image_setup
+    runner = ShardRunner(
+        spec, ipfs, docker_client, scratch_root, labels, check_locality=check_locality
+    )
+    return runner, image_setup
 
 
 async def _ensure_image(
