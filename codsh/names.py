@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from codsh.config import data_dir
 from codsh.core.spec import check_input
-from codsh.core.unixfs import parse_cid
+from codsh.core.unixfs import is_cid
 from codsh.errors import CodshError, InputError
 
 if TYPE_CHECKING:
@@ -47,21 +47,13 @@ def check_name(name: str | None) -> str | None:
     """`name` when it can be a job's stable name (and never be taken for a CID), else an error."""
     if name is None:
         return None
-    if not NAME.fullmatch(name) or _is_cid(name):
+    if not NAME.fullmatch(name) or is_cid(name):
         raise InputError(f"{name!r} cannot be a job name", NAME_HINT)
     return name
 
 
 def key_name(name: str) -> str:
     return KEY_PREFIX + name
-
-
-def _is_cid(text: str) -> bool:
-    try:
-        parse_cid(text)
-    except ValueError:
-        return False
-    return True
 
 
 def is_cid_path(text: str) -> bool:
@@ -71,7 +63,7 @@ def is_cid_path(text: str) -> bool:
     if text.startswith(IPNS_PREFIXES):
         return False
     root = text.removeprefix("/ipfs/").removeprefix("ipfs://").partition("/")[0]
-    return text.startswith(("/ipfs/", "ipfs://")) or not NAME.fullmatch(root) or _is_cid(root)
+    return text.startswith(("/ipfs/", "ipfs://")) or not NAME.fullmatch(root) or is_cid(root)
 
 
 @dataclass(frozen=True)

@@ -16,7 +16,7 @@ from typing import Any
 from codsh.client.backend import Backend
 from codsh.core.spec import DEFAULT_IMAGE, PYTHON, PYTHON_IMAGE, SHELL, WASM, Program, check_command
 from codsh.core.spec import check_input as check_cid
-from codsh.core.unixfs import parse_cid
+from codsh.core.unixfs import is_cid
 from codsh.errors import CodshError, InputError
 
 PREFIXES = ("bundle:", "wasm:")
@@ -40,18 +40,10 @@ def choose(
     if what.startswith(PREFIXES):
         kind, _, cid = what.partition(":")
         return inspect_program(check_cid(cid), python_image, backend, kind)
-    if _is_cid(what.strip()):
+    if is_cid(what.strip()):
         return inspect_program(what.strip(), python_image, backend, None)
     check_command(what)
     return Program(SHELL, what, image=image or DEFAULT_IMAGE)
-
-
-def _is_cid(text: str) -> bool:
-    try:
-        parse_cid(text)
-    except ValueError:
-        return False
-    return True
 
 
 def pack_function(

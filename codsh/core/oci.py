@@ -123,16 +123,14 @@ def load_plan(docker_manifest: bytes) -> LoadPlan:
 
 def content_cid(image: str) -> str | None:
     """The CID of an image given by content (`ipfs://CID` or a bare CID), else None (a name)."""
-    from codsh.core.unixfs import parse_cid
+    from codsh.core.unixfs import is_cid
 
     text = image.removeprefix("ipfs://")
-    try:
-        parse_cid(text)
-    except ValueError:
-        if image.startswith("ipfs://"):
-            raise ValueError(f"{image!r}: ipfs:// is followed by an image folder's CID") from None
-        return None
-    return text
+    if is_cid(text):
+        return text
+    if image.startswith("ipfs://"):
+        raise ValueError(f"{image!r}: ipfs:// is followed by an image folder's CID")
+    return None
 
 
 def tar_header(path: str, size: int) -> bytes:

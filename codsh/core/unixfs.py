@@ -174,6 +174,15 @@ def parse_cid(text: str) -> CID:
         raise ValueError(str(exc) or type(exc).__name__) from exc
 
 
+def is_cid(text: str) -> bool:
+    """Whether `text` decodes as a CID (a name, a path or a typo does not)."""
+    try:
+        parse_cid(text)
+    except ValueError:
+        return False
+    return True
+
+
 def safe_join(root: Path, relative: str) -> Path:
     """`root/relative`, refusing names that would escape `root` (UnixFS names are untrusted)."""
     if not relative:

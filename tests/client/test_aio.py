@@ -85,7 +85,10 @@ def test_a_requirement_through_the_api_without_a_python_image_here(
     remote: codsh.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, python_image: str
 ) -> None:
     """The client has no Docker (so no codsh/python to read wheel tags from): it asks the
-    orchestrator for them (it said "build it here" before)."""
+    orchestrator for them (it said "build it here" before). Nothing is mocked: this process's
+    DOCKER_HOST names a socket where no engine listens, as on a laptop without Docker, while the
+    orchestrator (its own process) runs the job in the real engine; pip runs for real, offline,
+    from a wheel made here."""
     wheels = tmp_path / "wheels"
     make_wheel(wheels, "codsh_tiny", "def hello():\n    return 'hello from a wheel'\n")
     monkeypatch.setenv("PIP_NO_INDEX", "1")
