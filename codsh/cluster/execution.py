@@ -10,9 +10,10 @@ from __future__ import annotations
 import logging
 import socket
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 
 import trio
@@ -20,6 +21,7 @@ from distributed import Client
 
 from codsh.cluster.messages import InventoryAnswer, Wire
 from codsh.cluster.node import NOT_CODSH, inventory
+from codsh.cluster.reveal import Reveal
 from codsh.cluster.tasks import ShardTasks
 from codsh.cluster.tls import security
 from codsh.core.bill import Meter, PriceList
@@ -126,7 +128,9 @@ class ClusterRun:
         others = frozenset(a for a, answer in self.answers.items() if not answer.codsh)
         lists = {names.get(a, a): PriceList.from_dict(x.prices) for a, x in self.answers.items()}
         meter = Meter(lists, replicas)  # every run priced with its node's published list
-        ballots = Ballots(replicas, meter.after_vote(on_file))
+        reveal = Reveal(self.client, self.job, names, self.scheduler)
+        ballots = Ballots(replicas, meter.after_vote(on_file), self.job, on_ready=reveal.poke)
+        reveal.ballots = ballots
         runs = [
             ShardTasks(
                 self.client,
@@ -141,11 +145,19 @@ class ClusterRun:
             for _ in placements
         ]
         outcomes: list[list[FileResult]] = [[] for _ in runs]
+        running = len(runs)
 
         async def replica(index: int) -> None:
-            outcomes[index] = await runs[index].run(placements[index].tasks)
+            nonlocal running
+            try:
+                outcomes[index] = await runs[index].run(placements[index].tasks)
+            finally:
+                running -= 1
+                if not running:
+                    reveal.finish()  # open and vote on what is left
 
-        await side_by_side(replica, len(runs))
+        steps = [partial(replica, index) for index in range(len(runs))]
+        await side_by_side(steps + ([reveal.run] if replicas > 1 else []))
         results = outcomes[0] if replicas == 1 else ballots.close()
         for result in results if replicas == 1 else ():
             meter.run(result)  # the shard's answer may have replaced the file's first report
@@ -153,17 +165,17 @@ class ClusterRun:
         return Ran(results, report, [s for r in runs for s in r.setup])
 
 
-async def side_by_side(run: Callable[[int], Awaitable[None]], count: int) -> None:
-    """`run(0)` ... `run(count - 1)` at once; one run is awaited directly, and an error of the
-    runs (the scheduler gone, ...) comes out as itself, not in an exception group, so the CLI
-    prints it as an error."""
-    if count == 1:
-        await run(0)
+async def side_by_side(steps: Sequence[Callable[[], Awaitable[None]]]) -> None:
+    """Every step at once; one step is awaited directly, and an error of the steps (the
+    scheduler gone, ...) comes out as itself, not in an exception group, so the CLI prints it
+    as an error."""
+    if len(steps) == 1:
+        await steps[0]()
         return
     try:
         async with trio.open_nursery() as nursery:
-            for index in range(count):
-                nursery.start_soon(run, index)
+            for step in steps:
+                nursery.start_soon(step)
     except BaseExceptionGroup as group:
         leaf: BaseException = group
         while isinstance(leaf, BaseExceptionGroup):

@@ -28,6 +28,7 @@ from distributed import Worker, WorkerPlugin, get_worker
 
 from codsh.cluster.held import stored
 from codsh.cluster.messages import FileDone, InventoryAnswer, ShardAnswer, Wire
+from codsh.cluster.sealed import Openings
 from codsh.cluster.tls import cluster_id, security
 from codsh.config import scratch_root
 from codsh.core.bill import PriceList
@@ -91,6 +92,7 @@ class CodshNode(WorkerPlugin):
         self.node_id = node_id  # stable across restarts: names this node's containers and scratch
         self.cluster = cluster  # which cluster's member: two clusters' "node0" on one machine
         self.docker: docker.DockerClient | None = None
+        self.openings = Openings()  # replicated jobs' answers kept back (commit before reveal)
         self._lock = threading.Lock()
         self._running: list[_Running] = []
         self._watch: asyncio.Task[None] | None = None
@@ -205,6 +207,7 @@ async def stop_job(job: str, dask_worker: Worker) -> int:
     """Stop job `job`'s shards on this node now (run by the driver on every node when it is
     cancelled); its containers are removed. Returns how many were left to remove by label."""
     plugin = _plugin(dask_worker)
+    plugin.openings.forget(job)
     stopping = plugin.stop_where(lambda entry: entry.job == job)
     await asyncio.to_thread(lambda: [entry.ended.wait(STOP_WAIT) for entry in stopping])
     assert plugin.docker is not None
@@ -236,14 +239,32 @@ def run_shard_task(
     key = str(worker.get_current_task())
     shard = Shard(index, tuple(InputFile(path, cid, size) for path, cid, size in files))
 
+    spec = JobSpec.from_json(spec_json)
+    plugin = _plugin(worker)
+    # a replicated job's answers travel as commitments, opened when the driver asks
+    sealed = plugin.openings.sealer(job, str(worker.name)) if spec.replicas > 1 else _as_is
+
     def send(result: FileResult) -> None:
-        message = FileDone(job, attempt, worker.address, result).to_wire()
+        message = FileDone(job, attempt, worker.address, sealed(result)).to_wire()
         with contextlib.suppress(Exception):  # the answer carries it anyway
             worker.log_event(topic, message)
 
-    spec = JobSpec.from_json(spec_json)
-    results, setup, error = trio.run(_run_shard, _plugin(worker), spec, shard, job, key, send)
-    return ShardAnswer(worker.address, tuple(results), setup, error).to_wire()
+    results, setup, error = trio.run(_run_shard, plugin, spec, shard, job, key, send)
+    answer = tuple(sealed(r) for r in results)
+    return ShardAnswer(worker.address, answer, setup, error).to_wire()
+
+
+def _as_is(result: FileResult) -> FileResult:
+    return result
+
+
+async def open_commitments(
+    job: str, commitments: Sequence[str], dask_worker: Worker
+) -> dict[str, dict[str, Any]]:
+    """Run by the driver on the nodes (`client.run`) once every replica of some files has
+    committed: the openings of `commitments` this node holds (core/commit.py)."""
+    plugin = dask_worker.plugins.get(PLUGIN)
+    return plugin.openings.take(job, commitments) if isinstance(plugin, CodshNode) else {}
 
 
 async def _run_shard(

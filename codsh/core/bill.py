@@ -113,6 +113,10 @@ class Meter:
         """The voted result of a replicated file: every replica's run is on its bill."""
         runs = self._runs.pop(result.path, None)
         if runs is not None:
+            broken = {b["node"] for b in (result.vote or {}).get("broken", [])}
+            for entry in runs:
+                if entry["node"] in broken:  # it broke commit before reveal: not paid
+                    entry.update(cost=0.0, unpaid="broke commit before reveal")
             result.replica_use = runs
             result.cost = round(sum(r["cost"] for r in runs), 12)
 

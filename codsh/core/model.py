@@ -124,6 +124,7 @@ class FileResult:
     fuel: int = 0  # WASM fuel units the run used (metering; 0 for containers)
     outcome: Outcome = Outcome.OK
     vote: dict[str, Any] | None = None  # replicated runs: who agreed, who was outvoted (core/vote)
+    commitment: str | None = None  # replicated runs: the node's hash over its answer (core/commit)
     # metering (core/bill): what this run used, and what it costs at its node's price list
     cpu_seconds: float = 0.0  # user+system CPU of the file's processes (the shard's cgroup)
     peak_memory: int = 0  # bytes: the memory high-water mark while the file ran

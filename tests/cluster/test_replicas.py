@@ -15,10 +15,10 @@ from codsh.cluster.execution import connect
 from codsh.core.model import Outcome
 from codsh.core.spec import JobSpec
 from codsh.core.unixfs import raw_cid
-from codsh.core.vote import tally
+from codsh.core.vote import BROKEN_COPY, tally
 from codsh.errors import InputError
 from codsh.jobs.store import JobStore
-from tests.cluster import liar
+from tests.cluster import copier, liar
 from tests.cluster.test_cluster import cluster_run, local_run
 from tests.conftest import run
 
@@ -68,6 +68,31 @@ def test_a_lying_node_is_outvoted_on_every_file_it_lies_about(
     assert counts["node1"] == {"run": 9, "agreed": 6, "outvoted": 3, "disputed": 0}
     assert counts["node0"]["outvoted"] == counts["node2"]["outvoted"] == 0
     assert voted.placement is not None and sum(voted.placement.files_per_node.values()) == 27
+
+
+def test_a_node_that_copies_another_answer_is_caught_by_the_commitments(
+    stack: list[devstack.NodeStatus], logs: str, image_id: str, engine: object
+) -> None:
+    """node2 runs nothing and copies what the others said, read from the scheduler's event log:
+    it sees only their commitments, which it cannot open, so it is outvoted on every file."""
+    info = devstack.scheduler_info()
+    assert info is not None
+    client = connect(info["address"], devstack.tls_dir())
+    try:
+        cloudpickle.register_pickle_by_value(copier)
+        client.register_plugin(copier.Copier("node2"), name=copier.PLUGIN_NAME)
+        voted = cluster_run(stack, JobSpec("grep rain", logs, image_digest=image_id, replicas=3))
+    finally:
+        client.unregister_worker_plugin(copier.PLUGIN_NAME)
+        client.close()
+    honest = local_run(stack, JobSpec("grep rain", logs, image_digest=image_id), engine)  # type: ignore[arg-type]
+    assert voted.ok and voted.output_cid == honest.output_cid, [r.error for r in voted.failed]
+    for result in voted.files:
+        assert result.vote is not None and result.vote["agreed"] == ["node0", "node1"]
+        assert result.vote["outvoted"] == ["node2"]
+        assert result.vote["broken"] == [{"node": "node2", "why": BROKEN_COPY}]
+    counts = tally((str(r.outcome), r.vote or {}) for r in voted.files)
+    assert counts["node2"] == {"run": 9, "agreed": 0, "outvoted": 9, "disputed": 0}
 
 
 def test_a_command_that_is_not_deterministic_is_disputed(
