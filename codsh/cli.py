@@ -32,6 +32,7 @@ COMMANDS = {
     "devstack": "codsh.commands.devstack:devstack",
     "images": "codsh.commands.images:images",
     "serve": "codsh.commands.serve:serve",
+    "cluster": "codsh.commands.certs:cluster",
     "scheduler": "codsh.commands.cluster:scheduler",
     "node": "codsh.commands.cluster:node",
     "completion": "codsh.commands.completion:completion_command",

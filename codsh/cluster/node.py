@@ -314,10 +314,14 @@ def serve(
     tls: Path,
     name: str | None,
     prices: PriceList | None = None,
+    host: str | None = None,
+    port: int = 0,
 ) -> None:
-    """Run a node until it is stopped: a Dask worker with the codsh plugin."""
+    """Run a node until it is stopped: a Dask worker with the codsh plugin (on `host`:`port`,
+    else loopback for a loopback scheduler, else the address that reaches it, any port)."""
     node_id = name or hashlib.sha256(ipfs_api.encode()).hexdigest()[:12]
     cluster = cluster_id(tls)
+    loopback = "127.0.0.1" if scheduler.split("://")[-1].startswith("127.") else None
 
     async def main() -> None:
         while True:  # a worker ends when it loses the scheduler: join again when it is back
@@ -325,7 +329,8 @@ def serve(
                 scheduler,
                 nthreads=slots,
                 name=name,
-                host="127.0.0.1" if scheduler.split("://")[-1].startswith("127.") else None,
+                host=host or loopback,
+                port=port,
                 security=security(tls),
                 plugins=(CodshNode(ipfs_api, labels, slots, node_id, cluster, prices),),
                 resources={"slots": slots},

@@ -16,6 +16,9 @@ from __future__ import annotations
 import datetime
 import hashlib
 import ipaddress
+import socket
+import ssl
+from collections.abc import Sequence
 from pathlib import Path
 
 from cryptography import x509
@@ -30,13 +33,13 @@ CA, CERT, KEY = "ca.pem", "cert.pem", "key.pem"
 CA_KEY = "ca-key.pem"
 
 
-def make_certs(root: Path, members: list[str], days: int = 365) -> bool:
+def make_certs(root: Path, members: list[str], days: int = 365, hosts: Sequence[str] = ()) -> bool:
     """A CA in `root` (unless there is one) and a certificate for each of `members` in
-    `root/<member>` (unless it has one from this CA); True when the CA is new (everything
-    that trusted an older one must restart)."""
+    `root/<member>` (unless it has one from this CA, valid for `hosts`); True when the CA is
+    new (everything that trusted an older one must restart)."""
     new = make_ca(root, days)
     for member in members:
-        issue(root, member, days)
+        issue(root, member, days, hosts)
     return new
 
 
@@ -60,19 +63,21 @@ def make_ca(root: Path, days: int = 365) -> bool:
     return True
 
 
-def issue(root: Path, member: str, days: int = 365) -> Path:
+def issue(root: Path, member: str, days: int = 365, hosts: Sequence[str] = ()) -> Path:
     """root/<member>/{ca.pem,cert.pem,key.pem}: a certificate for `member` (its common name)
-    signed by root's CA, made unless one is there already; returns the folder."""
+    signed by root's CA, valid for localhost and `hosts` (names or IP addresses: Dask checks
+    only the CA, `codsh serve --tls-from-cluster` also the name), made unless one is there
+    already; returns the folder."""
     folder = root / member
     ca_pem = (root / CA).read_bytes()
+    names = alt_names(hosts)
     present = all((folder / name).exists() for name in (CA, CERT, KEY))
-    if present and (folder / CA).read_bytes() == ca_pem:
+    if present and (folder / CA).read_bytes() == ca_pem and _names_of(folder) >= set(names):
         return folder
     ca = x509.load_pem_x509_certificate(ca_pem)
     ca_key = serialization.load_pem_private_key((root / CA_KEY).read_bytes(), password=None)
     assert isinstance(ca_key, ec.EllipticCurvePrivateKey)
     key = ec.generate_private_key(ec.SECP256R1())
-    names = [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
     cert = (
         _builder(_name(f"codsh {member}"), ca.subject, key.public_key(), days)
         .add_extension(x509.SubjectAlternativeName(names), critical=False)
@@ -84,6 +89,27 @@ def issue(root: Path, member: str, days: int = 365) -> Path:
     (folder / CERT).write_bytes(cert.public_bytes(serialization.Encoding.PEM))
     (folder / CA).write_bytes(ca_pem)
     return folder
+
+
+def alt_names(hosts: Sequence[str]) -> list[x509.GeneralName]:
+    """localhost, 127.0.0.1 and `hosts`, each an IP address or else a DNS name."""
+    names: list[x509.GeneralName] = []
+    for host in ["localhost", "127.0.0.1", *hosts]:
+        try:
+            name: x509.GeneralName = x509.IPAddress(ipaddress.ip_address(host))
+        except ValueError:
+            name = x509.DNSName(host)
+        if name not in names:
+            names.append(name)
+    return names
+
+
+def _names_of(folder: Path) -> set[x509.GeneralName]:
+    cert = x509.load_pem_x509_certificate((folder / CERT).read_bytes())
+    try:
+        return set(cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value)
+    except x509.ExtensionNotFound:
+        return set()
 
 
 def _name(common_name: str) -> x509.Name:
@@ -130,8 +156,8 @@ def cluster_id(folder: Path) -> str:
 def _missing(folder: Path) -> InputError:
     return InputError(
         f"{folder} has no cluster certificates ({CA}, {CERT} and {KEY})",
-        "give --tls the folder of this member's certificate (`codsh devstack up` makes them "
-        "under the devstack folder, tls/<member>)",
+        "give --tls the folder of this member's certificate (`codsh cluster certs DIR` makes "
+        "DIR/<member>; `codsh devstack up` makes them under the devstack folder, tls/<member>)",
     )
 
 
@@ -150,3 +176,43 @@ def security(folder: Path) -> Security:
         tls_worker_key=key,
         require_encryption=True,
     )
+
+
+def check_scheduler(folder: Path, address: str, timeout: float = 10.0) -> bool:
+    """One TLS handshake with the scheduler at `address` as the member in `folder`: a scheduler
+    of another cluster, or one that refuses this member's certificate, is an InputError at once
+    (Dask would retry forever, saying only "Waiting to connect"). True when both sides accepted,
+    False when nothing answered (a node then waits for its scheduler, as Dask does)."""
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(address)
+    if parts.scheme != "tls" or not parts.hostname or not parts.port:
+        raise InputError(f"{address!r} is not a scheduler address", "give it as tls://HOST:PORT")
+    if not all((folder / name).is_file() for name in (CA, CERT, KEY)):
+        raise _missing(folder)
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH, cafile=str(folder / CA))
+    context.check_hostname = False  # as Dask: the CA is the check, not the host name
+    context.load_cert_chain(str(folder / CERT), str(folder / KEY))
+    try:
+        with (
+            socket.create_connection((parts.hostname, parts.port), timeout) as raw,
+            context.wrap_socket(raw) as tls,
+        ):
+            tls.recv(1)  # Dask speaks first; a refused certificate is an alert here (TLS 1.3)
+    except ssl.SSLCertVerificationError as exc:
+        raise InputError(
+            f"the scheduler at {address} has a certificate from another CA than {folder / CA} "
+            f"(this member is of cluster {cluster_id(folder)}): {exc.verify_message}",
+            "give --tls the folder `codsh cluster certs` made for this member with the "
+            "scheduler's CA (copy it from the machine that keeps that CA)",
+        ) from exc
+    except ssl.SSLError as exc:
+        raise InputError(
+            f"the scheduler at {address} refused this member's certificate "
+            f"({folder / CERT}): {exc.reason or exc}",
+            "the certificate must be signed by the scheduler's CA: make it with `codsh cluster "
+            "certs` in the CA's folder and copy that member's folder here",
+        ) from exc
+    except OSError:
+        return False
+    return True

@@ -27,6 +27,13 @@ def tls_option(required: bool = False) -> Callable[[F], F]:
     )
 
 
+unit_option = click.option(
+    "--unit",
+    is_flag=True,
+    help="Print a systemd unit that runs this command (see deploy/), instead of running it.",
+)
+
+
 def parse_labels(labels: tuple[str, ...]) -> dict[str, str]:
     pairs = {}
     for label in labels:
@@ -46,8 +53,15 @@ def parse_labels(labels: tuple[str, ...]) -> dict[str, str]:
     type=click.Path(path_type=Path),
     help="Write the address and dashboard URL here (JSON).",
 )
-def scheduler(tls: Path, host: str, port: int, address_file: Path | None) -> None:
+@unit_option
+def scheduler(tls: Path, host: str, port: int, address_file: Path | None, unit: bool) -> None:
     """Run the cluster's Dask scheduler (TLS only) until stopped."""
+    if unit:
+        from codsh.commands.units import unit as make_unit
+
+        args = ["scheduler", "--tls", str(tls.absolute()), "--host", host, "--port", str(port)]
+        click.echo(make_unit(f"codsh scheduler on {host}:{port}", args, docker=False), nl=False)
+        return
     from codsh.cluster.scheduler import serve
 
     serve(tls, address_file or Path("/dev/null"), host, port)
@@ -82,6 +96,19 @@ def node() -> None:
     help="This node's price list, e.g. cpu-s=0.00002,gb-read=0.001,gb-written=0.004,"
     "gb-fetched=0.01 (those are the defaults; keys left out keep theirs).",
 )
+@click.option(
+    "--host",
+    help="The address this node listens on and is reached at [default: the one that reaches "
+    "the scheduler].",
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=0,
+    show_default=True,
+    help="This node's port, which the driver and other nodes reach (0: any free port).",
+)
+@unit_option
 def join(
     scheduler_address: str,
     ipfs: str,
@@ -90,16 +117,55 @@ def join(
     tls: Path,
     name: str | None,
     price: str | None,
+    host: str | None,
+    port: int,
+    unit: bool,
 ) -> None:
     """Join the cluster at SCHEDULER (tls://host:port) and run shards until stopped."""
-    from codsh.cluster.node import serve
     from codsh.core.bill import PriceError, PriceList, parse_prices
 
     try:
         prices = parse_prices(price) if price is not None else PriceList()
     except PriceError as exc:
         raise click.BadParameter(str(exc), param_hint="--price") from None
-    serve(scheduler_address, api_url(ipfs), parse_labels(labels), slots, tls, name, prices)
+    pairs = parse_labels(labels)
+    if unit:
+        from codsh.commands.units import unit as make_unit
+
+        args = join_args(scheduler_address, ipfs, labels, slots, tls, name, price, host, port)
+        described = f"codsh node {name or ''} of {scheduler_address}".replace("  ", " ")
+        click.echo(make_unit(described, args, docker=True), nl=False)
+        return
+    from codsh.cluster.node import serve
+    from codsh.cluster.tls import check_scheduler
+
+    if not check_scheduler(tls, scheduler_address):  # another cluster's: refused now, said why
+        click.echo(f"the scheduler at {scheduler_address} does not answer yet: waiting", err=True)
+    serve(scheduler_address, api_url(ipfs), pairs, slots, tls, name, prices, host, port)
+
+
+def join_args(
+    scheduler_address: str,
+    ipfs: str,
+    labels: tuple[str, ...],
+    slots: int,
+    tls: Path,
+    name: str | None,
+    price: str | None,
+    host: str | None,
+    port: int,
+) -> list[str]:
+    """`node join`'s arguments as given (the folder made absolute), for a unit that runs it."""
+    args = ["node", "join", scheduler_address, "--ipfs", ipfs, "--tls", str(tls.absolute())]
+    args += ["--slots", str(slots)]
+    for option, value in (("--name", name), ("--price", price), ("--host", host)):
+        if value is not None:
+            args += [option, value]
+    if port:
+        args += ["--port", str(port)]
+    for label in labels:
+        args += ["--label", label]
+    return args
 
 
 @node.command("list")
