@@ -76,6 +76,12 @@ def document() -> dict[str, Any]:  # long: one literal, the document as it is se
                 "maximum": 15,
                 "description": "nodes each file runs on; their outputs are voted on",
             },
+            "verify": {
+                "type": "number",
+                "minimum": 0,
+                "maximum": 1,
+                "description": "replicas run on this fraction of the files only (0: all)",
+            },
             "ok_exit": {
                 "type": "array",
                 "items": {"type": "integer", "minimum": 0, "maximum": 255},

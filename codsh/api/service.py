@@ -202,7 +202,10 @@ class Orchestrator:
         tree: InputTree | None = None,
     ) -> Work:
         async def work(ipfs: KuboClient, feed: JobFeed) -> None:
-            execution = self.where.execution(job_id)
+            suspects = frozenset[str]()
+            if spec.verify:
+                suspects = await trio.to_thread.run_sync(self.store.outvoted_nodes)
+            execution = self.where.execution(job_id, suspects=suspects)
             await run_recorded(self.store, job_id, spec, ipfs, execution, feed, done, tree)
 
         return work

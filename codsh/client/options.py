@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypedDict
 
+from codsh.core.sampling import DEFAULT_VERIFY_REPLICAS, parse_verify
 from codsh.core.spec import MAX_REPLICAS, Limits, RunTarget
 from codsh.errors import InputError
 
@@ -39,6 +40,7 @@ class SubmitOptions(RunOptions, total=False):
     fuel: int
     requirements: str | Path | None
     replicas: int
+    verify: str | None
 
 
 DEFAULTS: dict[str, Any] = {
@@ -109,6 +111,18 @@ def ok_statuses(options: Mapping[str, Any]) -> tuple[int, ...]:
     ):
         raise InputError("ok_exit is a list of exit statuses (0-255)", "e.g. ok_exit=[0, 1]")
     return tuple(sorted(set(statuses)))
+
+
+def check_verify(verify: str | None, replicas: int) -> tuple[float, int]:
+    """The `verify` keyword ('sample:P') as a fraction, and the replicas it implies (3 when
+    `replicas` was left at 1)."""
+    if verify is None:
+        return 0.0, replicas
+    try:
+        fraction = parse_verify(verify)
+    except (ValueError, AttributeError, TypeError) as exc:
+        raise InputError(f"verify={verify!r}: {exc}", "e.g. verify='sample:0.1'") from None
+    return fraction, replicas if replicas > 1 else DEFAULT_VERIFY_REPLICAS
 
 
 def check_replicas(replicas: int) -> int:

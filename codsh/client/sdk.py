@@ -24,6 +24,7 @@ from codsh.client.options import (
     RunOptions,
     SubmitOptions,
     check_replicas,
+    check_verify,
     ok_statuses,
     run_parts,
 )
@@ -104,6 +105,7 @@ class Client:
         fuel: int = Limits.fuel,
         requirements: str | Path | None = None,
         replicas: int = 1,
+        verify: str | None = None,
         **options: Unpack[RunOptions],
     ) -> Job:
         """Run `what` over every file of `cid` (a CID[/path], or a Job: its output, once it has
@@ -114,6 +116,7 @@ class Client:
         from codsh.client.programs import choose
 
         limits, target = run_parts(options, fuel)
+        fraction, replicas = check_verify(verify, check_replicas(replicas))
         source = self._input(cid)
         reqs = Path(requirements) if requirements is not None else None
         program = choose(what, options.get("image"), reqs, self._backend)
@@ -128,7 +131,8 @@ class Client:
             program=program.program,
             target=target,
             ok_exit=ok_statuses(options),
-            replicas=check_replicas(replicas),
+            replicas=replicas,
+            verify=fraction,
         )
         return Job(self, self._backend.submit(spec, options.get("name"))["id"])
 

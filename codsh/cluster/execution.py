@@ -8,8 +8,10 @@ cluster/tasks.py); jobs/run.py merges the nodes' output CIDs by reference.
 from __future__ import annotations
 
 import logging
+import random
 import socket
 import uuid
+from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -25,7 +27,7 @@ from codsh.cluster.reveal import Reveal
 from codsh.cluster.tasks import ShardTasks
 from codsh.cluster.tls import security
 from codsh.core.bill import Meter, PriceList
-from codsh.core.inventory import left_out, replica_plans
+from codsh.core.inventory import Verify, left_out, replica_plans
 from codsh.core.model import FileResult, InputFile
 from codsh.core.plan import LocalityReport
 from codsh.core.reschedule import Reschedule
@@ -79,12 +81,14 @@ class ClusterExecution:
     scheduler: str
     tls: Path
     job: str = ""
+    suspects: frozenset[str] = frozenset()  # nodes outvoted before: --verify checks all theirs
 
     @asynccontextmanager
     async def open(self, spec: JobSpec, ipfs: KuboClient) -> AsyncIterator[ClusterRun]:
         client = await trio.to_thread.run_sync(connect, self.scheduler, self.tls)
         try:
-            yield ClusterRun(spec, client, self.job or uuid.uuid4().hex[:12], self.scheduler)
+            job = self.job or uuid.uuid4().hex[:12]
+            yield ClusterRun(spec, client, job, self.scheduler, suspects=self.suspects)
         finally:
             with trio.CancelScope(shield=True), trio.move_on_after(CLOSE_WAIT):
                 await trio.to_thread.run_sync(client.close, abandon_on_cancel=True)
@@ -97,6 +101,7 @@ class ClusterRun:
     job: str
     scheduler: str = ""  # its address, for messages
     outputs_here: bool = False  # outputs stay on the nodes that made them (they pin them)
+    suspects: frozenset[str] = frozenset()
     answers: dict[str, InventoryAnswer] = field(default_factory=dict)  # the inventory round's
 
     async def available(self, inputs: list[str], outputs: set[str]) -> set[str]:
@@ -122,14 +127,20 @@ class ClusterRun:
         skipped = left_out(self.answers, names)
         for worker, why in skipped.items():
             log.warning("%s is left out of the job: %s", worker, why)
+        verify = None
+        if self.spec.verify and replicas > 1:  # the nodes must not guess which files are checked
+            verify = Verify(self.spec.verify, self.suspects, random.SystemRandom())
         placements, holders = replica_plans(
-            self.answers, files, target.select, target.shard_size, names, replicas
+            self.answers, files, target.select, target.shard_size, names, replicas, verify
         )
+        counts = Counter(f.path for p in placements for t in p.tasks for f in t.shard.files)
         others = frozenset(a for a, answer in self.answers.items() if not answer.codsh)
         lists = {names.get(a, a): PriceList.from_dict(x.prices) for a, x in self.answers.items()}
         meter = Meter(lists, replicas)  # every run priced with its node's published list
         reveal = Reveal(self.client, self.job, names, self.scheduler)
-        ballots = Ballots(replicas, meter.after_vote(on_file), self.job, on_ready=reveal.poke)
+        ballots = Ballots(
+            replicas, meter.after_vote(on_file), self.job, counts, on_ready=reveal.poke
+        )
         reveal.ballots = ballots
         runs = [
             ShardTasks(

@@ -22,6 +22,7 @@ from codsh.core.manifest import excerpt
 from codsh.core.model import FileResult, Outcome
 from codsh.core.pipeline import Step
 from codsh.core.plan import locality_lines
+from codsh.core.sampling import chance_line
 from codsh.core.spec import JobSpec
 from codsh.errors import EXIT_FAILURES, EXIT_OK, InputError
 from codsh.executor.container import JOB_LABEL, docker_client, remove_leftovers
@@ -74,7 +75,8 @@ def run_in_cli(
     done: Mapping[str, FileResult] | None = None,
 ) -> JobResult:
     """Run recorded job `job_id` under trio, its events to `events` (e.g. a progress bar)."""
-    execution = where.execution(job_id, engine)
+    suspects = store.outvoted_nodes() if spec.verify else frozenset()
+    execution = where.execution(job_id, engine, suspects)
 
     async def go() -> JobResult:
         async with settings.kubo() as ipfs:
@@ -189,6 +191,10 @@ def report(result: JobResult, job_id: str) -> None:
     if result.placement:
         for line in locality_lines(asdict(result.placement), decimal):
             stderr.print(f"  {line}", markup=False)
+    voted = [r.vote for r in result.files if r.vote and not r.reused]
+    if voted and len(voted) < len(result.files):  # sampled verification (--verify)
+        line = chance_line(len(result.files), len(voted), int(voted[0]["replicas"]))
+        stderr.print(f"  {line}", markup=False)
     for failed in result.failed[:5]:
         lines = failed.stderr.strip().splitlines()
         if lines and lines[0].startswith("Traceback"):  # a Python function: its exception says it

@@ -15,6 +15,7 @@ from codsh.commands.input_cid import read_input_cid
 from codsh.completion import cids
 from codsh.core.exits import parse_ok_exit
 from codsh.core.publish import parse_targets
+from codsh.core.sampling import DEFAULT_VERIFY_REPLICAS, parse_verify
 from codsh.core.spec import DEFAULT_IMAGE, MAX_REPLICAS, Limits, RunTarget
 from codsh.errors import InputError
 from codsh.jobs.where import Where
@@ -79,6 +80,13 @@ _OPTIONS = [
         show_default=True,
         help="Run every file on N distinct nodes and vote on the output: a node that lies is "
         "outvoted, a file without a strict majority is disputed (a cluster only).",
+    ),
+    click.option(
+        "--verify",
+        metavar="sample:P",
+        help="Run the replicas on a random fraction P of the files only (e.g. sample:0.1), "
+        "and on every file of a node outvoted before; the rest run once. Implies --replicas 3 "
+        "when --replicas is not given.",
     ),
     click.option("--slots", type=int, default=0, help="Containers at once [default: CPU count]."),
     click.option(
@@ -163,10 +171,16 @@ class RunOptions:
     as_json: bool
     ok_exit: tuple[int, ...] = ()
     replicas: int = 1
+    verify: float = 0.0
 
     def spec_fields(self) -> dict[str, Any]:
         """The JobSpec fields these options set besides input, image and limits."""
-        return {"target": self.target, "ok_exit": self.ok_exit, "replicas": self.replicas}
+        return {
+            "target": self.target,
+            "ok_exit": self.ok_exit,
+            "replicas": self.replicas,
+            "verify": self.verify,
+        }
 
     @classmethod
     def from_params(cls, params: dict[str, Any]) -> RunOptions:
@@ -195,6 +209,14 @@ class RunOptions:
                 ok_exit = parse_ok_exit(params["ok_exit"])
             except ValueError as exc:
                 raise click.BadParameter(str(exc), param_hint="--ok-exit") from None
+        replicas, verify = params["replicas"], 0.0
+        if params.get("verify"):
+            try:
+                verify = parse_verify(params["verify"])
+            except ValueError as exc:
+                raise click.BadParameter(str(exc), param_hint="--verify") from None
+            if replicas == 1:
+                replicas = DEFAULT_VERIFY_REPLICAS
         return cls(
             input_path,
             params["image"],
@@ -204,7 +226,8 @@ class RunOptions:
             check_name(params["name"]),
             params["as_json"],
             ok_exit,
-            params["replicas"],
+            replicas,
+            verify,
         )
 
 

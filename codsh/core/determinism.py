@@ -31,7 +31,7 @@ from codsh.core.spec import JobSpec, canonical_json
 SEED_VERSION = 1  # bump only knowingly: every module that uses randomness changes its output
 # Spec fields that never change a module's output. The seed must stay a function of the memo key,
 # so the memo's NOT_IN_KEY is left out too. Every other field, a later one included, is in it.
-NOT_IN_SEED = NOT_IN_KEY | {"limits", "replicas", "ok_exit"}
+NOT_IN_SEED = NOT_IN_KEY | {"limits", "replicas", "ok_exit", "verify"}
 
 BLOCK = 4096  # bytes of the random stream made at a time
 EPOCH_NS = 946_684_800 * 10**9  # 2000-01-01T00:00:00Z in nanoseconds since the Unix epoch

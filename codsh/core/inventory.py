@@ -6,14 +6,35 @@ says so and takes no shard, and placement (core/plan.py) puts each file next to 
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import random
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from typing import Protocol
 
 from codsh.core.model import InputFile
 from codsh.core.plan import Node, Placement, PlacementError, place_replicas
+from codsh.core.sampling import sample
 from codsh.errors import InputError, ServiceUnavailable
 
 Holders = Mapping[str, frozenset[str]]  # file CID -> the nodes that hold it
+
+
+@dataclass(frozen=True)
+class Verify:
+    """Sampled verification (core/sampling.py): check `fraction` of the files, and every file
+    whose first run is on one of the `suspects` (node names outvoted before)."""
+
+    fraction: float
+    suspects: frozenset[str]
+    rng: random.Random
+
+    def checked(self, names: Mapping[str, str]) -> Callable[[Placement], frozenset[str]]:
+        def paths(first: Placement) -> frozenset[str]:
+            runs = [(f.path, names.get(t.node, t.node)) for t in first.tasks for f in t.shard.files]
+            always = [path for path, node in runs if node in self.suspects]
+            return sample([path for path, _ in runs], self.fraction, always, self.rng)
+
+        return paths
 
 
 class Inventory(Protocol):
@@ -75,8 +96,10 @@ def replica_plans(
     shard_size: int,
     names: Mapping[str, str] | None,
     replicas: int,
+    verify: Verify | None = None,
 ) -> tuple[list[Placement], dict[str, frozenset[str]]]:
-    """`plan_from_inventory` for `replicas` runs of every file, each on a distinct node."""
+    """`plan_from_inventory` for `replicas` runs of every file, each on a distinct node (or,
+    with `verify`, of a sample of them besides the first run of every file)."""
     nodes = [
         Node(address, answer.slots, answer.labels)
         for address, answer in sorted(answers.items())
@@ -90,8 +113,9 @@ def replica_plans(
         )
     held = holders_of(answers)
     try:
+        checked = verify.checked(names or {}) if verify else None
         placements = place_replicas(
-            files, held, nodes, replicas, select=select, max_files=shard_size
+            files, held, nodes, replicas, select=select, max_files=shard_size, checked=checked
         )
         return placements, held
     except PlacementError as exc:

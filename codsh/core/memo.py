@@ -40,6 +40,8 @@ def memo_key(spec: JobSpec, input_cid: str) -> str:
     fields["limits"] = {k: v for k, v in fields["limits"].items() if k not in LIMITS_NOT_IN_KEY}
     if spec.image_digest:
         del fields["image"]
+    if not spec.verify:  # every file verified (or one replica): keys made before it stay valid
+        del fields["verify"]
     text = canonical_json({"v": KEY_VERSION, "spec": fields, "input": input_cid})
     return hashlib.sha256(text.encode()).hexdigest()
 

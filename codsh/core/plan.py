@@ -15,7 +15,7 @@ fetches it over bitswap.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -245,9 +245,12 @@ def place_replicas(
     *,
     select: Mapping[str, str] | None = None,
     max_files: int = 1000,
+    checked: Callable[[Placement], Collection[str]] | None = None,
 ) -> list[Placement]:
     """One placement per replica, each file on a node no other replica of it uses: holders first
-    (the first replica goes where `place` puts it), then the least loaded of the others."""
+    (the first replica goes where `place` puts it), then the least loaded of the others.
+    `checked`: given the first placement, the paths the other replicas run (sampled
+    verification, core/sampling.py); every path when None."""
     eligible = [n for n in nodes if n.matches(select or {})]
     if eligible and replicas > len(eligible):  # none at all: place() names the selector
         raise PlacementError(
@@ -255,8 +258,11 @@ def place_replicas(
             f"{len(eligible)} of the {len(nodes)} node(s) can run this job"
         )
     used: dict[str, set[str]] = {}
-    placements = []
-    for _ in range(replicas):
+    placements: list[Placement] = []
+    for index in range(replicas):
+        if index == 1 and checked is not None:
+            wanted = set(checked(placements[0]))
+            files = [f for f in files if f.path in wanted]
         placement = place(files, holders, nodes, select=select, max_files=max_files, avoid=used)
         for task in placement.tasks:
             for file in task.shard.files:

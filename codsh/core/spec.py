@@ -68,6 +68,7 @@ class JobSpec:
     ok_exit: tuple[int, ...] = ()  # exit statuses that succeed; () is 0 and grep's 1 (core/exits)
     replicas: int = 1  # nodes each file runs on; their results are voted on (core/vote)
     image_cid: str = ""  # the image as an IPFS folder (core/oci): a node lacking it loads it
+    verify: float = 0.0  # replicas run on this fraction of the files only (0: all; core/sampling)
 
     def canonical_json(self) -> str:
         return canonical_json(asdict(self))
@@ -180,6 +181,7 @@ def spec_from_request(data: object) -> JobSpec:
         ok_exit=_statuses(fields.get("ok_exit", [])),
         replicas=_replicas(fields.get("replicas", 1)),
         image_cid=_image_cid(fields),
+        verify=_verify(fields.get("verify", 0.0), fields.get("replicas", 1)),
     )
 
 
@@ -192,6 +194,15 @@ def _replicas(value: object) -> int:
     if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= MAX_REPLICAS:
         raise InputError(f"replicas must be a whole number from 1 to {MAX_REPLICAS}", "e.g. 3")
     return value
+
+
+def _verify(value: object, replicas: object) -> float:
+    """verify: the fraction of files the replicas check (sampled verification)."""
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 <= value <= 1:
+        raise InputError("verify must be a fraction from 0 to 1", "e.g. 0.1 checks a tenth")
+    if value and replicas == 1:
+        raise InputError("verify needs replicas of 2 or more", "e.g. replicas 3, verify 0.1")
+    return float(value)
 
 
 def _publish(value: object) -> tuple[str, ...]:

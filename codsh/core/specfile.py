@@ -16,6 +16,7 @@ from typing import Any
 import yaml
 
 from codsh.core.exits import parse_ok_exit
+from codsh.core.sampling import parse_verify
 from codsh.core.spec import MAX_REPLICAS
 from codsh.errors import InputError
 
@@ -47,6 +48,11 @@ def _statuses(value: list[Any]) -> str:
 def _replicas(value: int) -> int:
     if not 1 <= value <= MAX_REPLICAS:
         raise ValueError(f"from 1 to {MAX_REPLICAS} (nodes each file runs on)")
+    return value
+
+
+def _verify(value: str) -> str:
+    parse_verify(value)  # says what is wrong
     return value
 
 
@@ -84,6 +90,7 @@ FIELDS: dict[str, Field] = {
     "ok_exit": Field("ok_exit", (list,), _statuses, lambda text: [int(x) for x in text.split(",")]),
     "name": Field("name", (str,)),
     "replicas": Field("replicas", (int,), _replicas),
+    "verify": Field("verify", (str,), _verify),
 }
 PATH_FIELDS = ("function", "requirements")  # relative to the spec file's folder
 

@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 from codsh.core.memo import memo_key, reusable
 from codsh.core.model import FileResult
+from codsh.core.vote import tally
 from codsh.errors import InputError
 from codsh.processes import pid_alive
 
@@ -310,6 +311,10 @@ class JobStore:
             [],
         )
         return [(str(row["outcome"]), json.loads(row["vote"])) for row in rows]
+
+    def outvoted_nodes(self) -> frozenset[str]:
+        """The nodes some vote recorded here outvoted: sampled verification checks all theirs."""
+        return frozenset(node for node, c in tally(self.votes()).items() if c["outvoted"])
 
     def _update(self, job_id: str, **values: Any) -> None:
         values["updated"] = time.time()

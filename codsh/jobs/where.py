@@ -43,12 +43,18 @@ class Where:
             )
         return spec
 
-    def execution(self, job_id: str, engine: docker.DockerClient | None = None) -> Execution:
+    def execution(
+        self,
+        job_id: str,
+        engine: docker.DockerClient | None = None,
+        suspects: frozenset[str] = frozenset(),
+    ) -> Execution:
+        """How job `job_id` runs; `suspects`: nodes outvoted before (--verify checks all theirs)."""
         tls = self.checked().tls
         if self.scheduler and tls:
             from codsh.cluster.execution import ClusterExecution  # imports Dask: only when used
 
-            return ClusterExecution(self.scheduler, tls, job_id)
+            return ClusterExecution(self.scheduler, tls, job_id, suspects)
         from codsh.executor.container import JOB_LABEL, docker_client
         from codsh.jobs.local import LocalExecution
 

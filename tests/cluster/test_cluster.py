@@ -61,13 +61,14 @@ def cluster_run(
     spec: JobSpec,
     memo: JobStore | None = None,
     events: Events | None = None,
+    suspects: frozenset[str] = frozenset(),
     **target: Any,
 ) -> JobResult:
     """Run `spec` on the devstack's cluster, with `target` (e.g. select=...) as its run target."""
     info = devstack.scheduler_info()
     assert info is not None
     spec = replace(spec, target=replace(spec.target, **target))
-    execution = ClusterExecution(info["address"], devstack.tls_dir())
+    execution = ClusterExecution(info["address"], devstack.tls_dir(), suspects=suspects)
 
     async def go() -> JobResult:
         async with KuboClient(str(stack[0].api_url)) as ipfs:

@@ -95,6 +95,40 @@ def test_a_node_that_copies_another_answer_is_caught_by_the_commitments(
     assert counts["node2"] == {"run": 9, "agreed": 0, "outvoted": 9, "disputed": 0}
 
 
+def test_sampled_verification_checks_a_fraction_and_every_file_of_a_suspect(
+    stack: list[devstack.NodeStatus], logs: str, image_id: str, engine: object
+) -> None:
+    """--verify sample:0.2: 2 of the 9 files run on 3 nodes and are voted on, the rest once.
+    With node1 a suspect (outvoted before), every file it runs first is checked too, so its
+    lies are caught and the output is an honest run's."""
+    spec = JobSpec("grep rain", logs, image_digest=image_id, replicas=3, verify=0.2)
+    sampled = cluster_run(stack, spec)
+    assert sampled.ok, [r.error for r in sampled.failed]
+    checked = [r for r in sampled.files if r.vote is not None]
+    assert len(checked) == 2 and all(r.vote and r.vote["replicas"] == 3 for r in checked)
+    assert sampled.placement is not None
+    assert sum(sampled.placement.files_per_node.values()) == 9 + 2 * 2
+    honest = local_run(stack, replace(spec, replicas=1, verify=0.0), engine)  # type: ignore[arg-type]
+    assert sampled.output_cid == honest.output_cid
+    info = devstack.scheduler_info()
+    assert info is not None
+    client = connect(info["address"], devstack.tls_dir())
+    try:
+        client.register_plugin(lying_node("node1"), name=liar.PLUGIN_NAME)
+        caught = cluster_run(stack, spec, suspects=frozenset({"node1"}))
+    finally:
+        client.unregister_worker_plugin(liar.PLUGIN_NAME)
+        client.close()
+    assert caught.output_cid == honest.output_cid, [
+        (r.path, r.node, r.output_cid, r.vote) for r in caught.files
+    ]  # every lie was checked, and outvoted
+    for result in caught.files:
+        if result.vote is None:
+            assert result.node != "node1", result.path  # run once: not by the suspect
+        elif result.path.startswith("lie-") and "node1" in str(result.vote):
+            assert result.vote["outvoted"] == ["node1"], result.path
+
+
 def test_a_command_that_is_not_deterministic_is_disputed(
     stack: list[devstack.NodeStatus], logs: str, image_id: str
 ) -> None:

@@ -20,5 +20,14 @@ def test_replicas_on_one_machine_and_out_of_range_are_refused(
     for bad in ("0", "16", "two"):
         result = codsh("run", "-e", "cat", "-c", source, "--replicas", bad, env=env)
         assert result.code == 2 and "--replicas" in result.err, result.err
+    sampled = codsh("run", "-e", "cat", "-c", source, "--verify", "sample:0.1", env=env)
+    assert_usage_error(sampled, "--replicas 3 needs 3 nodes")  # --verify implies 3 replicas
+    for bad, says in (
+        ("0.1", "is not sample:P"),
+        ("sample:0", "more than 0"),
+        ("sample:x", "not a number"),
+    ):
+        result = codsh("run", "-e", "cat", "-c", source, "--verify", bad, env=env)
+        assert result.code == 2 and "--verify" in result.err and says in result.err, result.err
     listed = codsh("job", "list", "--json", env=env)
     assert [json.loads(line) for line in listed.lines] == []  # nothing was recorded

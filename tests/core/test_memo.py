@@ -161,3 +161,9 @@ def test_a_kept_result_of_other_input_bytes_is_not_kept() -> None:
     file = InputFile("a", "cid-new", 1)
     work = split([file], {"a": recorded("a", Outcome.OK)}, {}, set())
     assert work.todo == [file] and work.kept == []
+
+
+def test_a_sampled_jobs_results_are_kept_apart() -> None:
+    """--verify runs most files once: its results must not satisfy a job that votes on all."""
+    sampled = replace(SPEC, replicas=3, verify=0.1)
+    assert memo_key(sampled, INPUT) != memo_key(replace(SPEC, replicas=3), INPUT)
