@@ -186,6 +186,8 @@ def report(result: JobResult, job_id: str) -> None:
         f"{len(result.failed)} failed{undecided}{reused}[/] | {decimal(n_in)} in, {decimal(n_out)} out | "
         f"{result.seconds:.2f}s | job {job_id} | manifest {result.manifest_cid}"
     )
+    if result.stopped:  # --max-price: what finished is kept, the rest waits for a resume
+        stderr.print(f"  [yellow]{result.stopped}[/]: `codsh job resume {job_id}` runs them")
     for published in result.published:
         stderr.print(f"  {published.summary()}", markup=False)
     if result.placement:

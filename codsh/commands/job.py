@@ -13,6 +13,7 @@ from codsh.commands.lazy import LazyGroup
         "submit": "codsh.commands.submit:submit",
         "run": "codsh.commands.spec_file:run_file",
         "resume": "codsh.commands.execution:resume",
+        "quote": "codsh.commands.quote:quote",
         "list": "codsh.commands.records:list_command",
         "describe": "codsh.commands.records:describe",
         "logs": "codsh.commands.records:logs",

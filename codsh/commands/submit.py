@@ -5,7 +5,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
@@ -15,6 +15,20 @@ from codsh.commands.settings import Settings, pass_settings
 from codsh.config import jobs_db
 from codsh.core.spec import CONCAT, PER_FILE, JobSpec, Limits
 from codsh.jobs.store import JobStore
+
+if TYPE_CHECKING:
+    import docker
+
+
+def max_price_option(ctx: click.Context, param: click.Parameter, value: str | None) -> float | None:
+    """--max-price: a number, 0 or more (a negative or non-numeric one is a usage error)."""
+    from codsh.core.bill import check_max_price
+    from codsh.errors import InputError
+
+    try:
+        return check_max_price(value)
+    except InputError as exc:
+        raise click.BadParameter(exc.message) from None
 
 
 @click.command()
@@ -75,6 +89,13 @@ from codsh.jobs.store import JobStore
     is_flag=True,
     help="Print the job as a spec file (YAML, for `codsh job run FILE`); run nothing.",
 )
+@click.option(
+    "--max-price",
+    callback=max_price_option,
+    metavar="P",
+    help="Refuse to start when the quote (`codsh job quote`) is over P; stop when the bill of "
+    "what ran reaches P, keeping every finished file (`codsh job resume` goes on).",
+)
 @click.option("--job-id", hidden=True, help="Run as this recorded job (what --detach uses).")
 @pass_settings
 def submit(
@@ -90,6 +111,7 @@ def submit(
     detach: bool,
     dry_run: bool,
     job_id: str | None,
+    max_price: float | None,
     **params: Any,
 ) -> None:  # long for its help text (the docstring); the body is short
     """Run CMD (or a Python function, or a WASM module) over every file of a CID; print the
@@ -111,7 +133,8 @@ def submit(
     Files whose result is remembered from an earlier run (same command, image, options and input
     bytes) are not run again: a rerun on a grown dataset costs only the new files (see --no-memo).
 
-    Exit status: 0 all files ok, 1 some failed (the partial output is still printed), 2 bad input.
+    Exit status: 0 all files ok, 1 some failed or it stopped at --max-price (the partial
+    output is still printed), 2 bad input or a quote over --max-price.
     """
     if dry_run:
         from codsh.commands.spec_file import dry_run_params
@@ -137,14 +160,52 @@ def submit(
         limits = replace(options.limits, fuel=fuel)
         spec = JobSpec(chosen.command, options.input, chosen.image, mode=mode, limits=limits)
         spec = replace(spec, kind=chosen.kind, program=chosen.program, **options.spec_fields())
+        spec = replace(spec, target=replace(spec.target, max_price=max_price))
         remote.submit(api, spec, options.name, options.as_json, detach)
         return
-    from codsh.commands import programs
     from codsh.commands.execution import execute, start_detached
-    from codsh.commands.images import pinned_image, with_image_cid
     from codsh.executor.container import docker_client
 
     engine = docker_client()
+    spec = local_spec(
+        settings,
+        engine,
+        options,
+        (command, script, function, requirements, program),
+        fuel,
+        concat,
+        max_price,
+    )
+    if max_price is not None and not job_id:  # refused before it starts when the quote is over
+        from codsh.commands.quote import check_quote
+
+        check_quote(settings, spec, options.where, engine, max_price)
+    store = JobStore(jobs_db())
+    record = (
+        store.adopt(job_id) if job_id else store.create(spec, options.where.runs_on, options.name)
+    )
+    if detach:
+        store.close()
+        click.echo(start_detached(record.id, options.input))
+        return
+    execute(settings, spec, store, record.id, options.where, options.as_json, engine)
+
+
+def local_spec(
+    settings: Settings,
+    engine: docker.DockerClient,
+    options: RunOptions,
+    what: tuple[str | None, Path | None, str, Path | None, str | None],
+    fuel: int,
+    concat: bool,
+    max_price: float | None = None,
+) -> JobSpec:
+    """The spec of a job run from here (`what`: -e, -f, --fn, -r, -x), its image pinned by
+    digest (and by content for a cluster), checked to run where it is going."""
+    from codsh.commands import programs
+    from codsh.commands.images import pinned_image, with_image_cid
+
+    command, script, function, requirements, program = what
     chosen = programs.choose(
         settings,
         engine,
@@ -168,18 +229,11 @@ def submit(
         program=chosen.program,
         **options.spec_fields(),
     )
+    spec = replace(spec, target=replace(spec.target, max_price=max_price))
     options.where.admits(spec)
     if options.where.scheduler:  # nodes with engines of their own load the image by content
         spec = with_image_cid(settings, engine, spec)
-    store = JobStore(jobs_db())
-    record = (
-        store.adopt(job_id) if job_id else store.create(spec, options.where.runs_on, options.name)
-    )
-    if detach:
-        store.close()
-        click.echo(start_detached(record.id, options.input))
-        return
-    execute(settings, spec, store, record.id, options.where, options.as_json, engine)
+    return spec
 
 
 run = click.Command(

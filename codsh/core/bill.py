@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from codsh.core.model import FileResult
+from codsh.errors import InputError
 
 GB = 1e9
 PRICE_KEYS = ("cpu-s", "gb-read", "gb-written", "gb-fetched")
@@ -86,6 +87,49 @@ def parse_prices(text: str) -> PriceList:
             raise PriceError(f"{key}={raw} must be a finite price, 0 or more")
         values[key] = value
     return PriceList.from_dict(values)
+
+
+def check_max_price(value: object) -> float | None:
+    """A `--max-price` (or the API's target.max_price): a finite number, 0 or more; None: none."""
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float | str):
+        raise InputError("max_price must be a number", "e.g. 0.05, in the price lists' unit")
+    try:
+        price = float(value)
+    except ValueError:
+        raise InputError(f"max price {value!r} is not a number", "e.g. --max-price 0.05") from None
+    if not math.isfinite(price) or price < 0:
+        raise InputError(
+            f"max price {value} must be a finite price, 0 or more", "e.g. --max-price 0.05"
+        )
+    return price
+
+
+class Limit:
+    """The price limit of one run of a job (`--max-price`): what its runs cost so far, priced as
+    the bill prices them (a run with no node, on one machine, at `local`), and whether that
+    reached the limit. The caller stops the job when it has."""
+
+    def __init__(self, limit: float, local: PriceList | None = None) -> None:
+        self.limit = limit
+        self.local = local or PriceList()
+        self.spent = 0.0
+
+    def add(self, result: FileResult) -> bool:
+        """Count `result` (a file's final result, every replica's run in it); True once the
+        bill reached the limit. Results from the memo cost nothing."""
+        if not result.reused:
+            self.spent += result.cost if result.node else self.local.cost(use_of(result))
+        return self.reached
+
+    @property
+    def reached(self) -> bool:
+        return self.spent >= self.limit
+
+    def line(self) -> str:
+        """What the summary says when the job stopped at its limit."""
+        return f"stopped at the price limit: the bill reached {self.spent:.6g} of --max-price {self.limit:g}"
 
 
 def use_of(result: FileResult) -> dict[str, float]:

@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, field, replace
 from dataclasses import fields as dataclass_fields
 from typing import Any, TypeVar
 
+from codsh.core.bill import check_max_price
 from codsh.core.unixfs import parse_cid
 from codsh.errors import InputError
 
@@ -48,6 +49,7 @@ class RunTarget:
     slots: int = 0  # containers at once for a run on one node (0: the CPU count)
     publish: tuple[str, ...] = ()  # where the output is copied at the end (core/publish targets)
     overwrite: bool = False  # publishing may replace a non-empty directory, objects that differ
+    max_price: float | None = None  # stop when the bill of what this run ran reaches it (core/bill)
 
 
 @dataclass(frozen=True)
@@ -177,6 +179,7 @@ def spec_from_request(data: object) -> JobSpec:
             slots=int(_number(target, "slots", 0)),
             publish=_publish(target.get("publish", [])),
             overwrite=_typed(target, "overwrite", bool, False),
+            max_price=check_max_price(target.get("max_price")),
         ),
         ok_exit=_statuses(fields.get("ok_exit", [])),
         replicas=_replicas(fields.get("replicas", 1)),

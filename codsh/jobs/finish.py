@@ -31,10 +31,11 @@ class JobResult:
     placement: LocalityReport | None = None  # how local a cluster run was
     setup: list[Setup] = field(default_factory=list)  # environments built or reused, per node
     published: list[Report] = field(default_factory=list)  # where the output was copied (--publish)
+    stopped: str = ""  # why the job stopped before every file ran (its price limit), if it did
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.stopped
 
     @property
     def reused(self) -> int:
@@ -50,6 +51,7 @@ class JobResult:
             "failed": len(self.failed),
             "reused": self.reused,
             "seconds": self.seconds,
+            **({"stopped": self.stopped} if self.stopped else {}),
         }
 
 

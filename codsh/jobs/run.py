@@ -11,6 +11,7 @@ from typing import Protocol
 import trio
 
 from codsh import publish
+from codsh.core.bill import Limit
 from codsh.core.memo import split
 from codsh.core.model import FileResult
 from codsh.core.spec import JobSpec
@@ -19,6 +20,7 @@ from codsh.ipfs.client import KuboClient
 from codsh.jobs.events import Events, NoEvents, WithTwins
 from codsh.jobs.execution import Execution, Ran
 from codsh.jobs.finish import JobResult, finish_job
+from codsh.jobs.limit import execute_within
 
 
 class Memo(Protocol):
@@ -59,14 +61,21 @@ async def run_job(
         work = split(tree.files, done or {}, known, available, dedupe=use_memo)
         for result in work.kept:
             events.file(result)
-        ran = Ran()
+        ran, limit, stopped = Ran(), None, False
         if work.todo:  # nothing to prepare (a module, an environment) when all is remembered
-            ran = await run.execute(work.todo, WithTwins(events, work.twins).file)
+            sink = WithTwins(events, work.twins).file
+            if spec.target.max_price is None:
+                ran = await run.execute(work.todo, sink)
+            else:  # stopped when the bill reaches it: what finished is kept
+                limit = Limit(spec.target.max_price)
+                ran, stopped = await execute_within(run, work.todo, sink, limit)
         outputs_here = run.outputs_here
     results = work.complete(ran.results)
     job = await finish_job(
         ipfs, spec, tree, results, started, ran.placement, ran.setup, outputs_here
     )
+    if stopped and limit is not None:
+        job.stopped = f"{limit.line()}; {len(tree.files) - len(results)} files not run"
     if spec.target.publish:
         target = spec.target
         job.published = await publish.publish_output(

@@ -215,6 +215,7 @@ class JobStore:
             seconds=result.seconds,
             placement=placement,
             reused=result.reused,
+            error=result.stopped or None,  # stopped at its price limit: partial, resumable
         )
 
     def set_stages(self, job_id: str, stages: list[dict[str, Any]]) -> None:

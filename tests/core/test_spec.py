@@ -162,7 +162,7 @@ def test_job_spec_canonical_json_exact() -> None:
         f'"input":"{V1}","kind":"shell",'
         '"limits":{"cpus":1.0,"fuel":10000000000,"memory":536870912,"output":4294967296,'
         '"pids":64,"stderr":65536,"timeout":300.0},"mode":"concat","ok_exit":[],"program":"","replicas":1,'
-        '"target":{"find_timeout":30.0,"memo":true,"overwrite":false,"publish":[],"select":{},'
+        '"target":{"find_timeout":30.0,"max_price":null,"memo":true,"overwrite":false,"publish":[],"select":{},'
         '"shard_size":1000,"slots":0},"verify":0.0}'
     )
 
