@@ -23,6 +23,7 @@ from codsh.api.limits import OverLimit
 from codsh.api.openapi import document
 from codsh.api.service import Orchestrator, end_of
 from codsh.api.tokens import TokenStore, User
+from codsh.core.bill import bill
 from codsh.core.manifest import excerpt
 from codsh.core.spec import spec_from_request
 from codsh.errors import CodshError, InputError, ServiceUnavailable
@@ -129,7 +130,13 @@ class Api:
             for r in results.values()
             if not r.ok
         ]
-        return JSONResponse(public(record) | {"files_recorded": len(results), "failures": failures})
+        stages = [
+            s["job"] for s in json.loads(record.stages or "[]")
+        ]  # a pipeline's are its stages'
+        ran = [r for job in stages for r in self.service.store.results(job).values()]
+        more = {"files_recorded": len(results), "failures": failures}
+        more["bill"] = bill(ran or results.values())  # what `job describe` shows here (core/bill)
+        return JSONResponse(public(record) | more)
 
     async def cancel(self, request: Request, user: User) -> Response:
         record = self.find(request, user)

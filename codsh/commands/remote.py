@@ -151,6 +151,8 @@ def summary(record: dict[str, Any], where: str) -> None:
         f"{record.get('seconds') or 0:.2f}s | job {record['id']} on {where} | "
         f"manifest {record.get('manifest')}"
     )
+    if record["state"] == "partial" and record.get("error"):  # stopped at its --max-price
+        stderr.print(f"  [yellow]{record['error']}[/]: `codsh job resume {record['id']}` runs them")
     placement = record.get("placement")
     if placement:
         from codsh.core.plan import locality_lines

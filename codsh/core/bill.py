@@ -129,7 +129,8 @@ class Limit:
 
     def line(self) -> str:
         """What the summary says when the job stopped at its limit."""
-        return f"stopped at the price limit: the bill reached {self.spent:.6g} of --max-price {self.limit:g}"
+        spent, limit = f"{self.spent:.6g}", f"{self.limit:g}"
+        return f"stopped at the price limit: what ran cost {spent} of --max-price {limit}"
 
 
 def use_of(result: FileResult) -> dict[str, float]:

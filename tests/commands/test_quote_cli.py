@@ -106,7 +106,9 @@ def test_max_price_stops_the_run_keeping_what_finished_and_resume_goes_on(
         resumed = codsh("job", "resume", job["job"], "--json", env=own, timeout=300)
         if resumed.code == 0:
             break
-        assert resumed.code == 1 and "stopped at the price limit" in resumed.out.decode()
+        assert resumed.code == 1 and "stopped at the price limit" in resumed.out.decode(), (
+            resumed.err
+        )
     assert resumed.code == 0, resumed.err
     full = codsh("job", "submit", "-e", SPIN, "-c", cid, "--no-memo", env=own, timeout=300)
     assert json.loads(resumed.out)["output"] == full.cid  # the CID an undisturbed run gives
