@@ -6,12 +6,20 @@ too: `pin ls --type=all`) and the new one (the job's CIDs only, cluster/held.py)
 and a 1,000-file job.
 
     .venv/bin/python bench/inventory.py [--steps 0,10000,40000]
+
+Planning at scale (issue 13), `--scale 100000,1000000`: one kubo holds HELD tiny files (one
+pinned folder); the inventory's question is the job's CIDs, each of which every node is sent and
+asks its kubo about one by one (cluster/held.py). Printed per job size: the question's bytes
+(pickled, as `client.run` sends it: once per node), the seconds one node takes to answer, and
+for comparison one `pin ls --type=recursive --arg ROOT` (does this node pin the whole input?).
+Past HELD files the question names files the node lacks (a block/stat that says "not here").
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import pickle
 import subprocess
 import tempfile
 import time
@@ -22,6 +30,7 @@ import trio
 from codsh import kubo_daemon
 from codsh.cluster.held import stored
 from codsh.config import kubo_binary
+from codsh.core.unixfs import raw_cid
 from codsh.ipfs.client import KuboClient
 
 
@@ -47,10 +56,61 @@ async def ask(api: str, cids: list[str]) -> float:
     return time.monotonic() - started
 
 
+def scale(sizes: list[int], held: int) -> None:
+    """The inventory round's cost against the job's size, one node's share measured."""
+    with tempfile.TemporaryDirectory() as work:
+        process = kubo_daemon.start(Path(work) / "repo")
+        try:
+            started = time.monotonic()
+            add_folder(process.repo, Path(work) / "held", 0, held)
+            print(f"added {held:,} files in {time.monotonic() - started:.0f} s")
+            root = root_of(process.repo)
+            cids = [raw_cid(f"tiny {index}\n".encode()) for index in range(max(sizes))]
+            print("files      question (1 node)   answer (held)   one node answers   root pinned?")
+            for size in sizes:
+                question = cids[:size]
+                started = time.monotonic()
+                found = trio.run(stored, process.api_url, question)
+                seconds = time.monotonic() - started
+                sent = len(pickle.dumps(sorted(question)))
+                answer = len(pickle.dumps(tuple(sorted(found))))
+                pinned = pin_check(process.repo, root)
+                print(
+                    f"{size:>9,}   {sent / 2**20:>12.1f} MiB   {answer / 2**20:>4.1f} MiB"
+                    f" ({len(found):,})"
+                    f"   {seconds:>12.1f} s   {pinned * 1000:>9.0f} ms"
+                )
+        finally:
+            kubo_daemon.stop(process.repo)
+
+
+def root_of(repo: Path) -> str:
+    env = {**os.environ, "IPFS_PATH": str(repo)}
+    listed = [kubo_binary(), "pin", "ls", "--type=recursive", "-q"]
+    return subprocess.run(
+        listed, env=env, check=True, capture_output=True, text=True
+    ).stdout.split()[0]
+
+
+def pin_check(repo: Path, root: str) -> float:
+    """Seconds for `ipfs pin ls --type=recursive ROOT` (the CLI's start included)."""
+    env = {**os.environ, "IPFS_PATH": str(repo)}
+    started = time.monotonic()
+    args = [kubo_binary(), "pin", "ls", "--type=recursive", root]
+    subprocess.run(args, env=env, check=True, capture_output=True)
+    return time.monotonic() - started
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--steps", default="0,10000,40000,100000")
-    steps = [int(step) for step in parser.parse_args().steps.split(",")]
+    parser.add_argument("--scale", help="job sizes in files, e.g. 100000,1000000")
+    parser.add_argument("--held", type=int, default=100_000, help="files the node holds")
+    args = parser.parse_args()
+    if args.scale:
+        scale([int(size) for size in args.scale.split(",")], args.held)
+        return
+    steps = [int(step) for step in args.steps.split(",")]
     with tempfile.TemporaryDirectory() as work:
         process = kubo_daemon.start(Path(work) / "repo")
         try:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import stat
 import subprocess
 import time
@@ -69,6 +70,13 @@ def test_cluster_certs_refuses_bad_names_and_a_foreign_folder(tmp_path: Path) ->
     assert_usage_error(refused, "holds no cluster CA", "empty or new folder")
 
 
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
 def wait_for_file(path: Path, proc: subprocess.Popen[bytes], log: Path) -> str:
     deadline = time.monotonic() + 60
     while not (path.exists() and path.read_text()):
@@ -101,7 +109,8 @@ def test_a_node_with_the_made_certificates_joins_and_is_listed(
     address, home = scheduler
     pki = home / "pki"
     join = ["node", "join", address, "--ipfs", kubo.api_url, "--tls", str(pki / "store-a")]
-    join += ["--name", "store-a", "--label", "site=a"]
+    port = free_port()  # the port to open in a firewall: the node listens where it is told
+    join += ["--name", "store-a", "--label", "site=a", "--port", str(port)]
     with (home / "node.log").open("wb") as log:
         node = subprocess.Popen([CODSH, *join], env=clean_env(home), stdout=log, stderr=log)
     try:
@@ -116,6 +125,7 @@ def test_a_node_with_the_made_certificates_joins_and_is_listed(
             assert time.monotonic() < deadline, (listed.err, nodes)
             time.sleep(0.5)
         assert nodes[0]["labels"] == {"site": "a"}
+        assert f"tls://127.0.0.1:{port}" in (home / "scheduler.log").read_text()
     finally:
         node.terminate()
         node.wait(timeout=30)
