@@ -18,7 +18,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from codsh.core.merge import Block, DirectoryTooLarge, directory_block
+from codsh.core.hamt import ShardingError
+from codsh.core.merge import Block, directory_nodes
+from codsh.core.names import NameProblem, check_shardable
 from codsh.core.unixfs import DIRECTORY, FILE, HAMT_SHARD, Link, parse_cid, unixfs_type
 from codsh.errors import InputError
 
@@ -117,35 +119,39 @@ def check_unique(parts: Sequence[Part]) -> None:
         )
 
 
-def dataset_links(node: Any, cid: str) -> list[Link]:
-    """The links of an existing dataset, from kubo's `dag get` (dag-json) of its root node."""
+def shard_links(node: Any, cid: str, root: bool = False) -> tuple[list[Link], list[str]]:
+    """The parts linked from one node of a dataset (its root, or a HAMT shard under it), and
+    the CIDs of the child shards to read next. In a shard a link named `XX` (the slot in hex) is
+    a child shard and `XXname` is the part `name`, as boxo writes them (codsh/core/hamt.py)."""
     if not isinstance(node, dict) or not isinstance(node.get("Links"), list):
         raise InputError(
             f"{cid} is a file, not a dataset",
             "make a dataset with `codsh dataset new NAME=CID ...`",
         )
     kind = unixfs_type(_dag_json_bytes(node.get("Data")))
-    if kind == HAMT_SHARD:
-        raise InputError(
-            f"{cid} is a HAMT-sharded directory; adding to one is not supported yet",
-            "make a new dataset over it and the new parts: `codsh dataset new old=CID ...`",
-        )
-    if kind != DIRECTORY:
+    if kind not in ((DIRECTORY, HAMT_SHARD) if root else (HAMT_SHARD,)):
         what = "a file" if kind == FILE else "not a UnixFS directory"
         raise InputError(
             f"{cid} is {what}, not a dataset",
             "make a dataset with `codsh dataset new NAME=CID ...`",
         )
-    links = []
+    links: list[Link] = []
+    shards: list[str] = []
     for link in node["Links"]:
         try:
-            links.append(Link(str(link["Hash"]["/"]), str(link["Name"]), int(link["Tsize"])))
+            name, target, tsize = str(link["Name"]), str(link["Hash"]["/"]), int(link["Tsize"])
         except (KeyError, TypeError, ValueError) as exc:
             raise InputError(
                 f"{cid} has a link without name, CID or size ({link!r})",
                 "make a new dataset with `codsh dataset new NAME=CID ...`",
             ) from exc
-    return links
+        if kind == DIRECTORY:
+            links.append(Link(target, name, tsize))
+        elif len(name) == 2:
+            shards.append(target)
+        else:
+            links.append(Link(target, name[2:], tsize))
+    return links, shards
 
 
 def _dag_json_bytes(value: Any) -> bytes:
@@ -172,14 +178,31 @@ def combine(existing: Iterable[Link], added: Sequence[Link], replace: bool = Fal
 
 
 def build(links: Sequence[Link]) -> tuple[Block, int]:
-    """The dataset's directory node (links sorted bytewise by name, as kubo does) and its tsize."""
+    """The dataset's root node (links sorted bytewise by name, as kubo does) and its tsize."""
+    blocks, tsize = build_all(links)
+    return blocks[-1], tsize
+
+
+def build_all(links: Sequence[Link]) -> tuple[list[Block], int]:
+    """Every node of the dataset, children first: one directory node, or past kubo's threshold
+    the HAMT-sharded directory `ipfs files cp` of the same parts gives; and the root's tsize."""
     if not links:
         raise InputError("a dataset needs at least one part", ENTRY_HINT)
     try:
-        return directory_block(links)
-    except DirectoryTooLarge as exc:
+        blocks, _, tsize = directory_nodes(links)
+    except ShardingError as exc:
         raise InputError(
-            f"a dataset of {exc.entries} parts is too large for one directory block; "
-            "HAMT-sharded datasets are not supported yet",
-            "split the parts over several datasets, then make a dataset of those datasets",
+            f"a dataset of {len(links)} parts cannot be sharded: {exc}",
+            "rename one of those parts",
         ) from None
+    return blocks, tsize
+
+
+def check_names(existing: Iterable[Link], parts: Sequence[Part], replace: bool = False) -> None:
+    """What `combine` and the HAMT would refuse, from the names alone: before any part is read."""
+    combine(existing, [Link("", part.name, 0) for part in parts], replace)
+    names = {link.name for link in existing} | {part.name for part in parts}
+    try:
+        check_shardable(sorted(names))
+    except NameProblem as exc:
+        raise InputError(str(exc), "rename one of those parts") from None

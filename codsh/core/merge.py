@@ -147,6 +147,29 @@ def pin_batches(blocks: Sequence[Block], per_request: int = 2000) -> list[list[s
     return [cids[start : start + per_request] for start in range(0, len(cids), per_request)]
 
 
+def put_batches(
+    blocks: Sequence[Block], per_request: int = 200, max_bytes: int = 4 * 1024 * 1024
+) -> list[list[Block]]:
+    """The blocks in order, in groups of one `block put` request each: one codec a request,
+    at most `per_request` blocks and about `max_bytes` of them."""
+    batches: list[list[Block]] = []
+    size = 0
+    for block in blocks:
+        last = batches[-1] if batches else None
+        if (
+            last is None
+            or last[0].codec != block.codec
+            or len(last) >= per_request
+            or size + len(block.data) > max_bytes
+        ):
+            batches.append([block])
+            size = len(block.data)
+        else:
+            last.append(block)
+            size += len(block.data)
+    return batches
+
+
 def merge_concat(outputs: list[Output]) -> Merged:
     """One UnixFS file: the outputs concatenated in input path order, by reference."""
     ordered = sorted(outputs, key=lambda o: path_order(o.path))

@@ -5,7 +5,8 @@ both give the same CIDs after the same checks, with the same messages.
 For each part, kubo's `files/stat` reads only the part's root block, which gives its type and its
 cumulative DAG size (the link's Tsize); `dag/stat` would walk the whole DAG. No other block of a
 part is fetched (a one-block file's root is the file itself). The directory node is computed
-locally (codsh/core/dataset.py), stored with `block put`, checked against kubo's CID and pinned
+locally (codsh/core/dataset.py; HAMT-sharded past kubo's threshold, as `ipfs files cp` of
+the same parts shards it), stored with `block put`, checked against kubo's CID and pinned
 directly. trio and the kubo client load when a dataset is made, not for the CLI's API path.
 """
 
@@ -16,8 +17,9 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from codsh.core import dataset as ds
+from codsh.core.merge import pin_batches
 from codsh.core.unixfs import Link
-from codsh.errors import CodshError, InfrastructureError, InputError, leaf
+from codsh.errors import CodshError, InputError, leaf
 
 if TYPE_CHECKING:
     from codsh.ipfs.client import KuboClient
@@ -49,20 +51,28 @@ async def make(
     """The dataset of `parts` (with dataset `onto`'s parts first, when given; a name it already
     has is refused unless `replace`), stored and pinned on `ipfs`."""
     existing = [] if onto is None else await dataset_links(ipfs, onto, find_timeout)
+    ds.check_names(existing, parts, replace)  # a clash is refused before any part is read
     links, directories = await resolve(ipfs, parts, find_timeout)
     cid = await store(ipfs, ds.combine(existing, links, replace) if onto is not None else links)
     return Made(cid, len(links), directories)
 
 
 async def dataset_links(ipfs: KuboClient, source: str, find_timeout: float) -> list[Link]:
-    """The links of existing dataset `source` (CID[/path]), from its root node only."""
+    """The links of existing dataset `source` (CID[/path]), from its root node (and its HAMT
+    shards, when it is sharded): no part is read."""
     from codsh.inputs import explained
 
     timeout = f"{find_timeout:g}s"
     async with explained(source, find_timeout):
         info = await ipfs.files_stat(f"/ipfs/{source}", timeout=timeout)
         node = await ipfs.dag_get(str(info["Hash"]), timeout=timeout)
-    return ds.dataset_links(node, source)
+        links, shards = ds.shard_links(node, source, root=True)
+        while shards:
+            shard = shards.pop()
+            more, deeper = ds.shard_links(await ipfs.dag_get(shard, timeout=timeout), shard)
+            links += more
+            shards += deeper
+    return links
 
 
 async def resolve(
@@ -108,12 +118,10 @@ async def store(ipfs: KuboClient, links: Sequence[Link]) -> str:
     A recursive pin would make this kubo fetch every byte of every part, which is what linking by
     reference avoids. The parts stay pinned where they are, and jobs run their files there.
     """
-    block, _ = ds.build(links)
-    stored = await ipfs.block_put(block.data, codec=block.codec)
-    if stored != block.cid:
-        raise InfrastructureError(
-            f"kubo stored the dataset node as {stored}, expected {block.cid}",
-            "report this: codsh and kubo disagree on the encoding",
-        )
-    await ipfs.pin_add(block.cid, recursive=False)
-    return block.cid
+    blocks, _ = ds.build_all(links)  # one node, or a HAMT's shards with the root last
+    from codsh.ipfs.blocks import put_blocks
+
+    await put_blocks(ipfs, blocks, "a dataset node")
+    for cids in pin_batches(blocks):  # each node directly, never the parts under them
+        await ipfs.pin_add(*cids, recursive=False)
+    return blocks[-1].cid

@@ -13,8 +13,9 @@ from codsh.core.plan import LocalityReport
 from codsh.core.publish import Report
 from codsh.core.spec import CONCAT, JobSpec
 from codsh.core.unixfs import raw_cid
-from codsh.errors import InfrastructureError, InputError
+from codsh.errors import InputError
 from codsh.inputs import InputTree
+from codsh.ipfs.blocks import put_blocks
 from codsh.ipfs.client import AddOptions, KuboClient
 
 EMPTY_RAW = raw_cid(b"")
@@ -105,13 +106,7 @@ async def store_merge(
             merged = merge_per_file(outputs, tree.directories)
     except MergeError as exc:
         raise InputError(str(exc)) from exc
-    for block in merged.blocks:
-        stored = await ipfs.block_put(block.data, codec=block.codec)
-        if stored != block.cid:
-            raise InfrastructureError(
-                f"kubo stored a merge node as {stored}, expected {block.cid}",
-                "is the kubo at --ipfs a v0.42 with default settings? the merge was not published",
-            )
+    await put_blocks(ipfs, merged.blocks, "a merge node")  # a batch a request
     if not outputs_here:
         for cids in pin_batches(merged.blocks):  # a HAMT's 10,000s of nodes pass one URL's limit
             await ipfs.pin_add(*cids, recursive=False)

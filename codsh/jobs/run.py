@@ -14,7 +14,8 @@ from codsh import publish
 from codsh.core.bill import Limit
 from codsh.core.memo import split
 from codsh.core.model import FileResult
-from codsh.core.spec import JobSpec
+from codsh.core.names import check_input
+from codsh.core.spec import CONCAT, JobSpec
 from codsh.inputs import InputTree, list_input
 from codsh.ipfs.client import KuboClient
 from codsh.jobs.events import Events, NoEvents, WithTwins
@@ -49,6 +50,8 @@ async def run_job(
         await publish.preflight(spec.target.publish, spec.target.overwrite)
     if tree is None:
         tree = await list_input(ipfs, spec.input, spec.target.find_timeout)
+    if spec.mode != CONCAT:  # a tree the merge would refuse is refused before anything runs
+        check_input(spec.input, [f.path for f in tree.files], tree.directories)
     events.listed(tree)
     inputs = sorted({f.cid for f in tree.files})
     use_memo = memo is not None and spec.target.memo

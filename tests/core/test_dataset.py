@@ -10,13 +10,14 @@ from multiformats import CID
 from codsh.core.dataset import (
     Part,
     build,
+    build_all,
     check_unique,
     combine,
-    dataset_links,
     parse_argument,
     parse_list,
+    shard_links,
 )
-from codsh.core.merge import merge_per_file
+from codsh.core.merge import Output, merge_per_file
 from codsh.core.unixfs import (
     Link,
     dag_pb_cid,
@@ -174,12 +175,13 @@ def test_build_of_nothing_is_refused() -> None:
         build([])
 
 
-def test_build_too_large_for_one_block_is_a_clear_error() -> None:
+def test_build_past_one_block_is_hamt_sharded_as_a_per_file_merge_is() -> None:
+    """Issue 13: this was refused ("HAMT-sharded datasets are not supported yet")."""
     links = [Link(A, f"{i:05d}-{'n' * 250}", 1) for i in range(4000)]
-    with pytest.raises(InputError) as caught:
-        build(links)
-    assert "4000 parts" in caught.value.message and "HAMT" in caught.value.message
-    assert "dataset of those datasets" in caught.value.hint
+    blocks, tsize = build_all(links)
+    merged = merge_per_file([Output(link.name, A, 1, 1) for link in links])
+    assert [b.cid for b in blocks] == [b.cid for b in merged.blocks] and tsize == merged.tsize
+    assert build(links)[0] == blocks[-1]
 
 
 # -- adding to a dataset -------------------------------------------------------------------------
@@ -195,10 +197,33 @@ def dag_json(data: bytes, links: list[Link]) -> dict[str, object]:
     }
 
 
-def test_dataset_links_of_a_directory() -> None:
+def test_shard_links_of_a_directory() -> None:
     links = [Link(A, "a", 1), Link(V0, "b", 4)]
-    assert dataset_links(dag_json(unixfs_directory_data(), links), "D") == links
-    assert dataset_links(dag_json(unixfs_directory_data(), []), "D") == []
+    assert shard_links(dag_json(unixfs_directory_data(), links), "D", root=True) == (links, [])
+    assert shard_links(dag_json(unixfs_directory_data(), []), "D", root=True) == ([], [])
+
+
+def test_shard_links_of_a_hamt_dataset_name_parts_and_child_shards() -> None:
+    """Issue 13: adding to a HAMT-sharded dataset was refused; its shards are read instead."""
+    links = [Link(A, f"{i:04d}-{'n' * 250}", 1) for i in range(1200)]
+    blocks, _ = build_all(links)
+    nodes = {block.cid: block.data for block in blocks}
+    found, todo = [], [blocks[-1].cid]
+    while todo:
+        cid = todo.pop()
+        links_here, shards = shard_links(_as_dag_json(nodes[cid]), cid, root=cid == blocks[-1].cid)
+        found += links_here
+        todo += shards
+    assert sorted(found, key=str) == sorted(links, key=str) and len(blocks) > 1
+    with pytest.raises(InputError, match="not a UnixFS directory"):  # a child is a shard too
+        shard_links(dag_json(unixfs_directory_data(), links[:1]), "S")
+
+
+def _as_dag_json(block: bytes) -> dict[str, object]:
+    decoded, _ = decode_node(block)
+    data = next(value for number, value in fields(block) if number == 1)
+    assert isinstance(data, bytes)
+    return dag_json(data, [Link(cid, name, tsize) for cid, name, tsize in decoded])
 
 
 @pytest.mark.parametrize(
@@ -206,7 +231,6 @@ def test_dataset_links_of_a_directory() -> None:
     [
         ({"/": {"bytes": "aGVsbG8"}}, ["D is a file"]),  # a raw block
         (dag_json(unixfs_file_data([1, 1]), [Link(A, "", 1), Link(B, "", 1)]), ["D is a file"]),
-        (dag_json(b"\x08\x05", []), ["HAMT-sharded"]),
         (dag_json(b"", []), ["not a UnixFS directory"]),
         ({"Data": None, "Links": []}, ["not a UnixFS directory"]),
         (
@@ -215,11 +239,11 @@ def test_dataset_links_of_a_directory() -> None:
         ),
     ],
 )
-def test_dataset_links_refuses_what_is_not_a_plain_directory(
+def test_shard_links_refuses_what_is_not_a_directory(
     node: dict[str, object], words: list[str]
 ) -> None:
     with pytest.raises(InputError) as caught:
-        dataset_links(node, "D")
+        shard_links(node, "D", root=True)
     for word in words:
         assert word in caught.value.message
     assert caught.value.hint
