@@ -22,22 +22,55 @@ def images() -> None:
 @images.command()
 @click.argument("names", nargs=-1, metavar="[NAME]...")
 @click.option("--force", is_flag=True, help="Rebuild even when nothing changed.")
-def build(names: tuple[str, ...], force: bool) -> None:
-    """Build the images NAMEd (busybox, python; default all), skipping those up to date.
+@click.option("--no-push", is_flag=True, help="Do not put the images into IPFS.")
+@pass_settings
+def build(settings: Settings, names: tuple[str, ...], force: bool, no_push: bool) -> None:
+    """Build the images NAMEd (busybox, python; default all), skipping those up to date, and
+    push each into IPFS (`codsh images push`): prints one CID a line, `--image ipfs://CID`.
 
     codsh/python is made with debootstrap from a Debian mirror (the one apt uses here, or
-    $CODSH_DEBIAN_MIRROR): it needs root and takes a minute or two.
+    $CODSH_DEBIAN_MIRROR): it needs root and takes a minute or two. Without a kubo that
+    answers, the images are built and not pushed (a warning says so).
     """
     from codsh import images as recipes
     from codsh.executor.container import docker_client
 
     selected = recipes.select(names)
     client = docker_client()
+    built_ids = []
     for recipe in selected:
         started = time.monotonic()
         image_id, built = recipes.build(recipe, client, force, log=_progress(recipe.tag))
         verb = f"built in {time.monotonic() - started:.0f} s" if built else "up to date"
         click.echo(f"{recipe.tag}: {verb} ({image_id})", err=True)
+        built_ids.append((recipe.tag, image_id))
+    if not no_push:
+        _push_built(settings, client, built_ids)
+
+
+def _push_built(settings: Settings, engine: Any, built: list[tuple[str, str]]) -> None:
+    """Push each built image (once: an image already in this kubo is not pushed again)."""
+    from codsh.config import data_dir
+    from codsh.images.content import pushed_cid
+    from codsh.ipfs.wire import KuboUnavailable
+
+    async def go() -> None:
+        async with settings.kubo() as ipfs:
+            for tag, image_id in built:
+                started = time.monotonic()
+                cid = await pushed_cid(engine, ipfs, image_id, data_dir() / "images.json")
+                click.echo(cid)
+                seconds = time.monotonic() - started
+                click.echo(f"{tag}: in IPFS as {cid} ({seconds:.0f} s)", err=True)
+
+    try:
+        run_async(go)
+    except KuboUnavailable as exc:
+        click.echo(
+            f"warning: the images were built but not pushed into IPFS: {exc.message}; "
+            "push them with `codsh images push NAME` once a kubo runs",
+            err=True,
+        )
 
 
 @images.command()

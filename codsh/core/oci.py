@@ -80,14 +80,8 @@ def layout(config: Blob, layers: Sequence[Blob]) -> Layout:
             ],
         }
     )
-    docker_manifest = _json(
-        [
-            {
-                "Config": blob_path(config.digest),
-                "RepoTags": None,
-                "Layers": [blob_path(layer.digest) for layer in layers],
-            }
-        ]
+    docker_manifest = loader_manifest(
+        blob_path(config.digest), [blob_path(layer.digest) for layer in layers]
     )
     files = {
         "oci-layout": OCI_LAYOUT,
@@ -118,7 +112,18 @@ def load_plan(docker_manifest: bytes) -> LoadPlan:
     for path in paths:
         if not isinstance(path, str) or not path.startswith("blobs/sha256/") or ".." in path:
             raise ValueError(f"manifest.json points outside blobs/sha256/: {path!r}")
-    return LoadPlan("sha256:" + config.rsplit("/", 1)[-1], ("manifest.json", *paths))
+    return LoadPlan(blob_digest(config), ("manifest.json", *paths))
+
+
+def loader_manifest(config: str, layers: Sequence[str]) -> bytes:
+    """Docker's manifest.json for one image, without tags: a node loads the one it wrote, not
+    the folder's, so a folder cannot tag what it loads (e.g. as codsh/busybox:latest)."""
+    return _json([{"Config": config, "RepoTags": None, "Layers": list(layers)}])
+
+
+def blob_digest(path: str) -> str:
+    """The digest a `blobs/sha256/HEX` path names: its content must hash to it."""
+    return "sha256:" + path.rsplit("/", 1)[-1]
 
 
 def content_cid(image: str) -> str | None:

@@ -202,13 +202,18 @@ async def _load(
     if plan.config_digest != config_digest:
         raise InfrastructureError(f"image {cid} is {plan.config_digest}, not {config_digest}")
     sizes = {f"blobs/sha256/{e.path}": e.size for e in await ipfs.ls(f"{cid}/blobs/sha256")}
-    sizes["manifest.json"] = len(manifest)
+    own = oci.loader_manifest(plan.members[1], plan.members[2:])  # no tag from the folder
     send, receive = trio.open_memory_channel[bytes](4)
+
+    refused: list[InfrastructureError] = []
 
     async def produce() -> None:
         async with send:
             with contextlib.suppress(trio.BrokenResourceError):  # the load stopped: it says why
-                await _frame(ipfs, cid, plan, sizes, send)
+                try:
+                    await _frame(ipfs, cid, plan, sizes, own, send)
+                except InfrastructureError as exc:  # docker gets a cut tar and loads nothing
+                    refused.append(exc)
 
     def chunks() -> Iterator[bytes]:
 
@@ -231,7 +236,9 @@ async def _load(
             finally:
                 await receive.aclose()
     except* InfrastructureError as group:
-        raise group.exceptions[0] from None
+        raise (refused or group.exceptions)[0] from None
+    if refused:
+        raise refused[0]
 
 
 async def _frame(
@@ -239,15 +246,27 @@ async def _frame(
     cid: str,
     plan: oci.LoadPlan,
     sizes: dict[str, int],
+    own: bytes,
     send: trio.MemorySendChannel[bytes],
 ) -> None:
-    """The tar `docker load` reads: the plan's files, streamed from kubo, in ustar framing."""
-    for path in plan.members:
+    """The tar `docker load` reads: this node's manifest.json, then the plan's blobs streamed
+    from kubo, in ustar framing, each checked against its digest before the next is sent (a
+    blob that does not match ends the tar there: docker loads nothing)."""
+    await send.send(oci.tar_header("manifest.json", len(own)) + own + oci.tar_padding(len(own)))
+    for path in plan.members[1:]:
         size = sizes.get(path)
         if size is None:
             raise InfrastructureError(f"image {cid} lacks {path}")
         await send.send(oci.tar_header(path, size))
+        digest = hashlib.sha256()
         async for chunk in ipfs.cat(f"{cid}/{path}"):
+            digest.update(chunk)
             await send.send(chunk)
+        if f"sha256:{digest.hexdigest()}" != oci.blob_digest(path):
+            raise InfrastructureError(
+                f"image {cid}: {path} does not match its digest (it is sha256:"
+                f"{digest.hexdigest()}); the image was not loaded",
+                "the folder was altered: push the image again (`codsh images push NAME`)",
+            )
         await send.send(oci.tar_padding(size))
     await send.send(oci.TAR_END)

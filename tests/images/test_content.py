@@ -73,3 +73,58 @@ def test_a_folder_that_is_not_an_image_or_the_wrong_image_is_refused(
 
 async def _once(data: bytes):  # type: ignore[no-untyped-def]
     yield data
+
+
+def _folder_of(engine: docker.DockerClient, image: str, work: Path) -> Path:
+    """The image folder `codsh images push` adds, on disk, to alter before adding it."""
+    from codsh.images.content import _write_folder
+
+    work.mkdir()
+    return _write_folder(engine.images.get(image), work)
+
+
+def test_an_altered_blob_is_refused_by_its_digest_and_nothing_is_loaded(
+    kubo: KuboProcess, engine: docker.DockerClient, own_image: str, tmp_path: Path
+) -> None:
+    """The config blob changed under its name (so its manifest still names the right image):
+    docker would have loaded it as another image; the stream is cut at that blob instead."""
+    folder = _folder_of(engine, own_image, tmp_path / "altered")
+    config = folder / "blobs" / "sha256" / own_image.removeprefix("sha256:")
+    config.write_bytes(config.read_bytes().replace(b'"User":"65534:65534"', b'"User":"0:0"'))
+    before = {i.id for i in engine.images.list(all=True)}
+
+    async def go() -> None:
+        async with KuboClient(kubo.api_url) as ipfs:
+            altered = (await ipfs.add_paths([folder]))[-1].cid
+            engine.images.remove(own_image, force=True)
+            with pytest.raises(InfrastructureError, match="does not match its digest") as caught:
+                await ensure(engine, ipfs, altered, own_image)
+            assert altered in caught.value.message
+
+    run(go, deadline=180)
+    assert {i.id for i in engine.images.list(all=True)} <= before - {own_image}
+
+
+def test_a_folder_cannot_tag_the_image_it_loads(
+    kubo: KuboProcess, engine: docker.DockerClient, own_image: str, tmp_path: Path
+) -> None:
+    """A folder whose manifest.json carries RepoTags would have tagged what it loads (e.g. as
+    codsh/busybox:latest, which local jobs resolve); a node loads its own manifest.json."""
+    import json
+
+    folder = _folder_of(engine, own_image, tmp_path / "tagged")
+    hijack = f"codsh-test/hijack-{own_image[7:19]}:latest"
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest[0]["RepoTags"] = [hijack]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+    async def go() -> None:
+        async with KuboClient(kubo.api_url) as ipfs:
+            tagged = (await ipfs.add_paths([folder]))[-1].cid
+            engine.images.remove(own_image, force=True)
+            assert await ensure(engine, ipfs, tagged, own_image) is not None
+
+    run(go, deadline=180)
+    assert str(engine.images.get(own_image).id) == own_image
+    with pytest.raises(docker.errors.ImageNotFound):
+        engine.images.get(hijack)
