@@ -194,25 +194,36 @@ def check_scheduler(folder: Path, address: str, timeout: float = 10.0) -> bool:
     context.check_hostname = False  # as Dask: the CA is the check, not the host name
     context.load_cert_chain(str(folder / CERT), str(folder / KEY))
     try:
-        with (
-            socket.create_connection((parts.hostname, parts.port), timeout) as raw,
-            context.wrap_socket(raw) as tls,
-        ):
-            tls.recv(1)  # Dask speaks first; a refused certificate is an alert here (TLS 1.3)
-    except ssl.SSLCertVerificationError as exc:
-        raise InputError(
-            f"the scheduler at {address} has a certificate from another CA than {folder / CA} "
-            f"(this member is of cluster {cluster_id(folder)}): {exc.verify_message}",
-            "give --tls the folder `codsh cluster certs` made for this member with the "
-            "scheduler's CA (copy it from the machine that keeps that CA)",
-        ) from exc
-    except ssl.SSLError as exc:
-        raise InputError(
-            f"the scheduler at {address} refused this member's certificate "
-            f"({folder / CERT}): {exc.reason or exc}",
-            "the certificate must be signed by the scheduler's CA: make it with `codsh cluster "
-            "certs` in the CA's folder and copy that member's folder here",
-        ) from exc
+        raw = socket.create_connection((parts.hostname, parts.port), timeout)
     except OSError:
         return False
+    with raw:
+        try:
+            tls = context.wrap_socket(raw)
+        except ssl.SSLCertVerificationError as exc:
+            raise InputError(
+                f"the scheduler at {address} has a certificate from another CA than "
+                f"{folder / CA} (this member is of cluster {cluster_id(folder)}): "
+                f"{exc.verify_message}",
+                "give --tls the folder `codsh cluster certs` made for this member with the "
+                "scheduler's CA (copy it from the machine that keeps that CA)",
+            ) from exc
+        except OSError as exc:  # ssl.SSLError too: no TLS at all there
+            raise InputError(
+                f"{address} does not answer as a codsh scheduler over TLS ({exc})",
+                "check the address and port (`codsh scheduler` writes its address with "
+                "--address-file; `codsh devstack status` shows a devstack's)",
+            ) from exc
+        with tls:
+            try:
+                tls.recv(1)  # Dask speaks first; a refused certificate is an alert here (TLS 1.3)
+            except ssl.SSLError as exc:
+                raise InputError(
+                    f"the scheduler at {address} refused this member's certificate "
+                    f"({folder / CERT}): {exc.reason or exc}",
+                    "the certificate must be signed by the scheduler's CA: make it with `codsh "
+                    "cluster certs` in the CA's folder and copy that member's folder here",
+                ) from exc
+            except OSError:  # accepted, and silent: Dask will say more
+                pass
     return True

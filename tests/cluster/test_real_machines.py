@@ -154,3 +154,14 @@ def test_a_node_with_wrong_certificates_is_refused_at_once_saying_why(
     }[case]
     assert_usage_error(refused, *expected)
     assert refused.seconds < 30, refused.seconds
+
+
+def test_a_node_given_a_port_that_is_no_scheduler_says_so(
+    scheduler: tuple[str, Path], kubo: KuboProcess, tmp_path: Path
+) -> None:
+    """kubo's RPC port answers, but not TLS: a mistyped address, said as such."""
+    _, home = scheduler
+    port = kubo.api_url.rsplit(":", 1)[1].strip("/")
+    join = ["node", "join", f"tls://127.0.0.1:{port}", "--ipfs", kubo.api_url]
+    refused = codsh(*join, "--tls", str(home / "pki" / "store-a"), env=clean_env(tmp_path))
+    assert_usage_error(refused, "does not answer as a codsh scheduler over TLS", "--address-file")
