@@ -15,6 +15,7 @@ import hashlib
 import shutil
 import time
 from pathlib import Path
+from typing import Any
 
 from codsh.errors import ServiceUnavailable
 from codsh.processes import pid_alive, spawn, stop_pid
@@ -104,3 +105,23 @@ def _answers(host: str) -> bool:
             client.close()
     except Exception:  # noqa: BLE001 - any failure means "not yet"
         return False
+
+
+PING_WAIT = 10.0  # seconds a node's engine may take to answer the inventory round's ping
+
+
+async def engine_problem(engine: Any) -> str | None:
+    """Why a node's Docker engine cannot run a shard now, or None when it answers a ping: a
+    node whose engine is down says so in the inventory round and takes no shard."""
+    import trio
+
+    if engine is None:
+        return "it has no Docker engine"
+    try:
+        with trio.fail_after(PING_WAIT):
+            await trio.to_thread.run_sync(engine.ping, abandon_on_cancel=True)
+    except trio.TooSlowError:
+        return f"its Docker engine did not answer within {PING_WAIT:g} s"
+    except Exception as exc:  # noqa: BLE001 - any failure: the engine cannot run containers
+        return f"its Docker engine does not answer ({type(exc).__name__}: {exc})"
+    return None

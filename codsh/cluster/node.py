@@ -34,6 +34,7 @@ from codsh.config import scratch_root
 from codsh.core.bill import PriceList
 from codsh.core.model import FileResult, InputFile, Setup, Shard
 from codsh.core.spec import JobSpec
+from codsh.engines import engine_problem
 from codsh.errors import CodshError, InfrastructureError
 from codsh.executor.container import (
     JOB_LABEL,
@@ -189,6 +190,9 @@ async def inventory(cids: Sequence[str], dask_worker: Worker) -> Wire:
 
     async def ask() -> InventoryAnswer:
         with trio.fail_after(INVENTORY_WAIT):
+            problem = await engine_problem(plugin.docker)  # no engine, no shard
+            if problem:
+                raise InfrastructureError(problem)
             async with KuboClient(plugin.ipfs_api) as ipfs:
                 peer = (await ipfs.id())["ID"]
             held = tuple(sorted(await stored(plugin.ipfs_api, cids)))

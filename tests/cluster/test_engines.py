@@ -11,6 +11,7 @@ from pathlib import Path
 
 import docker
 
+from codsh import engines
 from tests.commands.cli import add, cat, codsh, write_tree
 
 LISBON = "sed -n '/38.7[2-4]....,-9.1[3-5]..../p'"
@@ -52,6 +53,21 @@ def test_nodes_with_their_own_engines_load_the_image_by_content(
         assert again.code == 0, again.err
         setup = json.loads(cat(env, json.loads(again.out)["manifest"]))["setup"]
         assert not any(s["built"] for s in setup)  # already there
+        assert all(s["seconds"] >= 0 and s["node"] for s in setup)  # per node, timed
+        assert all(s["seconds"] > 0 for s in manifest["setup"] if s["built"])
+        # a node whose engine is down takes no shard: the other runs the whole job (each
+        # node holds half of the files: before, the node took its half and failed it)
+        spread = codsh("devstack", "add", "--spread", "1", str(tmp_path / "in"), env=env)
+        assert spread.code == 0 and spread.cid == source, spread.err
+        assert engines.stop(sockets[1].parent.parent)
+        down = sockets[1].parent.parent.name
+        lone = codsh("run", "-e", LISBON, "-c", source, "--no-memo", "--json", env=api)
+        assert lone.code == 0, lone.err
+        job = json.loads(lone.out)["job"]
+        described = json.loads(codsh("job", "describe", job, "--json", env=api).out)
+        placement = described["placement"]
+        assert down not in placement["shards_per_node"] and placement["rescheduled"] == 0, placement
+        assert json.loads(lone.out)["output"] == record["output"]
     finally:
         down = codsh("devstack", "down", "--purge", env=env, timeout=180)
     assert down.code == 0, down.err
