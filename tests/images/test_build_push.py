@@ -47,3 +47,18 @@ def test_build_without_a_kubo_builds_and_says_it_did_not_push(tmp_path: Path) ->
     assert "Traceback" not in built.err
     skipped = codsh("images", "build", "busybox", "--no-push", env=env, timeout=300)
     assert skipped.code == 0 and "not pushed" not in skipped.err
+
+
+def test_an_image_cid_that_is_not_an_image_is_a_usage_error_naming_it(
+    kubo: KuboProcess, tmp_path: Path
+) -> None:
+    """`--image ipfs://CID` of a plain file: exit 2 before anything runs, the CID named."""
+    env = {**os.environ, "CODSH_IPFS": kubo.api_url, "CODSH_HOME": str(tmp_path)}
+    (tmp_path / "f").write_text("not an image\n")
+    added = codsh("add", str(tmp_path / "f"), env=env)
+    assert added.code == 0, added.err
+    cid = added.cid
+    ran = codsh("run", "-e", "cat", "-c", cid, "--image", f"ipfs://{cid}", env=env, timeout=120)
+    assert ran.code == 2, ran.err
+    assert f"{cid} is not a codsh image folder" in ran.err and "codsh images push" in ran.err
+    assert "Traceback" not in ran.err and ran.out == b""
