@@ -44,7 +44,7 @@ def quote_command(
     fuel: int,
     **params: Any,
 ) -> None:
-    """What a job would cost: run a small sample of its files (about 1%, at least 3, at most
+    """What a job would cost: run a small sample of its files (about 1%, at least 12, at most
     30, spread over the files' sizes), scale their metered use by bytes, and price it as the
     bill would. Print the estimate and its range (the estimate divided and multiplied by 1 + two
     standard errors of the sampled files' deviation from a per-file + per-byte fit).
@@ -135,8 +135,9 @@ def run_quote(
 
         cut, result = run_async(go)
     costs = {r.input_cid: cost_of(r) for r in result.files if r.ran}
+    cold = {r.input_cid for r in result.files if r.container_starts}  # paid a container's start
     try:
-        return estimate(cut, costs, spec.replicas), record.id
+        return estimate(cut, costs, spec.replicas, cold, spec.target.shard_size), record.id
     except ValueError:
         raise InfrastructureError(
             f"no sampled file of job {record.id} could be metered: nothing to quote from",

@@ -1,11 +1,13 @@
 """The quote: what a job will cost, from a few of its files run first. Pure logic.
 
 The sample is stratified by size: the files sorted by (size, path) are cut into as many bands
-of near-equal count as files are sampled (about 1% of them, at least 3, at most 30), and each
+of near-equal count as files are sampled (about 1% of them, at least 12, at most 30), and each
 band's middle file is run. Cost grows with size (bytes read, written, CPU over them) and every
 file also pays a fixed part (a shell start, a request each way), so the sample's costs are fitted
 as `per_file + per_byte x size` (least squares) and the job is priced as per_file x its files +
-per_byte x its bytes: scaled by bytes, without pricing a thousand small files as one big one.
+per_byte x its bytes: scaled by bytes, without pricing a thousand small files as one big one. A
+container's start is paid by its first file: the sample starts nearly as many containers as the
+job (one per node slot) over far fewer files, so that part is priced per container (`estimate`).
 
 The range is the estimate divided and multiplied by 1 + two standard errors of the sampled
 files' relative deviation from that fit (costs are positive: the range is one in ratio, never
@@ -16,13 +18,13 @@ file was sampled is priced exactly (the range is the estimate).
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from codsh.core.model import InputFile
 
 SAMPLE_FRACTION = 0.01
-SAMPLE_MIN = 3
+SAMPLE_MIN = 12  # enough for warm files: each container a node starts has one cold first file
 SAMPLE_MAX = 30
 
 
@@ -80,17 +82,40 @@ def bands(files: Sequence[InputFile]) -> list[Band]:
     return out
 
 
-def estimate(bands: Sequence[Band], costs: Mapping[str, float], replicas: int = 1) -> Quote:
+def estimate(
+    bands: Sequence[Band],
+    costs: Mapping[str, float],
+    replicas: int = 1,
+    cold: Collection[str] = (),
+    shard_size: int = 1000,
+) -> Quote:
     """The quote from each band's sampled file's cost (`costs`: by the pick's input CID, every
-    replica's run included; a pick missing from it was lost and is left out of the fit)."""
+    replica's run included; a pick missing from it was lost and is left out of the fit).
+
+    `cold`: the picks that were the first file of their container. A container's start is paid
+    by its first file; the sample has few files per container, the job many. So with at least
+    two warm picks the fit is theirs, and the job pays the cold picks' mean excess over it once
+    per container: as many as the sample started (the nodes' slots), or one per `shard_size`
+    files when that is more. Without two warm picks every pick counts as it was (an estimate
+    on the high side for jobs of many small files)."""
     known = [b for b in bands if b.pick.cid in costs]
     if not known:
         raise ValueError("no sampled file was metered")
     points = [(float(b.pick.size), costs[b.pick.cid]) for b in known]
-    per_file, per_byte = fit(points)
+    warm = [(float(b.pick.size), costs[b.pick.cid]) for b in known if b.pick.cid not in cold]
+    first = [(float(b.pick.size), costs[b.pick.cid]) for b in known if b.pick.cid in cold]
     files, size = sum(b.files for b in bands), sum(b.bytes for b in bands)
-    total = per_file * files + per_byte * size
-    spread = relative_error(points, per_file, per_byte)
+    if len(warm) >= 2 and first:
+        per_file, per_byte = fit(warm)
+        excess = [c - (per_file + per_byte * x) for x, c in first]
+        start = max(0.0, sum(excess) / len(excess))
+        containers = max(len(first), math.ceil(files / max(1, shard_size)))
+        total = per_file * files + per_byte * size + start * containers
+        spread = relative_error(warm, per_file, per_byte)
+    else:
+        per_file, per_byte = fit(points)
+        total = per_file * files + per_byte * size
+        spread = relative_error(points, per_file, per_byte)
     if all(b.files == 1 for b in known) and len(known) == len(bands):
         total, spread = sum(c for _, c in points), 0.0  # every file was run: its bill
     return Quote(

@@ -48,15 +48,15 @@ def test_a_quote_runs_a_sample_the_job_then_does_not_pay_for(
     cid = add(own, tmp_path / "data", tree())
     code, quote, _ = run_json(own, "job", "quote", "-e", "wc -c", "-c", cid)
     assert code == 0
-    assert quote["files"] == 40 and quote["sampled"] == 3
+    assert quote["files"] == 40 and quote["sampled"] == 12
     assert 0 < quote["low"] <= quote["estimate"] <= quote["high"]
     assert quote["sample_cost"] > 0 and quote["bytes"] > quote["sampled_bytes"] > 0
     described = codsh("job", "describe", quote["sample_job"], "--json", env=own)
-    assert json.loads(described.out)["files"] == 3  # the sample is a recorded job of its own
+    assert json.loads(described.out)["files"] == 12  # the sample is a recorded job of its own
     code, job, _ = run_json(own, "job", "submit", "-e", "wc -c", "-c", cid)
-    assert code == 0 and job["reused"] == 3  # the sample's results came from the memo
+    assert code == 0 and job["reused"] == 12  # the sample's results came from the memo
     record = json.loads(codsh("job", "describe", job["job"], "--json", env=own).out)
-    assert record["bill"]["nodes"]["local"]["files"] == 37  # billed: the unsampled files only
+    assert record["bill"]["nodes"]["local"]["files"] == 28  # billed: the unsampled files only
 
 
 def test_quote_refuses_bad_input(own: dict[str, str], tmp_path: Path) -> None:
@@ -92,14 +92,14 @@ def test_max_price_refuses_to_start_when_the_quote_is_over(
 def test_max_price_stops_the_run_keeping_what_finished_and_resume_goes_on(
     own: dict[str, str], tmp_path: Path
 ) -> None:
-    cid = add(own, tmp_path / "data", tree(12, spin=2))
+    cid = add(own, tmp_path / "data", tree(40, spin=2))
     # over the quote (~1e-6 a file at the default list; the sample has no spinning file), under
     # one spin's cost (~2.5 s of CPU: 5e-5)
     limit = "0.00002"
     code, job, err = run_json(own, "job", "submit", "-e", SPIN, "-c", cid, "--max-price", limit)
     assert code == 1, err
     assert "stopped at the price limit" in job["stopped"]
-    assert 3 <= job["files"] < 12 and job["failed"] == 0  # what finished, kept and merged
+    assert 12 <= job["files"] < 40 and job["failed"] == 0  # what finished, kept and merged
     record = json.loads(codsh("job", "describe", job["job"], "--json", env=own).out)
     assert record["state"] == "partial" and "price limit" in record["error"]
     for _ in range(3):  # each resume has the same limit for what it runs: it goes on

@@ -12,24 +12,15 @@ def files(sizes: list[int]) -> list[InputFile]:
     return [InputFile(f"f{i:04}", f"bafy{i}", size) for i, size in enumerate(sizes)]
 
 
-def test_sample_size_is_about_one_percent_at_least_three_capped() -> None:
-    assert [sample_size(n) for n in (0, 1, 2, 3, 10, 299, 301, 2000, 10**6)] == [
-        0,
-        1,
-        2,
-        3,
-        3,
-        3,
-        4,
-        20,
-        SAMPLE_MAX,
-    ]
+def test_sample_size_is_about_one_percent_at_least_twelve_capped() -> None:
+    sizes = [sample_size(n) for n in (0, 1, 2, 3, 10, 299, 1201, 2000, 10**6)]
+    assert sizes == [0, 1, 2, 3, 10, 12, 13, 20, SAMPLE_MAX]
 
 
 def test_bands_spread_the_sample_over_size_quantiles_deterministically() -> None:
     tree = files([i * 10 for i in range(1000)])[::-1]  # any order in: the same bands out
     cut = bands(tree)
-    assert len(cut) == 10 and sum(b.files for b in cut) == 1000
+    assert len(cut) == 12 and sum(b.files for b in cut) == 1000
     picks = [b.pick.size for b in cut]
     assert picks == sorted(picks) and picks[0] < 1000 and picks[-1] > 9000
     assert cut == bands(list(reversed(tree)))
@@ -47,7 +38,7 @@ def test_the_estimate_scales_each_band_by_its_bytes() -> None:
     quote = estimate(cut, costs)
     assert quote.estimate == pytest.approx(2.0 * (100 * 50 + 10_000 * 50))
     assert quote.low == pytest.approx(quote.estimate) == pytest.approx(quote.high)
-    assert quote.sampled == 3 and quote.sample_cost == sum(costs.values())
+    assert quote.sampled == 12 and quote.sample_cost == pytest.approx(sum(costs.values()))
 
 
 def test_a_per_file_part_is_not_scaled_as_bytes() -> None:
@@ -88,3 +79,14 @@ def test_a_lost_pick_is_left_out_and_negative_parts_are_dropped() -> None:
     assert falling.estimate == pytest.approx(2.0 * 30)  # then it is priced per file
     with pytest.raises(ValueError, match="no sampled file"):
         estimate(cut, {})
+
+
+def test_a_containers_start_paid_by_its_first_file_is_priced_per_container() -> None:
+    cut = bands(files([1000 + i for i in range(3000)]))  # 30 bands of about 1 kB
+    cold = {b.pick.cid for b in cut[:6]}  # 3 nodes x 2 slots: six containers, six first files
+    costs = {b.pick.cid: 1.0 + (40.0 if b.pick.cid in cold else 0.0) for b in cut}
+    quote = estimate(cut, costs, cold=cold, shard_size=1000)
+    assert quote.estimate == pytest.approx(3000 * 1.0 + 6 * 40.0)  # not 3000 x 9
+    one_shard_each = estimate(cut, costs, cold=cold, shard_size=100)  # 30 containers at least
+    assert one_shard_each.estimate == pytest.approx(3000 * 1.0 + 30 * 40.0)
+    assert estimate(cut, costs).estimate == pytest.approx(3000 * 9.0)  # unknown: as it was

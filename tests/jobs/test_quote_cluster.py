@@ -49,15 +49,15 @@ def as_json(done: subprocess.CompletedProcess[str]) -> dict[str, Any]:
 def test_a_cluster_quote_is_priced_by_the_nodes_and_not_paid_twice(
     stack: list[devstack.NodeStatus], tmp_path: Path
 ) -> None:
-    cid = spread(stack, tmp_path, tree(12))
+    cid = spread(stack, tmp_path, tree(40))
     quote = as_json(codsh(stack, "job", "quote", "-e", "wc -c", "-c", cid, "--json"))
-    assert quote["sampled"] == 3 and quote["sample_cost"] > 0  # priced with the nodes' lists
+    assert quote["sampled"] == 12 and quote["sample_cost"] > 0  # priced with the nodes' lists
     sample = as_json(codsh(stack, "job", "describe", quote["sample_job"], "--json"))
     assert sample["bill"]["total"] == pytest.approx(quote["sample_cost"])
     job = as_json(codsh(stack, "job", "submit", "-e", "wc -c", "-c", cid, "--json"))
-    assert job["reused"] == 3
+    assert job["reused"] == 12
     billed = as_json(codsh(stack, "job", "describe", job["job"], "--json"))["bill"]
-    assert sum(use["files"] for use in billed["nodes"].values()) >= 9  # the unsampled files
+    assert sum(use["files"] for use in billed["nodes"].values()) >= 28  # the unsampled files
     assert set(billed["nodes"]) <= {"node0", "node1", "node2"}
     refused = codsh(stack, "job", "quote", "-e", "wc -c", "-c", cid, "--replicas", "4")
     assert refused.returncode == 2 and "3" in refused.stderr, refused.stderr
@@ -66,9 +66,9 @@ def test_a_cluster_quote_is_priced_by_the_nodes_and_not_paid_twice(
 def test_a_cluster_job_stops_at_its_max_price_and_resumes(
     stack: list[devstack.NodeStatus], tmp_path: Path
 ) -> None:
-    cid = spread(stack, tmp_path, tree(12, spin=2))
+    cid = spread(stack, tmp_path, tree(40, spin=2))
     job = as_json(codsh(stack, "run", "-e", SPIN, "-c", cid, "--max-price", "0.00002", "--json"))
-    assert "stopped at the price limit" in job["stopped"] and job["files"] < 12
+    assert "stopped at the price limit" in job["stopped"] and job["files"] < 40
     record = as_json(codsh(stack, "job", "describe", job["job"], "--json"))
     assert record["state"] == "partial" and record["bill"]["total"] >= 0.00002
     for _ in range(3):
