@@ -135,9 +135,9 @@ def run_quote(
 
         cut, result = run_async(go)
     costs = {r.input_cid: cost_of(r) for r in result.files if r.ran}
-    cold = {r.input_cid for r in result.files if r.container_starts}  # paid a container's start
+    starts = {r.input_cid: starts_of(r) for r in result.files if r.ran}
     try:
-        return estimate(cut, costs, spec.replicas, cold, spec.target.shard_size), record.id
+        return estimate(cut, costs, spec.replicas, starts, spec.target.shard_size), record.id
     except ValueError:
         raise InfrastructureError(
             f"no sampled file of job {record.id} could be metered: nothing to quote from",
@@ -151,3 +151,9 @@ def cost_of(result: FileResult) -> float:
     from codsh.core.bill import PriceList, use_of
 
     return result.cost if result.node else PriceList().cost(use_of(result))
+
+
+def starts_of(result: FileResult) -> int:
+    """How many containers a sampled file's runs started (each paid for by its first file)."""
+    runs = result.replica_use or [{"container_starts": result.container_starts}]
+    return sum(int(run.get("container_starts", 0) or 0) for run in runs)

@@ -18,7 +18,7 @@ file was sampled is priced exactly (the range is the estimate).
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 from codsh.core.model import InputFile
@@ -86,30 +86,32 @@ def estimate(
     bands: Sequence[Band],
     costs: Mapping[str, float],
     replicas: int = 1,
-    cold: Collection[str] = (),
+    starts: Mapping[str, int] | None = None,
     shard_size: int = 1000,
 ) -> Quote:
     """The quote from each band's sampled file's cost (`costs`: by the pick's input CID, every
     replica's run included; a pick missing from it was lost and is left out of the fit).
 
-    `cold`: the picks that were the first file of their container. A container's start is paid
-    by its first file; the sample has few files per container, the job many. So with at least
-    two warm picks the fit is theirs, and the job pays the cold picks' mean excess over it once
-    per container: as many as the sample started (the nodes' slots), or one per `shard_size`
-    files when that is more. Without two warm picks every pick counts as it was (an estimate
-    on the high side for jobs of many small files)."""
+    `starts`: how many containers each pick's runs started (a replica each, at most). A
+    container's start is paid by its first file; the sample has few files per container, the
+    job many. So with at least two warm picks (no start) the fit is theirs, and the job pays the
+    mean excess per start of the others once per container: as many as the sample started (the
+    nodes' slots), or `replicas` per `shard_size` files when that is more. Without two warm
+    picks every pick counts as it was (on the high side for jobs of many small files)."""
     known = [b for b in bands if b.pick.cid in costs]
     if not known:
         raise ValueError("no sampled file was metered")
     points = [(float(b.pick.size), costs[b.pick.cid]) for b in known]
-    warm = [(float(b.pick.size), costs[b.pick.cid]) for b in known if b.pick.cid not in cold]
-    first = [(float(b.pick.size), costs[b.pick.cid]) for b in known if b.pick.cid in cold]
+    started = {b.pick.cid: (starts or {}).get(b.pick.cid, 0) for b in known}
+    warm = [(float(b.pick.size), costs[b.pick.cid]) for b in known if not started[b.pick.cid]]
+    first = [(b.pick, started[b.pick.cid]) for b in known if started[b.pick.cid]]
     files, size = sum(b.files for b in bands), sum(b.bytes for b in bands)
     if len(warm) >= 2 and first:
         per_file, per_byte = fit(warm)
-        excess = [c - (per_file + per_byte * x) for x, c in first]
-        start = max(0.0, sum(excess) / len(excess))
-        containers = max(len(first), math.ceil(files / max(1, shard_size)))
+        excess = sum(costs[f.cid] - (per_file + per_byte * f.size) for f, _ in first)
+        count = sum(n for _, n in first)
+        start = max(0.0, excess / count)
+        containers = max(count, replicas * math.ceil(files / max(1, shard_size)))
         total = per_file * files + per_byte * size + start * containers
         spread = relative_error(warm, per_file, per_byte)
     else:

@@ -85,8 +85,13 @@ def test_a_containers_start_paid_by_its_first_file_is_priced_per_container() -> 
     cut = bands(files([1000 + i for i in range(3000)]))  # 30 bands of about 1 kB
     cold = {b.pick.cid for b in cut[:6]}  # 3 nodes x 2 slots: six containers, six first files
     costs = {b.pick.cid: 1.0 + (40.0 if b.pick.cid in cold else 0.0) for b in cut}
-    quote = estimate(cut, costs, cold=cold, shard_size=1000)
+    starts = {cid: 1 for cid in cold}
+    quote = estimate(cut, costs, starts=starts, shard_size=1000)
     assert quote.estimate == pytest.approx(3000 * 1.0 + 6 * 40.0)  # not 3000 x 9
-    one_shard_each = estimate(cut, costs, cold=cold, shard_size=100)  # 30 containers at least
+    one_shard_each = estimate(cut, costs, starts=starts, shard_size=100)  # 30 containers
     assert one_shard_each.estimate == pytest.approx(3000 * 1.0 + 30 * 40.0)
     assert estimate(cut, costs).estimate == pytest.approx(3000 * 9.0)  # unknown: as it was
+    starts3 = {cid: 3 for cid in cold}  # each of its 3 replicas started a container
+    costs3 = {b.pick.cid: 3.0 + 40.0 * starts3.get(b.pick.cid, 0) for b in cut}
+    three = estimate(cut, costs3, 3, starts3, shard_size=100)
+    assert three.estimate == pytest.approx(3 * 3000 + 90 * 40.0)  # replicas: 3 per shard
