@@ -20,7 +20,9 @@
 // fresh container) or "unusable:<why>" (the command cannot start in this image; the runner exits).
 //
 //	codsh-runner loop COMMAND START END   run files [START, END) through `sh -c COMMAND`
-//	codsh-runner clean                    (as the command's user) kill its processes, empty scratch
+//	codsh-runner loop COMMAND START END SERVER   the same through a fork server (server.go)
+//	codsh-runner clean [KEEP]             (as the command's user) kill its processes but KEEP,
+//	                                      empty scratch
 package main
 
 import (
@@ -46,11 +48,15 @@ var scratchDirs = []string{"/tmp", "/dev/shm", "/dev/mqueue"}
 
 func main() {
 	if len(os.Args) >= 2 && os.Args[1] == "clean" {
-		clean()
+		keep := 0
+		if len(os.Args) == 3 {
+			keep, _ = strconv.Atoi(os.Args[2])
+		}
+		clean(keep)
 		return
 	}
-	if len(os.Args) != 5 || os.Args[1] != "loop" {
-		fmt.Fprintln(os.Stderr, "usage: codsh-runner loop COMMAND START END | codsh-runner clean")
+	if (len(os.Args) != 5 && len(os.Args) != 6) || os.Args[1] != "loop" {
+		fmt.Fprintln(os.Stderr, "usage: codsh-runner loop COMMAND START END [SERVER] | codsh-runner clean")
 		os.Exit(2)
 	}
 	start, err1 := strconv.Atoi(os.Args[3])
@@ -59,26 +65,41 @@ func main() {
 		fmt.Fprintln(os.Stderr, "codsh-runner: START and END must be numbers")
 		os.Exit(2)
 	}
-	os.Exit(loop(os.Args[2], start, end))
+	serverCommand := ""
+	if len(os.Args) == 6 {
+		serverCommand = os.Args[5]
+	}
+	os.Exit(loop(os.Args[2], start, end, serverCommand))
 }
 
-func loop(command string, start, end int) int {
+func loop(command string, start, end int, serverCommand string) int {
 	ctl, err := os.OpenFile("/io/ctl", os.O_WRONLY, 0) // close-on-exec: no command inherits it
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "codsh-runner: cannot open the status pipe:", err)
 		return 3
 	}
+	var srv *server
 	for i := start; i < end; i++ {
 		orphans = usage{}
-		status, used, startErr := runFile(command, i)
+		if serverCommand != "" && srv == nil {
+			srv = newServer(serverCommand)
+			if srv == nil {
+				serverCommand = "" // it cannot start here: a new interpreter per file from now on
+			}
+		}
+		status, used, startErr := runFile(command, i, srv)
 		if startErr != nil { // the image cannot run the command at all: no file can run here
 			fmt.Fprintf(ctl, "%d %d cpu=0 rss=0 unusable:%s\n", i, status, oneLine(startErr.Error()))
 			return 0
 		}
-		state := cleanState()
+		if srv != nil && !srv.alive() {
+			srv.stop()
+			srv = nil // the next file gets a new one
+		}
+		state := cleanState(srv)
 		if state != "" {
-			runClean()
-			state = cleanState()
+			runClean(keepOf(srv))
+			state = cleanState(srv)
 		}
 		report := "clean"
 		if state != "" {
@@ -117,10 +138,48 @@ func usageOf(ru *syscall.Rusage) usage {
 	return usage{micros(ru.Utime) + micros(ru.Stime), ru.Maxrss}
 }
 
+// newServer starts the fork server and checks what its import left; nil when it cannot serve.
+func newServer(command string) *server {
+	srv, why := startServer(command)
+	if srv != nil {
+		if state := cleanState(srv); state != "" {
+			srv.stop() // its import left state behind that a file would see: kill it, clean up
+			srv, why = nil, "its import left "+state
+		}
+	}
+	if srv == nil {
+		fmt.Fprintln(os.Stderr, "codsh-runner: no fork server, an interpreter per file:", why)
+	}
+	return srv
+}
+
+func keepOf(srv *server) int {
+	if srv == nil {
+		return 0
+	}
+	return srv.pid
+}
+
 // runFile runs the command on file i and returns its exit status as a shell would report it and
 // what its processes used, or an error when the command cannot be started at all (no sh).
-func runFile(command string, i int) (int, usage, error) {
-	status, err := startAndWait(command, i)
+// With a server, the file runs in a child of it, or as the command when the server cannot.
+func runFile(command string, i int, srv *server) (int, usage, error) {
+	files, ok := openStreams(i)
+	if !ok {
+		return 126, usage{}, nil
+	}
+	defer func() {
+		for _, f := range files {
+			f.Close()
+		}
+	}()
+	if srv != nil {
+		if status, used, served := srv.serveFile(i, files); served {
+			return status, used, nil
+		}
+		srv.stop() // it could not take the file: this one runs as the command, the next gets a new server
+	}
+	status, err := startAndWait(command, files)
 	if err != nil || lastState == nil {
 		return status, usage{}, err
 	}
@@ -128,39 +187,42 @@ func runFile(command string, i int) (int, usage, error) {
 	return status, usageOf(ru), nil
 }
 
+// openStreams opens file i's FIFOs: its stdin, stdout and stderr.
+func openStreams(i int) ([3]*os.File, bool) {
+	var files [3]*os.File
+	prefix := filepath.Join("/io", strconv.Itoa(i))
+	for n, name := range []string{".in", ".out", ".err"} {
+		mode := os.O_WRONLY
+		if n == 0 {
+			mode = os.O_RDONLY
+		}
+		f, err := os.OpenFile(prefix+name, mode, 0)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "codsh-runner:", err)
+			for _, opened := range files[:n] {
+				opened.Close()
+			}
+			return files, false
+		}
+		files[n] = f
+	}
+	return files, true
+}
+
 // lastState is the shell's exit state of the last file (its rusage covers what it waited for).
 var lastState *os.ProcessState
 
-func startAndWait(command string, i int) (int, error) {
+func startAndWait(command string, files [3]*os.File) (int, error) {
 	lastState = nil
-	prefix := filepath.Join("/io", strconv.Itoa(i))
-	stdin, err := os.OpenFile(prefix+".in", os.O_RDONLY, 0)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "codsh-runner:", err)
-		return 126, nil
-	}
-	defer stdin.Close()
-	stdout, err := os.OpenFile(prefix+".out", os.O_WRONLY, 0)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "codsh-runner:", err)
-		return 126, nil
-	}
-	defer stdout.Close()
-	stderr, err := os.OpenFile(prefix+".err", os.O_WRONLY, 0)
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "codsh-runner:", err)
-		return 126, nil
-	}
-	defer stderr.Close()
 	cmd := asCommandUser(exec.Command("sh", "-c", command))
-	cmd.Stdin, cmd.Stdout, cmd.Stderr = stdin, stdout, stderr
+	cmd.Stdin, cmd.Stdout, cmd.Stderr = files[0], files[1], files[2]
 	if err := cmd.Start(); err != nil {
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 			return 127, err
 		}
 		return 126, err
 	}
-	err = cmd.Wait()
+	err := cmd.Wait()
 	lastState = cmd.ProcessState
 	var exit *exec.ExitError
 	if errors.As(err, &exit) {
@@ -189,13 +251,14 @@ func asCommandUser(cmd *exec.Cmd) *exec.Cmd {
 }
 
 // runClean starts `codsh-runner clean` as the command's user (its processes and files are its
-// own, so it needs no capability to remove them), then reaps what that left as zombies.
-func runClean() {
+// own, so it needs no capability to remove them), then reaps what that left as zombies. keep
+// (the fork server's PID, or 0) is spared.
+func runClean(keep int) {
 	self, err := os.Executable()
 	if err != nil {
 		self = "/proc/self/exe"
 	}
-	cmd := asCommandUser(exec.Command(self, "clean"))
+	cmd := asCommandUser(exec.Command(self, "clean", strconv.Itoa(keep)))
 	if err := cmd.Start(); err == nil {
 		_ = cmd.Wait()
 	}
@@ -215,11 +278,17 @@ func reap() {
 	}
 }
 
-// cleanState says what a file left behind ("" when nothing): processes, files, IPC objects.
-func cleanState() string {
+// cleanState says what a file left behind ("" when nothing): processes (the server aside),
+// files, IPC objects, a server stopped.
+func cleanState(srv *server) string {
 	reap()
-	if others := otherProcesses(false); len(others) > 0 {
-		return "processes"
+	for _, pid := range otherProcesses(false) {
+		if srv == nil || pid != srv.pid || !srv.alive() {
+			return "processes"
+		}
+	}
+	if srv != nil && srv.stopped() {
+		return "a stopped server"
 	}
 	for _, dir := range scratchDirs {
 		if entries, err := os.ReadDir(dir); err == nil && len(entries) > 0 {
@@ -238,6 +307,10 @@ func cleanState() string {
 
 // otherProcesses lists the PIDs other than this process and PID 1 (zombies too unless asked).
 func otherProcesses(skipZombies bool) []int {
+	return otherThan(0, skipZombies)
+}
+
+func otherThan(keep int, skipZombies bool) []int {
 	entries, err := os.ReadDir("/proc")
 	if err != nil {
 		return []int{-1} // cannot tell: assume the worst
@@ -246,7 +319,7 @@ func otherProcesses(skipZombies bool) []int {
 	var pids []int
 	for _, entry := range entries {
 		pid, err := strconv.Atoi(entry.Name())
-		if err != nil || pid == 1 || pid == self {
+		if err != nil || pid == 1 || pid == self || pid == keep {
 			continue
 		}
 		if skipZombies && isZombie(pid) {
@@ -268,11 +341,23 @@ func isZombie(pid int) bool {
 
 // clean runs as the command's user: SIGKILL every process it may signal (all of the command's,
 // never PID 1) until none is left alive, a fork bomb included, then empty the scratch folders.
-func clean() {
+// keep (the fork server) is spared: everything is stopped first (a stopped process cannot
+// fork), the others are killed one by one, and keep is continued.
+func clean(keep int) {
 	deadline := time.Now().Add(cleanBudget)
+	if keep > 0 {
+		defer syscall.Kill(keep, syscall.SIGCONT)
+	}
 	for time.Now().Before(deadline) {
-		_ = syscall.Kill(-1, syscall.SIGKILL)
-		if len(otherProcesses(true)) == 0 {
+		if keep > 0 {
+			_ = syscall.Kill(-1, syscall.SIGSTOP)
+			for _, pid := range otherThan(keep, true) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+			}
+		} else {
+			_ = syscall.Kill(-1, syscall.SIGKILL)
+		}
+		if len(otherThan(keep, true)) == 0 {
 			break
 		}
 		time.Sleep(time.Millisecond)

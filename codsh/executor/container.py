@@ -91,15 +91,18 @@ class ShardContainer:
             self._volumes[host] = {"bind": inside, "mode": "ro"}
         self._container: Any = None
 
-    async def start(self, command: str, start: int, end: int) -> None:
-        await trio.to_thread.run_sync(self._start_sync, command, start, end)
+    async def start(self, command: str, start: int, end: int, server: str = "") -> None:
+        """`server`: a fork server's command line the runner serves the files with (Python
+        functions; runner/server.go), else each file runs `sh -c command`."""
+        await trio.to_thread.run_sync(self._start_sync, command, start, end, server)
 
-    def _start_sync(self, command: str, start: int, end: int) -> None:
+    def _start_sync(self, command: str, start: int, end: int, server: str) -> None:
         limits = self._limits
+        runner = [RUNNER_PATH, "loop", command, str(start), str(end), *([server] if server else [])]
         try:
             self._container = self._client.containers.create(
                 self._image_id,
-                [RUNNER_PATH, "loop", command, str(start), str(end)],
+                runner,
                 **hardened(
                     limits,
                     RUNNER_USER,

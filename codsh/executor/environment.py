@@ -41,6 +41,7 @@ from codsh.ipfs.sinks import safe_join, write_file
 ENV_MOUNT = "/codsh-env"
 RUNNER_NAME = "_codsh_runner.py"
 RUNNER_COMMAND = f"python3 {ENV_MOUNT}/{RUNNER_NAME}"
+SERVER_COMMAND = f"exec {RUNNER_COMMAND} --serve"  # the fork server (runner/server.go)
 MARKER = "codsh-env.json"
 RUNNER_SOURCE = Path(__file__).with_name("python_runner.py")
 BUILD_TIMEOUT = 600.0  # seconds for pip to install the wheels

@@ -13,6 +13,9 @@ Anything the code prints (print(), C libraries, subprocesses) goes to stderr, ne
 An exception prints its traceback on stderr and exits 1; a function that cannot be loaded as named
 exits 2. The script is imported as a module (its `if __name__ == "__main__":` block does not run);
 `__file__` points into fn/, so files shipped beside the script are found from it.
+
+`--serve` (what the shard runner starts once per shard, runner/main.go) is a fork server: it
+imports the function once, then forks a child per file that PID 1 hands over (see serve()).
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ from typing import IO, Any
 EXIT_EXCEPTION = 1
 EXIT_UNUSABLE = 2
 ENCODING = "utf-8"
+SERVE = "--serve"
 
 
 class Unusable(Exception):
@@ -50,6 +54,11 @@ def main() -> int:
     except Exception as exc:  # the script failed while it was imported: the user's traceback
         _print_user_traceback(exc)
         return EXIT_EXCEPTION
+    return run_once(fn, two_args, out)
+
+
+def run_once(fn: Callable[..., Any], two_args: bool, out: IO[bytes]) -> int:
+    """Call the function on stdin; the file's exit status (1 for an exception)."""
     try:
         call(fn, two_args, sys.stdin.buffer, out)
     except Exception as exc:
@@ -182,5 +191,247 @@ def _is_machinery(filename: str, runner: str) -> bool:
     return filename.startswith("<frozen importlib") or os.path.realpath(filename) == runner
 
 
+# The fork server (`--serve`). PID 1 (runner/main.go, root) holds the file's FIFOs, which nobody else
+# may open; it passes them over a SOCK_SEQPACKET socket (fd 3) with SCM_RIGHTS, one message per
+# file. The server answers `ready cpu=<µs>` once the function is loaded (or `fallback <why>`: PID 1
+# then runs a new interpreter per file, as without the server), and per file `started <pid>`, then
+# `done <status> cpu=<µs> rss=<KiB>` (the child's wait4), or `fail <why>` (it exits; PID 1 starts
+# another). A child starts from the state the import left, copy-on-write: what a file changes
+# (globals, modules, open files, threads, cwd) dies with its process.
+
+CONTROL_FD = 3
+PR_SET_DUMPABLE = 4
+
+
+def serve() -> int:
+    """Import once, then one forked child per file; returns only in the server (0 on EOF)."""
+    import gc
+    import socket
+
+    control = socket.socket(fileno=CONTROL_FD)
+    try:
+        _set_dumpable(False)  # the children (same uid) cannot ptrace it or open its /proc files
+        preamble, loaded = _import_captured(Path(__file__).resolve().parent)
+    except OSError as exc:  # no prctl, no memfd: this container cannot keep files apart
+        control.sendall(f"fallback the server cannot start: {exc}\n".encode())
+        return 0
+    why = "the import failed" if loaded is None else _unforkable()
+    if loaded is None or why:
+        control.sendall(f"fallback {why}\n".encode())
+        return 0
+    offsets = _offsets()
+    state = _process_state()
+    gc.collect()
+    gc.freeze()  # the import's objects: never scanned (nor their pages copied) by a child's GC
+    control.sendall(f"ready cpu={_micros(_self_usage())}\n".encode())
+    while True:
+        message, fds, _, _ = socket.recv_fds(control, 64, 3)
+        if not message:
+            return 0  # PID 1 is done with the shard
+        changed = "" if len(fds) == 3 else "a message without three files"
+        changed = changed or ("" if _process_state() == state else "its limits were changed")
+        if changed:  # a file's process lowered its limits, niceness, CPUs: not the next file's
+            control.sendall(f"fail {changed}\n".encode())
+            return 0
+        pid = os.fork()
+        if pid == 0:
+            control.close()
+            _child(fds, loaded, preamble, offsets)
+        for fd in fds:
+            os.close(fd)
+        control.sendall(f"started {pid}\n".encode())
+        _, status, used = os.wait4(pid, 0)
+        cpu = _micros(used)
+        control.sendall(f"done {_shell_status(status)} cpu={cpu} rss={used.ru_maxrss}\n".encode())
+
+
+def _import_captured(env: Path) -> tuple[bytes, tuple[Callable[..., Any], bool] | None]:
+    """Load the function with fds 1 and 2 in memory: what the import prints (Python or C) is
+    written again at the start of every file's stderr, as each file's own import would print it.
+    None when the import fails: the per-file path then gives each file its exact error."""
+    capture = os.memfd_create("codsh-import", os.MFD_CLOEXEC)
+    os.dup2(capture, 1)
+    os.dup2(capture, 2)
+    sys.stdout = sys.stderr  # as _take_stdout: one buffer, prints in order
+    loaded: tuple[Callable[..., Any], bool] | None = None
+    try:
+        loaded = load(env)
+    except BaseException:  # noqa: BLE001  any failure: the per-file path reports it exactly
+        loaded = None
+    finally:
+        with contextlib.suppress(OSError, ValueError):
+            sys.stderr.flush()
+    size = os.lseek(capture, 0, os.SEEK_END)
+    preamble = os.pread(capture, size, 0) if size else b""
+    null = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(null, 1)
+    os.dup2(null, 2)
+    os.close(null)
+    os.close(capture)
+    return preamble, loaded
+
+
+def _unforkable() -> str:
+    """Why the state the import left cannot be forked faithfully ("" when it can): threads do
+    not survive fork, and a file open for writing, a pipe or shared memory would be shared by
+    every file (PID 1 checks /tmp, /dev/shm, IPC and processes itself)."""
+    import fcntl
+    import stat
+
+    threads = len(os.listdir("/proc/self/task"))
+    if threads > 1:
+        return f"the import started {threads - 1} thread(s)"
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        if fd <= CONTROL_FD:
+            continue
+        try:
+            mode, flags = os.fstat(fd).st_mode, fcntl.fcntl(fd, fcntl.F_GETFL)
+        except OSError:
+            continue  # the listing's own descriptor, closed already
+        kept = stat.S_ISREG(mode) or stat.S_ISDIR(mode)
+        if not kept or flags & os.O_ACCMODE != os.O_RDONLY:
+            return "the import keeps a pipe, socket or file open for writing"
+    with open("/proc/self/maps") as maps:
+        for line in maps:
+            permissions = line.split()[1]
+            if "w" in permissions and "s" in permissions:
+                return "the import mapped shared writable memory"
+    return ""
+
+
+def _offsets() -> dict[int, int]:
+    """Where each file the import left open is read from: every child starts there again (an
+    open file's offset is shared across fork, and files run one after the other)."""
+    offsets = {}
+    for name in os.listdir("/proc/self/fd"):
+        fd = int(name)
+        with contextlib.suppress(OSError):
+            if fd > CONTROL_FD and os.path.isfile(f"/proc/self/fd/{fd}"):
+                offsets[fd] = os.lseek(fd, 0, os.SEEK_CUR)
+    return offsets
+
+
+def _process_state() -> tuple[object, ...]:
+    """What another process of the same user may change of the server and its later children."""
+    import resource
+
+    names = sorted(n for n in dir(resource) if n.startswith("RLIMIT_"))
+    limits = tuple(resource.getrlimit(getattr(resource, n)) for n in names)
+    nice = os.getpriority(os.PRIO_PROCESS, 0)
+    return limits, nice, frozenset(os.sched_getaffinity(0)), os.sched_getscheduler(0)
+
+
+def _child(
+    fds: list[int],
+    loaded: tuple[Callable[..., Any], bool],
+    preamble: bytes,
+    offsets: dict[int, int],
+) -> None:
+    """One file, in a forked child: its streams as fds 0-2, fresh sys.std*, the import's output
+    first on stderr, the call, then Python's own exit steps. Never returns."""
+    code = EXIT_EXCEPTION
+    try:
+        for target, fd in enumerate(fds):
+            os.dup2(fd, target)
+        for fd in fds:
+            os.close(fd)
+        for fd, offset in offsets.items():
+            with contextlib.suppress(OSError):
+                os.lseek(fd, offset, os.SEEK_SET)
+        _set_dumpable(True)
+        sys.argv[1:] = []
+        _fresh_stdio()
+        view = memoryview(preamble)
+        while view:
+            view = view[os.write(2, view) :]
+        out = _take_stdout()
+        try:
+            code = run_once(*loaded, out)
+        except SystemExit as exc:  # sys.exit() in the function: what the interpreter would do
+            code = _exit_code(exc)
+        except BaseException as exc:  # noqa: BLE001  e.g. KeyboardInterrupt: as Python exits
+            _print_user_traceback(exc)
+    finally:
+        _exit(code)
+
+
+def _fresh_stdio() -> None:
+    """sys.stdin/stdout/stderr on the file's fds, built as Python's startup builds them (the
+    server's objects cached facts about its own fds, e.g. that stdin was seekable)."""
+    import io
+
+    for fd, name in enumerate(("stdin", "stdout", "stderr")):
+        old = getattr(sys, f"__{name}__", None) or getattr(sys, name)
+        raw = io.FileIO(fd, "rb" if fd == 0 else "wb", closefd=False)
+        raw.name = f"<{name}>"
+        buffered: io.BufferedIOBase
+        buffered = io.BufferedReader(raw) if fd == 0 else io.BufferedWriter(raw)
+        encoding = getattr(old, "encoding", None) or ENCODING
+        errors = getattr(old, "errors", None) or "strict"
+        stream = io.TextIOWrapper(buffered, encoding, errors, line_buffering=fd == 2)
+        setattr(sys, name, stream)
+        setattr(sys, f"__{name}__", stream)
+
+
+def _exit_code(exc: SystemExit) -> int:
+    if exc.code is None:
+        return 0
+    if isinstance(exc.code, int):
+        return exc.code & 0xFF
+    print(exc.code, file=sys.stderr)
+    return EXIT_EXCEPTION
+
+
+def _exit(code: int) -> None:
+    """What the interpreter does at exit that a file can see (non-daemon threads joined, atexit
+    handlers, streams and C stdio flushed), without tearing every module down (~100 ms)."""
+    try:
+        if "threading" in sys.modules:
+            sys.modules["threading"]._shutdown()
+        import atexit
+
+        atexit._run_exitfuncs()
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        _libc().fflush(None)
+    finally:
+        os._exit(code)
+
+
+def _libc() -> Any:
+    import ctypes
+
+    global _LIBC
+    _LIBC = _LIBC or ctypes.CDLL(None, use_errno=True)
+    return _LIBC
+
+
+_LIBC: Any = None
+
+
+def _set_dumpable(on: bool) -> None:
+    if _libc().prctl(PR_SET_DUMPABLE, int(on), 0, 0, 0) != 0:
+        import ctypes
+
+        raise OSError(ctypes.get_errno(), "prctl(PR_SET_DUMPABLE)")
+
+
+def _self_usage() -> Any:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF)
+
+
+def _micros(used: Any) -> int:
+    return int((used.ru_utime + used.ru_stime) * 1_000_000)
+
+
+def _shell_status(status: int) -> int:
+    """The child's status as a shell reports it (128+N for signal N), as PID 1 reports files."""
+    return 128 + os.WTERMSIG(status) if os.WIFSIGNALED(status) else os.WEXITSTATUS(status)
+
+
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(serve() if sys.argv[1:] == [SERVE] else main())

@@ -47,7 +47,12 @@ async def shard_runner(
         )
         return wasm, None
     if spec.kind == PYTHON:
-        from codsh.executor.environment import ENV_MOUNT, RUNNER_COMMAND, ensure_environment
+        from codsh.executor.environment import (
+            ENV_MOUNT,
+            RUNNER_COMMAND,
+            SERVER_COMMAND,
+            ensure_environment,
+        )
 
         env = await ensure_environment(spec.program, spec.image_digest, ipfs, docker_client)
         runner = ShardRunner(
@@ -58,6 +63,7 @@ async def shard_runner(
             labels,
             mounts={str(env.path): ENV_MOUNT},
             check_locality=check_locality,
+            server=SERVER_COMMAND,  # the module imported once per container, a fork per file
         )
         return runner, Setup(env.path.name, env.built, round(env.seconds, 3))
     runner = ShardRunner(

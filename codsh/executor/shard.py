@@ -67,8 +67,10 @@ class ShardRunner:
         labels: Mapping[str, str] | None = None,
         mounts: Mapping[str, str] | None = None,
         check_locality: bool = True,
+        server: str = "",
     ) -> None:
         self.spec = spec
+        self.server = server  # a fork server serving the files (Python functions), or none
         # whether to ask kubo, per file, if it stored the input before the fetch (metering's
         # read-here vs fetched bytes; ~1 ms a file): a cluster node does, one machine need not
         self.check_locality = check_locality
@@ -235,7 +237,7 @@ class _ShardRun:
         )
         self.exit = None
         try:
-            await container.start(self.spec.command, start, len(self.files))
+            await container.start(self.spec.command, start, len(self.files), self.runner.server)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch, container)
                 for index in range(start, len(self.files)):
