@@ -9,7 +9,7 @@ from dataclasses import fields as dataclass_fields
 from typing import Any, TypeVar
 
 from codsh.core.bill import check_max_price
-from codsh.core.unixfs import parse_cid
+from codsh.core.unixfs import check_cid
 from codsh.errors import InputError
 
 T = TypeVar("T")
@@ -129,7 +129,7 @@ def check_input(path: str) -> str:
     if not root:
         raise InputError("no input CID given", "pass one with -c CID, or pipe a CID on stdin")
     try:
-        parse_cid(root)
+        check_cid(root)
     except ValueError as exc:
         raise InputError(
             f"{root!r} is not a valid CID ({exc})",
