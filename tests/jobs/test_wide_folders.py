@@ -122,3 +122,18 @@ def test_an_input_with_a_name_twice_is_refused_before_any_file_runs(
     assert refused.seconds < 25  # refused at the source, not after `sleep 30` ran
     concat = codsh("run", "-e", "cat", "-c", source, "--concat", env=env, timeout=120)
     assert concat.code == 0, concat.err  # one output file: the names do not matter
+
+
+def test_devstack_add_refuses_a_name_that_is_not_utf8_before_adding(tmp_path: Path) -> None:
+    """Linux allows any bytes in a name; the layout check hashed it and died with a traceback
+    (UnicodeEncodeError) instead of saying which file."""
+    from codsh.spread import _local_dirs, _local_files, check_layout
+
+    folder = tmp_path / "odd"
+    folder.mkdir()
+    (folder / "fine.log").write_text("ok\n")
+    (folder / os.fsdecode(b"caf\xe9.log")).write_text("latin-1 name\n")
+    with pytest.raises(InputError) as caught:
+        check_layout(folder, _local_files(folder), _local_dirs(folder))
+    assert "is not UTF-8" in caught.value.message and "caf" in caught.value.message
+    assert "rename" in caught.value.hint
