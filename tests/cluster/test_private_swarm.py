@@ -1,8 +1,8 @@
 """The README's private swarm, as written (issue 13): its kubo block runs line by line on three
 repos standing for three hosts (loopback ports for 0.0.0.0:4001 and 5001), with the key `codsh
 cluster swarm-key` makes. The two with the key connect and move a block; the one with another
-key is refused. (Bootstrapping from a member instead of peering connected the nodes, but
-bitswap never fetched between them: kubo 0.42.)"""
+key is refused. (With mDNS on, the members were connected but bitswap often fetched nothing
+between them here: kubo 0.42, other daemons on the machine; the README turns it off.)"""
 
 from __future__ import annotations
 
@@ -64,6 +64,7 @@ class Host:
         if " ipfs daemon" in f" {line}":
             env = {**self.env, **dict([line.split()[0].split("=", 1)])}
             self.proc = spawn(line.split()[1:], self.repo.parent / "daemon.log", env)
+            self.ready()  # the README's next lines run once it is up
             return
         done = subprocess.run(["bash", "-c", line], env=self.env, capture_output=True, timeout=60)
         assert done.returncode == 0, (line, done.stderr)
