@@ -39,7 +39,7 @@ def run_file(
 
     Fields: command, function, fn, requirements, program, input, concat, image, timeout, memory,
     cpus, pids, output_limit, fuel, slots, shard_size, find_timeout, select, memo, ok_exit, name,
-    replicas. Paths are relative to the file. `codsh job submit ... --dry-run > job.yaml`
+    replicas, max_price. Paths are relative to the file. `codsh job submit ... --dry-run > job.yaml`
     writes one; the file and the flags give the same job (same memo key, same output CID).
 
     Exit status: as `codsh job submit`.

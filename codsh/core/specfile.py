@@ -56,6 +56,15 @@ def _verify(value: str) -> str:
     return value
 
 
+def _max_price(value: float) -> float:
+    from codsh.core.bill import check_max_price
+
+    try:
+        return float(check_max_price(value) or 0.0)
+    except InputError as exc:
+        raise ValueError(exc.message) from None
+
+
 NUMBER = (int, float)
 KIND_NAMES = {
     int: "number",
@@ -91,6 +100,7 @@ FIELDS: dict[str, Field] = {
     "name": Field("name", (str,)),
     "replicas": Field("replicas", (int,), _replicas),
     "verify": Field("verify", (str,), _verify),
+    "max_price": Field("max_price", NUMBER, lambda value: _max_price(value)),
 }
 PATH_FIELDS = ("function", "requirements")  # relative to the spec file's folder
 

@@ -112,3 +112,18 @@ def test_max_price_stops_the_run_keeping_what_finished_and_resume_goes_on(
     assert resumed.code == 0, resumed.err
     full = codsh("job", "submit", "-e", SPIN, "-c", cid, "--no-memo", env=own, timeout=300)
     assert json.loads(resumed.out)["output"] == full.cid  # the CID an undisturbed run gives
+
+
+def test_a_spec_file_carries_max_price(own: dict[str, str], tmp_path: Path) -> None:
+    cid = add(own, tmp_path / "data", tree())
+    spec = tmp_path / "job.yaml"
+    spec.write_text(f"command: wc -c\ninput: {cid}\nmax_price: 0\n")
+    refused = codsh("job", "run", str(spec), env=own)
+    assert refused.code == 2 and "more than --max-price 0" in refused.err, refused.err
+    spec.write_text(f"command: wc -c\ninput: {cid}\nmax_price: -1\n")
+    bad = codsh("job", "run", str(spec), env=own)
+    assert bad.code == 2 and "job.yaml, line 3: max_price" in bad.err, bad.err
+    line = codsh(
+        "job", "submit", "-e", "wc -c", "-c", cid, "--max-price", "0.5", "--dry-run", env=own
+    )
+    assert "max_price: 0.5" in line.out.decode()
