@@ -77,8 +77,9 @@ async def run_job(
     job = await finish_job(
         ipfs, spec, tree, results, started, ran.placement, ran.setup, outputs_here
     )
-    if stopped and limit is not None:
-        job.stopped = f"{limit.line()}; {len(tree.files) - len(results)} files not run"
+    not_run = len(tree.files) - len(results)
+    if stopped and limit is not None and not_run:  # stopped at the last file: it is done
+        job.stopped = f"{limit.line()}; {not_run} files not run"
     if spec.target.publish:
         target = spec.target
         job.published = await publish.publish_output(

@@ -31,3 +31,12 @@ def test_the_bill_and_a_price_limit_through_the_api(
     assert remote["bill"]["nodes"]["local"]["files"] == remote["files"] < 12
     shown = codsh("job", "describe", job_id, env=env).out.decode()
     assert "bill:" in shown
+
+
+def test_a_limit_reached_by_the_last_file_ends_a_complete_job(
+    orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    env = user_env(orchestrator, tmp_path)
+    added = codsh("add", str(write_tree(tmp_path / "one", {"a.log": b"spin\n"})), env=env)
+    ran = codsh("run", "-e", SPIN, "-c", added.cid, "--max-price", "0.00002", env=env, timeout=300)
+    assert ran.code == 0 and "price limit" not in ran.err, ran.err  # nothing was left to run
