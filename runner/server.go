@@ -7,8 +7,8 @@
 // `fallback <why>` when the state its import left would not fork faithfully (threads, a file open
 // for writing, shared memory). Per file this runner opens the FIFOs as before (the command's user
 // cannot) and passes them over the socket (SCM_RIGHTS); the server forks a child whose fds 0-2
-// they become, answers `started <pid>`, and `done <status> cpu=<µs> rss=<KiB>` once it has
-// reaped it. The child's changes die with it; between files this runner cleans up as for any
+// they become, answers `started <pid>` (the child calls the function only after that), and
+// `done <status> cpu=<µs> rss=<KiB>` once it has reaped it. The child's changes die with it; between files this runner cleans up as for any
 // command, keeping only the server (stopped, then continued, while everything else is killed).
 //
 // Whenever the server cannot serve a file (it did not start, failed its checks, died, or its

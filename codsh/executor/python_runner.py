@@ -233,13 +233,21 @@ def serve() -> int:
         if changed:  # a file's process lowered its limits, niceness, CPUs: not the next file's
             control.sendall(f"fail {changed}\n".encode())
             return 0
+        go, said = os.pipe()  # the child calls only once PID 1 knows it started (see below)
         pid = os.fork()
         if pid == 0:
             control.close()
+            os.close(said)
+            if os.read(go, 1) != b"!":  # the server died first: PID 1 runs this file itself
+                os._exit(EXIT_UNUSABLE)
+            os.close(go)
             _child(fds, loaded, preamble, offsets)
+        os.close(go)
         for fd in fds:
             os.close(fd)
         control.sendall(f"started {pid}\n".encode())
+        os.write(said, b"!")
+        os.close(said)
         _, status, used = os.wait4(pid, 0)
         cpu = _micros(used)
         control.sendall(f"done {_shell_status(status)} cpu={cpu} rss={used.ru_maxrss}\n".encode())
