@@ -18,6 +18,7 @@ Past HELD files the question names files the node lacks (a block/stat that says 
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import pickle
 import subprocess
@@ -28,7 +29,7 @@ from pathlib import Path
 import trio
 
 from codsh import kubo_daemon
-from codsh.cluster.held import stored
+from codsh.cluster.held import BlockIndex, stored
 from codsh.config import kubo_binary
 from codsh.core.unixfs import raw_cid
 from codsh.ipfs.client import KuboClient
@@ -56,6 +57,9 @@ async def ask(api: str, cids: list[str]) -> float:
     return time.monotonic() - started
 
 
+PER_CID_UP_TO = 100_000  # the old way past this takes many minutes (497 s at 1,000,000)
+
+
 def scale(sizes: list[int], held: int) -> None:
     """The inventory round's cost against the job's size, one node's share measured."""
     with tempfile.TemporaryDirectory() as work:
@@ -66,19 +70,34 @@ def scale(sizes: list[int], held: int) -> None:
             print(f"added {held:,} files in {time.monotonic() - started:.0f} s")
             root = root_of(process.repo)
             cids = [raw_cid(f"tiny {index}\n".encode()) for index in range(max(sizes))]
-            print("files      question (1 node)   answer (held)   one node answers   root pinned?")
+            print(
+                "files      question (1 node)   answer (held)   per CID (old)"
+                "   block index: first, next   root pinned?"
+            )
             for size in sizes:
                 question = cids[:size]
                 started = time.monotonic()
-                found = trio.run(stored, process.api_url, question)
+                found = (
+                    trio.run(stored, process.api_url, question) if size <= PER_CID_UP_TO else set()
+                )
                 seconds = time.monotonic() - started
+                index = BlockIndex()  # a node's, as it answers its first big question, then again
+                started = time.monotonic()
+                indexed = trio.run(index.stored, process.api_url, question)
+                first = time.monotonic() - started
+                started = time.monotonic()
+                trio.run(index.stored, process.api_url, question)
+                again = time.monotonic() - started
+                assert size > PER_CID_UP_TO or indexed == found, "the index disagrees with kubo"
+                found = indexed
                 sent = len(pickle.dumps(sorted(question)))
                 answer = len(pickle.dumps(tuple(sorted(found))))
                 pinned = pin_check(process.repo, root)
                 print(
                     f"{size:>9,}   {sent / 2**20:>12.1f} MiB   {answer / 2**20:>4.1f} MiB"
                     f" ({len(found):,})"
-                    f"   {seconds:>12.1f} s   {pinned * 1000:>9.0f} ms"
+                    f"   {seconds if size <= PER_CID_UP_TO else math.nan:>11.1f} s"
+                    f"   {first:>9.1f} s, {again:.1f} s   {pinned * 1000:>9.0f} ms"
                 )
         finally:
             kubo_daemon.stop(process.repo)

@@ -26,7 +26,7 @@ import docker
 import trio
 from distributed import Worker, WorkerPlugin, get_worker
 
-from codsh.cluster.held import stored
+from codsh.cluster.held import BlockIndex
 from codsh.cluster.messages import FileDone, InventoryAnswer, ShardAnswer, Wire
 from codsh.cluster.sealed import Openings
 from codsh.cluster.tls import cluster_id, security
@@ -93,6 +93,7 @@ class CodshNode(WorkerPlugin):
         self.node_id = node_id  # stable across restarts: names this node's containers and scratch
         self.cluster = cluster  # which cluster's member: two clusters' "node0" on one machine
         self.docker: docker.DockerClient | None = None
+        self.held = BlockIndex()  # what its kubo stores, for big inventory questions
         self.openings = Openings()  # replicated jobs' answers kept back (commit before reveal)
         self._lock = threading.Lock()
         self._running: list[_Running] = []
@@ -195,7 +196,7 @@ async def inventory(cids: Sequence[str], dask_worker: Worker) -> Wire:
                 raise InfrastructureError(problem)
             async with KuboClient(plugin.ipfs_api) as ipfs:
                 peer = (await ipfs.id())["ID"]
-            held = tuple(sorted(await stored(plugin.ipfs_api, cids)))
+            held = tuple(sorted(await plugin.held.stored(plugin.ipfs_api, cids)))
         prices = plugin.prices.as_dict()
         return InventoryAnswer(True, plugin.labels, plugin.slots, held, peer, prices=prices)
 
@@ -305,6 +306,7 @@ async def _run_shard(
         with trio.move_on_after(PIN_WAIT if error else math.inf):  # bounded when stopping
             try:
                 await ipfs.pin_add(*outputs)
+                plugin.held.note(outputs)
             except CodshError as exc:  # stored but not pinned: kept, and said
                 error = error or f"could not pin the outputs: {exc.message}"
     return finished, setup, error

@@ -157,6 +157,14 @@ def cid_bytes(text: str) -> bytes:
     return bytes(CID.decode(text))
 
 
+def block_key(text: str) -> int:
+    """A CID's block as kubo's blockstore keys it (by multihash, whatever the CID's version and
+    codec), as the digest's last 64 bits: a compact key for sets of many blocks (a false match
+    among n blocks has a chance of about n / 2^64)."""
+    binary = cid_bytes(text)  # CIDv0 is the multihash; v1 ends with it: its digest ends both
+    return int.from_bytes(binary[-8:], "big")
+
+
 def cid_length(text: str) -> int:
     """Bytes in the binary form of a CID string (what boxo's size estimate counts)."""
     if text.startswith("b") and text.islower():

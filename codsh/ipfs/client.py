@@ -400,9 +400,10 @@ class KuboClient:
                 for cid in cids:
                     await self.pin_add(cid, timeout=timeout, recursive=recursive)
 
-    async def pin_ls(self, cid: str | None = None) -> dict[str, str]:
-        """Pinned CIDs with their pin type; with `cid`, only that one (empty when not pinned)."""
-        params = {"type": "all", "stream": "true"}
+    async def pin_ls(self, cid: str | None = None, kind: str = "all") -> dict[str, str]:
+        """Pinned CIDs with their pin type; with `cid`, only that one (empty when not pinned);
+        `kind`: all, recursive, direct or indirect (all walks every pinned DAG: slow)."""
+        params = {"type": kind, "stream": "true"}
         if cid:
             params["arg"] = cid
         pins: dict[str, str] = {}
@@ -414,6 +415,15 @@ class KuboClient:
                 return {}
             raise
         return pins
+
+    async def refs(self, cid: str | None = None) -> AsyncIterator[str]:
+        """The blocks under `cid` from this kubo alone (offline: a missing one is a KuboError);
+        without `cid`, every block it stores (`refs local`)."""
+        command, params = ("refs/local", None) if cid is None else ("refs", _refs_of(cid))
+        async for item in self._ndjson(command, params):
+            if item.get("Err"):
+                raise KuboError(command, str(item["Err"]))
+            yield str(item["Ref"])
 
     # -- swarm -----------------------------------------------------------------------------
 
@@ -454,3 +464,7 @@ def _single_part(data: bytes) -> tuple[bytes, dict[str, str]]:
     boundary = multipart.new_boundary()
     body = multipart.part_header(boundary, "data", False) + data + b"\r\n"
     return body + multipart.closing(boundary), {"Content-Type": multipart.content_type(boundary)}
+
+
+def _refs_of(cid: str) -> dict[str, str]:
+    return {"arg": cid, "recursive": "true", "unique": "true", "offline": "true"}

@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 
 from codsh import kubo_daemon
-from codsh.cluster.held import split_responses, stored
+from codsh.cluster.held import BIG, BlockIndex, split_responses, stored
 from codsh.config import kubo_binary
+from codsh.core.unixfs import raw_cid
 from codsh.ipfs.client import KuboClient
 from codsh.kubo_daemon import KuboProcess
 from tests.conftest import run
@@ -77,3 +78,43 @@ def test_pipelined_answers_are_split_whole_with_or_without_trailers() -> None:
     sized = b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}"
     statuses, rest = split_responses(ok + failed + sized + ok[:30])
     assert statuses == [200, 500, 200] and rest == ok[:30]
+
+
+def test_the_block_index_answers_big_questions_as_kubo_does(
+    crowded: tuple[KuboProcess, list[str]], tmp_path: Path
+) -> None:
+    """A question past BIG CIDs is answered from the node's block index (`refs local`, kept):
+    the same answer as asking kubo per CID, after a new pin (walked, not listed again), a pin
+    removed (listed again) and the node's own output pins (noted)."""
+    process, _ = crowded
+    files = [raw_cid(f"tiny {index}\n".encode()) for index in range(0, PINS, 5)]
+    absent = [raw_cid(f"never {index}".encode()) for index in range(1_000)]
+    question = files + absent
+    assert len(question) >= BIG
+    index = BlockIndex()
+    env = {**os.environ, "IPFS_PATH": str(process.repo)}
+    new_file = tmp_path / "new.txt"
+    new_file.write_text("pinned after the index\n")
+
+    def ipfs(*args: str) -> str:
+        done = subprocess.run([kubo_binary(), *args], env=env, check=True, capture_output=True)
+        return done.stdout.decode().strip()
+
+    async def both(cids: list[str]) -> tuple[set[str], set[str]]:
+        return await index.stored(process.api_url, cids), await stored(process.api_url, cids)
+
+    indexed, exact = run(lambda: both(question))
+    assert indexed == exact == set(files)
+    built = index._built
+    added = ipfs("add", "-Q", "--raw-leaves", "--cid-version=1", str(new_file))
+    indexed, exact = run(lambda: both([*question, added]))
+    assert added in indexed and indexed == exact and index._built == built  # walked, not listed
+    ipfs("pin", "rm", added)
+    indexed, exact = run(lambda: both([*question, added]))
+    assert indexed == exact and index._built > built  # a pin gone: every block listed again
+    built = index._built
+    new_file.write_text("an output this node stored and pinned\n")
+    output = ipfs("add", "-Q", "--raw-leaves", "--cid-version=1", str(new_file))
+    index.note([output])  # as the node does after pinning a shard's outputs
+    assert output in run(lambda: index.stored(process.api_url, [*question, output]))
+    assert index._built == built
