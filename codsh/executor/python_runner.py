@@ -1,4 +1,5 @@
-"""Runs inside the job container, once per input file: `python3 /codsh-env/_codsh_runner.py`.
+"""Runs inside the job container: once per shard as a fork server (`--serve`, below), else once
+per input file (`python3 /codsh-env/_codsh_runner.py`).
 
 Copied into every environment as `_codsh_runner.py` (a name no user module takes), beside `fn/`
 (the bundle's scripts and codsh.toml) and `site/` (its installed wheels). Standard library only:
