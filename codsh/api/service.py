@@ -206,9 +206,39 @@ class Orchestrator:
             if spec.verify:
                 suspects = await trio.to_thread.run_sync(self.store.outvoted_nodes)
             execution = self.where.execution(job_id, suspects=suspects)
+            if spec.target.max_price is not None and done is None:  # quoted first, as here
+                await self._quote(job_id, spec, ipfs, suspects, tree)
             await run_recorded(self.store, job_id, spec, ipfs, execution, feed, done, tree)
 
         return work
+
+    async def _quote(
+        self,
+        job_id: str,
+        spec: JobSpec,
+        ipfs: KuboClient,
+        suspects: frozenset[str],
+        tree: InputTree | None,
+    ) -> None:
+        """`target.max_price`: run the quote's sample (a job of the same owner); a quote over
+        it fails the job before it runs, saying the quote (jobs/quote.py)."""
+        from codsh.jobs.quote import over_limit, quote_job
+
+        limit = spec.target.max_price
+        assert limit is not None
+        quoted, sample = await quote_job(
+            self.store,
+            spec,
+            ipfs,
+            lambda job: self.where.execution(job, suspects=suspects),
+            self.where.runs_on,
+            tree,
+            self._owners.get(job_id),
+        )
+        refused = over_limit(quoted, limit, sample)
+        if refused is not None:
+            self.store.fail(job_id, str(refused))
+            raise refused
 
     async def resume_interrupted(self, scan: int = 100_000) -> list[str]:
         """Resume the API jobs that an orchestrator which is gone left running (their records

@@ -1,16 +1,15 @@
 """`codsh job quote`: what a job would cost, from a stratified sample of its files run first
 (core/quote.py), and the check `job submit --max-price` makes before it starts.
 
-The sample runs as a real, recorded job through the normal job pipeline, on the input's listing
-cut down to the sampled files: its results land in the memo, so the job itself does not pay for
-them again. Its runs are priced as the bill prices them: with the list each node published (a
-cluster), or on one machine with the default list (core/bill.py).
+The sample runs as a real, recorded job through the normal job pipeline (jobs/quote.py): its
+results land in the memo, so the job itself does not pay for them again. Its runs are priced as
+the bill prices them: with the list each node published (a cluster), or on one machine with the
+default list (core/bill.py).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -18,12 +17,11 @@ import click
 from codsh.commands.settings import Settings, pass_settings, run_async
 from codsh.commands.submit import local_spec, submit
 from codsh.core.spec import JobSpec
-from codsh.errors import InfrastructureError, InputError
+from codsh.errors import InputError
 
 if TYPE_CHECKING:
     import docker
 
-    from codsh.core.model import FileResult
     from codsh.core.quote import Quote
     from codsh.jobs.where import Where
 
@@ -94,66 +92,35 @@ def check_quote(
 ) -> None:
     """`--max-price`: quote the job, say the quote, and refuse to start (exit 2) when it is
     over `limit`."""
+    from codsh.jobs.quote import over_limit
     from codsh.progress import stderr
 
     quoted, job_id = run_quote(settings, spec, where, engine)
     stderr.print(quoted.line(), markup=False)
-    if quoted.estimate > limit:
-        raise InputError(
-            f"the quote for this job is {quoted.estimate:.6g} (range {quoted.low:.6g} to "
-            f"{quoted.high:.6g}), more than --max-price {limit:g}; nothing else was run",
-            f"raise --max-price, or run it on less data; the {quoted.sampled} sampled files "
-            f"(job {job_id}) are remembered and will not be paid for again",
-        )
+    refused = over_limit(quoted, limit, job_id)
+    if refused is not None:
+        raise refused
 
 
 def run_quote(
     settings: Settings, spec: JobSpec, where: Where, engine: docker.DockerClient
 ) -> tuple[Quote, str]:
-    """Run the sample of `spec`'s files as a recorded job; its quote and the job's ID."""
+    """Run the sample of `spec`'s files here (jobs/quote.py); its quote and the job's ID."""
     from codsh.config import jobs_db
-    from codsh.core.quote import bands, estimate
-    from codsh.inputs import list_input
-    from codsh.jobs.recorded import run_recorded
+    from codsh.jobs.quote import quote_job
     from codsh.jobs.store import JobStore
 
-    sample = replace(spec, target=replace(spec.target, max_price=None, publish=()))
     with JobStore(jobs_db()) as store:
-        record = store.create(sample, where.runs_on)
         suspects = store.outvoted_nodes() if spec.verify else frozenset()
-        execution = where.execution(record.id, engine, suspects)
 
-        async def go() -> tuple[Any, Any]:
+        async def go() -> tuple[Quote, str]:
             async with settings.kubo() as ipfs:
-                tree = await list_input(ipfs, spec.input, spec.target.find_timeout)
-                cut = bands(tree.files)
-                picks = {b.pick.path for b in cut}
-                files = [f for f in tree.files if f.path in picks]
-                return cut, await run_recorded(
-                    store, record.id, sample, ipfs, execution, tree=replace(tree, files=files)
+                return await quote_job(
+                    store,
+                    spec,
+                    ipfs,
+                    lambda job: where.execution(job, engine, suspects),
+                    where.runs_on,
                 )
 
-        cut, result = run_async(go)
-    costs = {r.input_cid: cost_of(r) for r in result.files if r.ran}
-    starts = {r.input_cid: starts_of(r) for r in result.files if r.ran}
-    try:
-        return estimate(cut, costs, spec.replicas, starts, spec.target.shard_size), record.id
-    except ValueError:
-        raise InfrastructureError(
-            f"no sampled file of job {record.id} could be metered: nothing to quote from",
-            f"`codsh job logs {record.id}` says what happened to them",
-        ) from None
-
-
-def cost_of(result: FileResult) -> float:
-    """What a sampled file's run cost (every replica's): priced by its node's list on a
-    cluster, at the default list on one machine; a remembered result at what it cost then."""
-    from codsh.core.bill import PriceList, use_of
-
-    return result.cost if result.node else PriceList().cost(use_of(result))
-
-
-def starts_of(result: FileResult) -> int:
-    """How many containers a sampled file's runs started (each paid for by its first file)."""
-    runs = result.replica_use or [{"container_starts": result.container_starts}]
-    return sum(int(run.get("container_starts", 0) or 0) for run in runs)
+        return run_async(go)
