@@ -65,6 +65,11 @@ def litter(infile):
     return repr(seen) + "\\n"
 
 
+def who(infile):
+    status = dict(line.split(":\\t", 1) for line in open("/proc/self/status").read().splitlines())
+    return f"{os.getuid()} {os.getgid()} {os.getgroups()} {status['CapEff']}\\n"
+
+
 def crash(infile):
     data = infile.read()
     if data == b"segv":
@@ -242,3 +247,15 @@ def test_an_import_error_or_an_unusable_function_fails_each_file_as_before(
     )
     assert [r.exit_code for r in results] == [code, code]
     assert all(message in r.stderr for r in results), results[0].stderr
+
+
+def test_a_forked_file_runs_as_nobody_with_no_capability(
+    kubo: KuboProcess,
+    engine: docker.DockerClient,
+    python_image: str,
+    target: PipTarget,
+    tmp_path: Path,
+) -> None:
+    results = run_function_shard(kubo, engine, python_image, target, tmp_path, "who", [b"a"])
+    assert results[0].ok, results[0].error
+    assert outputs(kubo, results) == ["65534 65534 [] 0000000000000000\n"]
