@@ -173,7 +173,8 @@ class ClusterRun:
         for result in results if replicas == 1 else ():
             meter.run(result)  # the shard's answer may have replaced the file's first report
         report = replace(combined_locality([r.policy for r in runs]), left_out=skipped)
-        return Ran(results, report, [s for r in runs for s in r.setup])
+        shards = [s for r in runs for s in r.shards]
+        return Ran(results, report, [s for r in runs for s in r.setup], shards)
 
 
 async def side_by_side(steps: Sequence[Callable[[], Awaitable[None]]]) -> None:

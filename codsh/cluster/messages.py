@@ -10,7 +10,7 @@ from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from codsh.core.model import FileResult, Setup
+from codsh.core.model import FileResult, Setup, ShardUse
 
 Wire = dict[str, Any]
 FILE_DONE = "codsh.file-done"  # the kind of a per-file message (other events share its topic)
@@ -60,6 +60,7 @@ class ShardAnswer:
     results: tuple[FileResult, ...] = ()
     setup: Setup | None = None
     infrastructure_error: str | None = None
+    usage: ShardUse | None = None  # what this run of the shard used (metering)
 
     def to_wire(self) -> Wire:
         return {
@@ -67,16 +68,18 @@ class ShardAnswer:
             "results": [r.as_dict() for r in self.results],
             "setup": asdict(self.setup) if self.setup else None,
             "infrastructure_error": self.infrastructure_error,
+            "usage": asdict(self.usage) if self.usage else None,
         }
 
     @classmethod
     def from_wire(cls, wire: Mapping[str, Any]) -> ShardAnswer:
-        setup = wire.get("setup")
+        setup, usage = wire.get("setup"), wire.get("usage")
         return cls(
             str(wire["node"]),
             tuple(FileResult.from_dict(r) for r in wire.get("results", ())),
             Setup(**setup) if setup else None,
             wire.get("infrastructure_error"),
+            ShardUse(**usage) if usage else None,
         )
 
 

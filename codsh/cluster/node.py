@@ -16,6 +16,7 @@ import math
 import shutil
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from functools import partial
@@ -32,7 +33,7 @@ from codsh.cluster.sealed import Openings
 from codsh.cluster.tls import cluster_id, security
 from codsh.config import scratch_root
 from codsh.core.bill import PriceList
-from codsh.core.model import FileResult, InputFile, Setup, Shard
+from codsh.core.model import FileResult, InputFile, Setup, Shard, ShardUse
 from codsh.core.spec import JobSpec
 from codsh.engines import engine_problem
 from codsh.errors import CodshError, InfrastructureError
@@ -254,9 +255,11 @@ def run_shard_task(
         with contextlib.suppress(Exception):  # the answer carries it anyway
             worker.log_event(topic, message)
 
+    started = time.monotonic()
     results, setup, error = trio.run(_run_shard, plugin, spec, shard, job, key, send)
+    usage = ShardUse.of(index, "", results, time.monotonic() - started)
     answer = tuple(sealed(r) for r in results)
-    return ShardAnswer(worker.address, answer, setup, error).to_wire()
+    return ShardAnswer(worker.address, answer, setup, error, usage).to_wire()
 
 
 def _as_is(result: FileResult) -> FileResult:

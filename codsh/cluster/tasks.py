@@ -22,7 +22,7 @@ from distributed import Client, Future
 
 from codsh.cluster.messages import FileDone, ShardAnswer
 from codsh.cluster.node import run_shard_task, stop_job
-from codsh.core.model import FileResult, Setup
+from codsh.core.model import FileResult, Setup, ShardUse
 from codsh.core.plan import Task
 from codsh.core.reschedule import Action, Cancel, Lost, Report, Reschedule, Submit
 from codsh.core.spec import JobSpec
@@ -63,6 +63,7 @@ class ShardTasks:
         self.policy = Reschedule(holders, names)
         self.futures: dict[int, Future[Any]] = {}  # attempt -> its task
         self.setup: list[Setup] = []  # per shard task: the environment it built or reused
+        self.shards: list[ShardUse] = []  # per shard task: what it used
         self._inbox: queue.SimpleQueue[News] = queue.SimpleQueue()
         self._topic = ""
 
@@ -136,6 +137,8 @@ class ShardTasks:
         answer = ShardAnswer.from_wire(wire)
         if answer.setup:
             self.setup.append(replace(answer.setup, node=self._name(answer.node)))
+        if answer.usage:
+            self.shards.append(replace(answer.usage, node=self._name(answer.node)))
         if answer.infrastructure_error is not None:  # not the user's command: try elsewhere
             error, results = answer.infrastructure_error, answer.results
             return self.policy.infrastructure_failed(attempt, answer.node, error, results)

@@ -9,7 +9,7 @@ from dataclasses import asdict
 
 from codsh import __version__
 from codsh.core.bill import bill
-from codsh.core.model import FileResult, Outcome, Setup, path_order
+from codsh.core.model import FileResult, Outcome, Setup, ShardUse, path_order
 from codsh.core.plan import LocalityReport
 from codsh.core.spec import JobSpec, canonical_json
 
@@ -45,6 +45,7 @@ def build_manifest(
     seconds: float,
     placement: LocalityReport | None = None,
     setup: Sequence[Setup] = (),
+    shards: Sequence[ShardUse] = (),
 ) -> str:
     """The manifest's canonical JSON; files in input path order."""
     files = []
@@ -59,6 +60,7 @@ def build_manifest(
         "summary": summary(results, seconds),
         "placement": asdict(placement) if placement else None,
         "setup": [asdict(s) for s in setup],
+        "shards": [asdict(s) for s in sorted(shards, key=lambda s: (s.node, s.index))],
         "bill": bill(results),  # use summed per node, x each node's price list (core/bill)
         "files": files,
     }

@@ -6,6 +6,7 @@ wording of a message. The message is derived from the outcome (and the limits th
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from enum import StrEnum
 from typing import Any
@@ -179,6 +180,42 @@ def _legacy_outcome(error: str | None, code: int | None) -> Outcome:
     if code is not None and error == exit_error(code):
         return Outcome.OUT_OF_MEMORY if code == SIGKILL_STATUS else Outcome.EXITED
     return Outcome.INFRASTRUCTURE  # never reused: only OK and EXITED are
+
+
+@dataclass(frozen=True)
+class ShardUse:
+    """What one run of a shard used (metering): its files' use summed, and its own wall time,
+    which also covers starting its container and the runner's cleaning up between files. A shard
+    run again (its node lost) has a record per run."""
+
+    index: int
+    node: str
+    files: int
+    seconds: float
+    cpu_seconds: float = 0.0
+    peak_memory: int = 0  # the highest of its files'
+    bytes_read: int = 0
+    bytes_fetched: int = 0
+    bytes_written: int = 0
+    container_starts: int = 0
+    fuel: int = 0
+
+    @classmethod
+    def of(cls, index: int, node: str, results: Sequence[FileResult], seconds: float) -> ShardUse:
+        ran = [r for r in results if not r.reused]
+        return cls(
+            index,
+            node,
+            len(ran),
+            round(seconds, 3),
+            round(sum(r.cpu_seconds for r in ran), 6),
+            max((r.peak_memory for r in ran), default=0),
+            sum(r.bytes_read for r in ran),
+            sum(r.bytes_fetched for r in ran),
+            sum(r.bytes_written for r in ran),
+            sum(r.container_starts for r in ran),
+            sum(r.fuel for r in ran),
+        )
 
 
 @dataclass(frozen=True)

@@ -8,7 +8,7 @@ from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from codsh.core.model import FileResult, InputFile, Setup
+from codsh.core.model import FileResult, InputFile, Setup, ShardUse
 from codsh.core.plan import LocalityReport
 from codsh.core.spec import JobSpec
 from codsh.ipfs.client import KuboClient
@@ -23,6 +23,7 @@ class Ran:
     results: list[FileResult] = field(default_factory=list)
     placement: LocalityReport | None = None  # how local a cluster run was
     setup: list[Setup] = field(default_factory=list)  # environments built or reused, per node
+    shards: list[ShardUse] = field(default_factory=list)  # what each shard's run used
 
 
 class Run(Protocol):

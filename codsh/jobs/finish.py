@@ -4,11 +4,12 @@ and say how it went. The layout and the manifest are decided in core/; this stor
 from __future__ import annotations
 
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from codsh.core.manifest import build_manifest
 from codsh.core.merge import Merged, MergeError, Output, merge_concat, merge_per_file, pin_batches
-from codsh.core.model import FileResult, Setup
+from codsh.core.model import FileResult, Setup, ShardUse
 from codsh.core.plan import LocalityReport
 from codsh.core.publish import Report
 from codsh.core.spec import CONCAT, JobSpec
@@ -65,6 +66,7 @@ async def finish_job(
     placement: LocalityReport | None = None,
     setup: list[Setup] | None = None,
     outputs_here: bool = True,
+    shards: Sequence[ShardUse] = (),
 ) -> JobResult:
     """Merge by reference, store the manifest, and say how it went (one node and cluster alike).
 
@@ -73,7 +75,7 @@ async def finish_job(
     """
     merged = await store_merge(ipfs, spec, tree, results, outputs_here)
     seconds = round(time.monotonic() - started, 3)
-    manifest = build_manifest(spec, merged.cid, results, seconds, placement, setup or ())
+    manifest = build_manifest(spec, merged.cid, results, seconds, placement, setup or (), shards)
     manifest_cid = (await ipfs.add_bytes(manifest.encode(), AddOptions())).cid
     failed = [r for r in results if not r.ok]
     return JobResult(

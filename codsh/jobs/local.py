@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 import docker
 import trio
 
-from codsh.core.model import FileResult, InputFile, Outcome, Shard
+from codsh.core.model import FileResult, InputFile, Outcome, Shard, ShardUse
 from codsh.core.plan import make_shards
 from codsh.core.reschedule import MAX_TRIES, unfinished
 from codsh.core.spec import JobSpec
@@ -63,15 +63,21 @@ class LocalRun:
         runner, setup = await shard_runner(  # one machine: every input counts as read here
             self.spec, self.ipfs, self.engine, labels=self.labels, check_locality=False
         )
-        results = await run_shards(runner, shards, slots, on_file)
-        return Ran(results, setup=[setup] if setup else [])
+        usage: list[ShardUse] = []
+        results = await run_shards(runner, shards, slots, on_file, usage)
+        return Ran(results, setup=[setup] if setup else [], shards=usage)
 
 
 async def run_shards(
-    runner: Runner, shards: list[Shard], slots: int, on_file: OnFile
+    runner: Runner,
+    shards: list[Shard],
+    slots: int,
+    on_file: OnFile,
+    usage: list[ShardUse] | None = None,
 ) -> list[FileResult]:
     """Run `shards`, `slots` at a time. When a shard's infrastructure fails, the files it finished
-    are kept and the rest run again in a new shard (MAX_TRIES in all); then they are lost."""
+    are kept and the rest run again in a new shard (MAX_TRIES in all); then they are lost. What
+    each run of a shard used goes to `usage`."""
     limiter = trio.CapacityLimiter(slots)
     ran: list[FileResult] = []
 
@@ -81,19 +87,25 @@ async def run_shards(
 
     async def run_shard(shard: Shard) -> None:
         failures: list[InfrastructureError] = []
-        finished: set[str] = set()
+        finished: dict[str, FileResult] = {}
 
         def progress(result: FileResult) -> None:
-            finished.add(result.path)
+            finished[result.path] = result
             report(result)
 
         while shard.files:
             async with limiter:
+                started, before = trio.current_time(), len(finished)
                 try:
                     await runner.run(shard, progress)
                     return
                 except InfrastructureError as exc:
                     failures.append(exc)
+                finally:
+                    if usage is not None:
+                        mine = list(finished.values())[before:]
+                        seconds = trio.current_time() - started
+                        usage.append(ShardUse.of(shard.index, "", mine, seconds))
             shard = Shard(shard.index, unfinished(shard.files, finished))
             if len(failures) >= MAX_TRIES:
                 why = lost_reason(failures)

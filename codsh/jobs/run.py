@@ -75,7 +75,7 @@ async def run_job(
         outputs_here = run.outputs_here
     results = work.complete(ran.results)
     job = await finish_job(
-        ipfs, spec, tree, results, started, ran.placement, ran.setup, outputs_here
+        ipfs, spec, tree, results, started, ran.placement, ran.setup, outputs_here, ran.shards
     )
     not_run = len(tree.files) - len(results)
     if stopped and limit is not None and not_run:  # stopped at the last file: it is done

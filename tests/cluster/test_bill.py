@@ -56,6 +56,12 @@ def test_every_replica_is_billed_at_its_nodes_list(
         assert use["cpu_seconds"] > 0 and use["peak_memory"] > 0 and use["container_starts"] >= 1
         assert use["cost"] == pytest.approx(PriceList().cost(use), rel=1e-4)  # devstack: defaults
     assert bill["total"] == pytest.approx(sum(u["cost"] for u in bill["nodes"].values()))
+    manifest = json.loads(codsh("cat", record["manifest"], stack=stack).stdout)
+    per_node: dict[str, int] = {}
+    for shard in manifest["shards"]:  # every shard's run says what it used, on which node
+        per_node[shard["node"]] = per_node.get(shard["node"], 0) + shard["files"]
+        assert shard["seconds"] > 0 and shard["cpu_seconds"] > 0
+    assert per_node == runs
     assert 0.5 * bill["total"] < bill["replication"] < bill["total"]  # two runs of three
     text = codsh("job", "describe", "billed", stack=stack).stdout
     assert "bill:" in text and f"node1: {runs['node1']} runs" in text, text
