@@ -20,7 +20,7 @@ from codsh.errors import CodshError, InputError
 from codsh.ipfs.blocks import put_blocks
 from codsh.ipfs.client import AddOptions, AddResult, KuboClient
 from codsh.ipfs.multipart import AddEntry
-from codsh.ipfs.sources import read_file_chunks
+from codsh.ipfs.sources import check_utf8, read_file_chunks
 
 
 async def add_spread(path: Path, replicas: int, api_urls: list[str]) -> str:
@@ -97,13 +97,7 @@ def check_layout(top: Path, files: list[tuple[str, Path]], directories: list[str
     shards them, so the root is kubo's); the layout is computed with stand-in CIDs of the same
     length, which decide sharding just as the real ones will."""
     for rel, _ in files:
-        try:
-            rel.encode("utf-8")
-        except UnicodeEncodeError:
-            raise InputError(
-                f"{top}: the name {rel!r} is not UTF-8; codsh adds UTF-8 names only",
-                "rename the file (e.g. `convmv -f latin1 -t utf8`), then add the tree again",
-            ) from None
+        check_utf8(rel, top)
     stand_in = raw_cid(b"")
     sizes = [(rel, full.stat().st_size) for rel, full in files]
     outputs = [Output(rel, stand_in, size, size + 64 * (size // CHUNK + 1)) for rel, size in sizes]

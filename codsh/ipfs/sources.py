@@ -61,7 +61,21 @@ def scan(paths: Iterable[Path]) -> list[DiskItem]:
             _scan(top, top.name, items)
         except OSError as exc:
             raise unreadable(Path(exc.filename or top), exc) from exc
+    for item in items:
+        check_utf8(item.name, Path(item.name).parts[0])
     return items
+
+
+def check_utf8(name: str, top: str | Path) -> None:
+    """Refuse a name that is not UTF-8 (kept by the OS as undecodable bytes) before anything is
+    added: per-file jobs, datasets and HAMT folders name files by text."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        raise InputError(
+            f"{top}: the name {name!r} is not UTF-8; codsh adds UTF-8 names only",
+            "rename the file (e.g. `convmv -f latin1 -t utf8`), then add the tree again",
+        ) from None
 
 
 def _scan(path: Path, name: str, items: list[DiskItem]) -> None:

@@ -96,6 +96,18 @@ def test_add_missing_path(env: dict[str, str], tmp_path: Path) -> None:
     assert_usage_error(result, "no such file or directory", "nowhere")
 
 
+def test_add_refuses_a_name_that_is_not_utf8_before_adding(
+    env: dict[str, str], tmp_path: Path
+) -> None:
+    folder = tmp_path / "latin1"
+    folder.mkdir()
+    (folder / "ok.txt").write_text("x")
+    with open(os.fsencode(folder) + b"/caf\xe9.txt", "wb") as handle:  # Latin-1, not UTF-8
+        handle.write(b"y")
+    result = codsh("add", str(folder), env=env)
+    assert_usage_error(result, "is not UTF-8", "convmv")  # was a traceback from the encoder
+
+
 def test_add_of_20000_files_in_60_folders_does_not_hang(
     env: dict[str, str], tmp_path: Path, kubo: KuboProcess
 ) -> None:
