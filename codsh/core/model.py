@@ -227,3 +227,6 @@ class Setup:
     built: bool
     seconds: float
     node: str = ""
+    image: str = ""  # a Python job's image by content: its CID, whether it was loaded, how long
+    image_loaded: bool = False
+    image_seconds: float = 0.0

@@ -65,7 +65,16 @@ async def shard_runner(
             check_locality=check_locality,
             server=SERVER_COMMAND,  # the module imported once per container, a fork per file
         )
-        return runner, Setup(env.path.name, env.built, round(env.seconds, 3))
+        setup = Setup(env.path.name, env.built, round(env.seconds, 3))
+        if image_setup is not None:  # the image too: loaded from IPFS here, or already there
+            image = image_setup.environment.removeprefix("image ")
+            setup = replace(
+                setup,
+                image=image,
+                image_loaded=image_setup.built,
+                image_seconds=image_setup.seconds,
+            )
+        return runner, setup
     runner = ShardRunner(
         spec, ipfs, docker_client, scratch_root, labels, check_locality=check_locality
     )

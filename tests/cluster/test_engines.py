@@ -10,9 +10,11 @@ import re
 from pathlib import Path
 
 import docker
+import PIL
 
 from codsh import engines
 from tests.commands.cli import add, cat, codsh, write_tree
+from tests.commands.test_function_cli import PROCESS, local_downscale, noise_image
 
 LISBON = "sed -n '/38.7[2-4]....,-9.1[3-5]..../p'"
 
@@ -55,6 +57,27 @@ def test_nodes_with_their_own_engines_load_the_image_by_content(
         assert not any(s["built"] for s in setup)  # already there
         assert all(s["seconds"] >= 0 and s["node"] for s in setup)  # per node, timed
         assert all(s["seconds"] > 0 for s in manifest["setup"] if s["built"])
+        # a Python (Pillow) job: the nodes' engines never saw codsh/python; they load it by
+        # content, build the environment, and give what the function gives here
+        project = tmp_path / "project"
+        project.mkdir()
+        (project / "process.py").write_text(PROCESS)
+        (project / "requirements.txt").write_text(f"Pillow=={PIL.__version__}\n")
+        frames = tmp_path / "frames"
+        frames.mkdir()
+        for seed in range(2):
+            noise_image(120, 90, seed).save(frames / f"frame-{seed}.png")
+        pictures = add(env, frames)
+        fn = ["-f", str(project / "process.py"), "-r", str(project / "requirements.txt")]
+        py = codsh("run", *fn, "--fn", "downscale", "-c", pictures, "--json", env=api, timeout=600)
+        assert py.code == 0, py.err
+        done = json.loads(py.out)
+        for seed in range(2):
+            data = (frames / f"frame-{seed}.png").read_bytes()
+            assert cat(env, f"{done['output']}/frame-{seed}.png") == local_downscale(data)
+        py_setup = json.loads(cat(env, done["manifest"]))["setup"]
+        assert py_setup and all(s["image"] and s["image_loaded"] for s in py_setup), py_setup
+        assert all(s["image_seconds"] > 0 and s["built"] for s in py_setup)
         # a node whose engine is down takes no shard: the other runs the whole job (each
         # node holds half of the files: before, the node took its half and failed it)
         spread = codsh("devstack", "add", "--spread", "1", str(tmp_path / "in"), env=env)
