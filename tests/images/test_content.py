@@ -3,6 +3,7 @@ that lacks it loads it from there, checked by its config digest. Real kubo, real
 
 from __future__ import annotations
 
+import contextlib
 from pathlib import Path
 
 import docker
@@ -128,3 +129,32 @@ def test_a_folder_cannot_tag_the_image_it_loads(
     assert str(engine.images.get(own_image).id) == own_image
     with pytest.raises(docker.errors.ImageNotFound):
         engine.images.get(hijack)
+
+
+def test_another_image_under_the_same_tag_does_not_stand_in_for_the_job_image(
+    kubo: KuboProcess, engine: docker.DockerClient, own_image: str, image_id: str, tmp_path: Path
+) -> None:
+    """The job names its image by content: a node whose engine has some other image under the
+    job image's tag loads the right one and runs it (it never runs by tag)."""
+    tag = next(t for t in engine.images.get(own_image).tags)
+    marker = str(engine.containers.run(own_image, "cat /marker", remove=True).decode()).strip()
+
+    async def go() -> bytes:
+        async with KuboClient(kubo.api_url) as ipfs:
+            pushed = await push(engine, ipfs, own_image)
+            engine.images.remove(own_image, force=True)
+            engine.images.get(image_id).tag(tag)  # codsh/busybox now answers to that tag
+            [added] = await ipfs.add([AddEntry("f", _once(b"x\n"))])
+            spec = JobSpec(
+                "cat /marker", "unused", image=tag, image_digest=own_image, image_cid=pushed.cid
+            )
+            runner, _ = await shard_runner(spec, ipfs, engine, tmp_path)
+            [result] = await runner.run(Shard(0, (InputFile("f", added.cid, 2),)))
+            assert result.ok and result.output_cid, result.error
+            return b"".join([chunk async for chunk in ipfs.cat(result.output_cid)])
+
+    try:
+        assert run(go, deadline=240).decode().strip() == marker  # busybox has no /marker
+    finally:
+        with contextlib.suppress(docker.errors.ImageNotFound):
+            engine.images.remove(tag)  # the tag only: codsh/busybox stays
