@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -85,7 +86,10 @@ def node() -> None:
     help="A label jobs can --select on (repeatable).",
 )
 @click.option(
-    "--slots", type=click.IntRange(1), default=1, show_default=True, help="Shards at once."
+    "--slots",
+    type=click.IntRange(0),
+    default=0,
+    help="Shards at once [default: 0, the machine's CPU count].",
 )
 @tls_option(required=True)
 @click.option("--name", help="Worker name shown by the scheduler.")
@@ -139,6 +143,8 @@ def join(
     from codsh.cluster.node import serve
     from codsh.cluster.tls import check_scheduler
 
+    slots = slots or os.cpu_count() or 1  # a shard keeps about one CPU busy
+
     if not check_scheduler(tls, scheduler_address):  # another cluster's: refused now, said why
         click.echo(f"the scheduler at {scheduler_address} does not answer yet: waiting", err=True)
     serve(scheduler_address, api_url(ipfs), pairs, slots, tls, name, prices, host, port)
@@ -157,7 +163,7 @@ def join_args(
 ) -> list[str]:
     """`node join`'s arguments as given (the folder made absolute), for a unit that runs it."""
     args = ["node", "join", scheduler_address, "--ipfs", ipfs, "--tls", str(tls.absolute())]
-    args += ["--slots", str(slots)]
+    args += ["--slots", str(slots)] if slots else []  # 0: the machine's CPUs, where it runs
     for option, value in (("--name", name), ("--price", price), ("--host", host)):
         if value is not None:
             args += [option, value]
