@@ -54,7 +54,7 @@ def test_node_join_unit_runs_that_command(tmp_path: Path) -> None:
     exec_start = next(line for line in text.splitlines() if line.startswith("ExecStart="))
     assert exec_start == (
         f"ExecStart={CODSH} node join tls://10.0.0.5:8786 --ipfs http://127.0.0.1:5001 "
-        f'--tls {tmp_path}/tls/store-a --slots 1 --name store-a --port 8787 --label "room=a 1"'
+        f'--tls {tmp_path}/tls/store-a --name store-a --port 8787 --label "room=a 1"'
     )
     assert "RestartPreventExitStatus=2" in text and "SupplementaryGroups=docker" in text
     assert not (tmp_path / "tls").exists()  # printed, nothing started or made
