@@ -6,6 +6,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any, TypedDict
 
+from codsh.core.bill import check_max_price
 from codsh.core.sampling import DEFAULT_VERIFY_REPLICAS, parse_verify
 from codsh.core.spec import MAX_REPLICAS, Limits, RunTarget
 from codsh.errors import InputError
@@ -31,6 +32,7 @@ class RunOptions(TypedDict, total=False):
     ok_exit: Sequence[int]  # exit statuses that succeed (--ok-exit); () is 0 and grep's 1
     publish: Sequence[str]  # also copy the output to dir:PATH or s3://BUCKET/PREFIX (--publish)
     overwrite: bool  # publish may replace a non-empty directory, objects that differ
+    max_price: float | None  # stop the run when its bill reaches it (--max-price)
 
 
 class SubmitOptions(RunOptions, total=False):
@@ -59,6 +61,7 @@ DEFAULTS: dict[str, Any] = {
     "ok_exit": (),
     "publish": (),
     "overwrite": False,
+    "max_price": None,
 }
 
 
@@ -89,6 +92,7 @@ def run_parts(options: Mapping[str, Any], fuel: int = Limits.fuel) -> tuple[Limi
         slots=int(given["slots"]),
         publish=publish_targets(given["publish"]),
         overwrite=bool(given["overwrite"]),
+        max_price=check_max_price(given["max_price"]),
     )
     return limits, target
 
