@@ -15,6 +15,8 @@ from typing import Any
 from codsh.core.commit import Opening, seal
 from codsh.core.model import FileResult
 
+MAX_JOBS = 64  # jobs whose openings a node keeps at once (the oldest goes first)
+
 
 class Openings:
     """Per job: commitment -> opening, shared by the node's shard threads and its event loop."""
@@ -28,12 +30,14 @@ class Openings:
         done: dict[tuple[str, str, int | None, str | None], FileResult] = {}
 
         def sealed(result: FileResult) -> FileResult:
-            if result.commitment is not None:
-                return result
+            if result.commitment is not None:  # sealed already (or a copy a cheat sends: the
+                return result  # driver catches that, the node's own code cannot be trusted to)
             answer = (result.path, str(result.outcome), result.exit_code, result.output_cid)
             if answer not in done:
                 out, opening = seal(result, job, node, secrets.token_hex(16))
                 with self._lock:
+                    if job not in self._jobs and len(self._jobs) >= MAX_JOBS:
+                        del self._jobs[next(iter(self._jobs))]  # a driver gone without asking
                     self._jobs.setdefault(job, {})[out.commitment or ""] = opening
                 done[answer] = out
             return done[answer]
