@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import string
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -186,8 +187,11 @@ def check_cid(text: str) -> None:
     """Raise ValueError (with the decoder's reason) unless `text` is a CID. The CIDs codsh and
     kubo write are recognised here without the decoder, which costs a CLI command ~30-100 ms
     to import; anything else goes to it."""
-    if not _plain_cid(text):
-        parse_cid(text)
+    if _plain_cid(text):
+        return
+    if not _MULTIBASE.issuperset(text) or ("/" in text and text[0] not in "mM"):
+        raise ValueError(f"{text!r} is not in any multibase")  # a name, a path: no decoder
+    parse_cid(text)
 
 
 def is_cid(text: str) -> bool:
@@ -199,6 +203,7 @@ def is_cid(text: str) -> bool:
     return True
 
 
+_MULTIBASE = frozenset(string.ascii_letters + string.digits + "+/=-_")  # every base's digits
 _BASE58 = "123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz"
 _BASE58_VALUE = {c: i for i, c in enumerate(_BASE58)}
 _BASE32_DIGITS = frozenset("abcdefghijklmnopqrstuvwxyz234567")

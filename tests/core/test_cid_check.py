@@ -36,9 +36,13 @@ def test_the_fast_check_accepts_only_what_the_decoder_accepts() -> None:
     assert wrong == []
 
 
-@pytest.mark.parametrize("text", ["nightly", "bafy", "b", "", "Qm" + "1" * 44, "bafkqaaa/x"])
+@pytest.mark.parametrize(
+    "text",
+    ["nightly", "bafy", "b", "", "Qm" + "1" * 44, "bafkqaaa/x", "codsh/busybox:latest", "a b"],
+)
 def test_names_and_typos_are_not_cids(text: str) -> None:
     assert not is_cid(text)
+    assert not decodes(text)  # the decoder agrees
 
 
 def test_the_decoder_still_says_why_and_other_bases_still_pass() -> None:
