@@ -28,6 +28,7 @@ class Reveal:
     def __init__(self, client: Client, job: str, names: Mapping[str, str], scheduler: str) -> None:
         self.client = client
         self.job = job
+        self.names = dict(names)  # Dask address -> node name
         self.addresses = {name: address for address, name in names.items()}
         self.scheduler = scheduler
         self.ballots: Ballots | None = None
@@ -79,11 +80,10 @@ class Reveal:
                 f"answers ({exc})",
                 "check that it runs, then `codsh job resume JOB` runs the files not decided",
             ) from exc
-        names = {address: name for name, address in self.addresses.items()}
         openings: dict[str, dict[str, Opening]] = {}
         for address, reply in wire.items():
             if not isinstance(reply, Mapping):  # the node failed to answer: its runs are lost
                 continue
             found = {str(c): Opening.from_dict(raw) for c, raw in reply.items()}
-            openings[names.get(address, address)] = {c: o for c, o in found.items() if o}
+            openings[self.names.get(address, address)] = {c: o for c, o in found.items() if o}
         return openings

@@ -3,6 +3,9 @@ awaited, with the loop never blocked; and a function with a requirement (a wheel
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 import uuid
 from pathlib import Path
 
@@ -12,6 +15,7 @@ import trio
 
 import codsh
 import codsh.aio
+from tests.api.conftest import Orchestrator
 from tests.client import functions
 from tests.commands.cli import write_tree
 from tests.wheels import make_wheel
@@ -81,21 +85,51 @@ def test_a_function_with_a_requirement(
     assert client.cat(f"{output}/a.txt").startswith(b"hello from a wheel: ")
 
 
+USER_SCRIPT = """
+import sys
+
+def greet(infile):
+    import codsh_tiny  # from the requirements' wheel
+    return codsh_tiny.hello() + ": " + infile.read().decode()
+
+if __name__ == "__main__":
+    import codsh  # here, not at the top: the nodes get this file, and have no codsh
+
+    client = codsh.connect()  # CODSH_API and CODSH_TOKEN
+    source = client.add(sys.argv[1])
+    job = client.submit(greet, source, requirements="requirements.txt")
+    print(client.cat(job.result(timeout=300) + "/a.txt").decode())
+"""
+
+
 def test_a_requirement_through_the_api_without_a_python_image_here(
-    remote: codsh.Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, python_image: str
+    orchestrator: Orchestrator, tmp_path: Path, python_image: str
 ) -> None:
-    """The client has no Docker (so no codsh/python to read wheel tags from): it asks the
-    orchestrator for them (it said "build it here" before). Nothing is mocked: this process's
-    DOCKER_HOST names a socket where no engine listens, as on a laptop without Docker, while the
-    orchestrator (its own process) runs the job in the real engine; pip runs for real, offline,
-    from a wheel made here."""
+    """A user's script on a machine without Docker (its own process: DOCKER_HOST names a socket
+    where no engine listens, as on a laptop) has no codsh/python to read wheel tags from: the
+    client asks the orchestrator for them (it said "build it here" before). The orchestrator
+    runs the job in the real engine; pip runs for real, offline, from a wheel made here."""
     wheels = tmp_path / "wheels"
     make_wheel(wheels, "codsh_tiny", "def hello():\n    return 'hello from a wheel'\n")
-    monkeypatch.setenv("PIP_NO_INDEX", "1")
-    monkeypatch.setenv("PIP_FIND_LINKS", str(wheels))
-    monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path / 'no-docker.sock'}")
     (tmp_path / "requirements.txt").write_text("codsh_tiny==1.0\n")
-    source = remote.add(write_tree(tmp_path / "in", {"a.txt": uuid.uuid4().hex.encode()}))
-    job = remote.submit(functions.greet, source, requirements=tmp_path / "requirements.txt")
-    output = job.result(timeout=300)
-    assert remote.cat(f"{output}/a.txt").startswith(b"hello from a wheel: ")
+    (tmp_path / "greet.py").write_text(USER_SCRIPT)
+    folder = write_tree(tmp_path / "in", {"a.txt": uuid.uuid4().hex.encode()})
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("CODSH_", "DOCKER_"))}
+    env |= {
+        "CODSH_API": orchestrator.url,
+        "CODSH_TOKEN": orchestrator.tokens["alice"],
+        "DOCKER_HOST": f"unix://{tmp_path / 'no-docker.sock'}",
+        "PIP_NO_INDEX": "1",  # pip download finds the wheel here, offline
+        "PIP_FIND_LINKS": str(wheels),
+        "CODSH_HOME": str(tmp_path / "home"),
+    }
+    ran = subprocess.run(
+        [sys.executable, "greet.py", str(folder)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=400,
+    )
+    assert ran.returncode == 0, ran.stderr
+    assert ran.stdout.startswith("hello from a wheel: ")
