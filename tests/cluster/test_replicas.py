@@ -119,9 +119,10 @@ def test_sampled_verification_checks_a_fraction_and_every_file_of_a_suspect(
     finally:
         client.unregister_worker_plugin(liar.PLUGIN_NAME)
         client.close()
-    assert caught.output_cid == honest.output_cid, [
-        (r.path, r.node, r.output_cid, r.vote) for r in caught.files
-    ]  # every lie was checked, and outvoted
+    rescheduled = caught.placement.rescheduled if caught.placement else None
+    every = "\n".join(f"{r.path} {r.node} {r.output_cid} {r.vote}" for r in caught.files)
+    said = f"rescheduled: {rescheduled}\n{every}"
+    assert caught.output_cid == honest.output_cid, said  # every lie was checked, and outvoted
     for result in caught.files:
         if result.vote is None:
             assert result.node != "node1", result.path  # run once: not by the suspect
