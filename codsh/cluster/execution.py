@@ -24,7 +24,7 @@ from distributed import Client
 from codsh.cluster.messages import InventoryAnswer, Wire
 from codsh.cluster.node import NOT_CODSH, inventory
 from codsh.cluster.reveal import Reveal
-from codsh.cluster.tasks import ShardTasks
+from codsh.cluster.tasks import FileNews, ShardTasks
 from codsh.cluster.tls import security
 from codsh.core.bill import Meter, PriceList
 from codsh.core.inventory import Verify, left_out, replica_plans
@@ -142,6 +142,7 @@ class ClusterRun:
             replicas, meter.after_vote(on_file), self.job, counts, on_ready=reveal.poke
         )
         reveal.ballots = ballots
+        news = FileNews(self.client)  # one topic for the replicas' per-file messages
         runs = [
             ShardTasks(
                 self.client,
@@ -152,6 +153,7 @@ class ClusterRun:
                 meter.chain(on_file if replicas == 1 else ballots.add),
                 others,
                 self.scheduler,
+                news,
             )
             for _ in placements
         ]

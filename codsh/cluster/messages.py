@@ -91,6 +91,9 @@ class FileDone:
     attempt: int  # which submission of a shard (the reschedule policy's numbering)
     node: str
     result: FileResult
+    # the Dask key of the shard task: the replicas of a job number their attempts alike, and
+    # their messages share the client's topic, so only the key says whose this is
+    task: str = ""
 
     def to_wire(self) -> Wire:
         return {
@@ -99,6 +102,7 @@ class FileDone:
             "attempt": self.attempt,
             "node": self.node,
             "result": self.result.as_dict(),
+            "task": self.task,
         }
 
     @classmethod
@@ -107,4 +111,5 @@ class FileDone:
         if not isinstance(wire, Mapping) or wire.get("kind") != FILE_DONE:
             return None
         result = FileResult.from_dict(dict(wire["result"]))
-        return cls(str(wire["job"]), int(wire["attempt"]), str(wire["node"]), result)
+        job, attempt, node = str(wire["job"]), int(wire["attempt"]), str(wire["node"])
+        return cls(job, attempt, node, result, str(wire.get("task", "")))

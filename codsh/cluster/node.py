@@ -251,7 +251,7 @@ def run_shard_task(
     sealed = plugin.openings.sealer(job, str(worker.name)) if spec.replicas > 1 else _as_is
 
     def send(result: FileResult) -> None:
-        message = FileDone(job, attempt, worker.address, sealed(result)).to_wire()
+        message = FileDone(job, attempt, worker.address, sealed(result), key).to_wire()
         with contextlib.suppress(Exception):  # the answer carries it anyway
             worker.log_event(topic, message)
 

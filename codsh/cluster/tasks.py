@@ -37,6 +37,41 @@ STOP_WAIT = 8.0  # seconds the nodes get to stop a cancelled job's shards
 News = tuple[str, Any]  # ("done", (attempt, future)) or ("file", FileDone)
 
 
+class FileNews:
+    """The nodes' per-file messages to one client, handed to every ShardTasks that follows one.
+
+    They come on one topic, named after the client (the scheduler drops a client's topic when it
+    leaves, so a job's messages do not pile up there), and Dask keeps one handler per topic: the
+    replicas of a job, each a ShardTasks, share it. Each keeps only its own tasks' messages."""
+
+    def __init__(self, client: Client) -> None:
+        self.client = client
+        self.topic = str(client.id)
+        self._inboxes: list[queue.SimpleQueue[News]] = []
+
+    async def follow(self, inbox: queue.SimpleQueue[News]) -> None:
+        if inbox not in self._inboxes:
+            self._inboxes.append(inbox)
+        await self.subscribe()
+
+    async def subscribe(self) -> None:
+        """(Again, after the scheduler restarted and forgot the subscription.)"""
+        await trio.to_thread.run_sync(self.client.subscribe_topic, self.topic, self._on_event)
+
+    def leave(self, inbox: queue.SimpleQueue[News]) -> None:
+        with contextlib.suppress(ValueError):
+            self._inboxes.remove(inbox)
+        if not self._inboxes:
+            with contextlib.suppress(Exception):
+                self.client.unsubscribe_topic(self.topic)
+
+    def _on_event(self, event: tuple[float, Any]) -> None:
+        done = FileDone.from_wire(event[1])
+        if done is not None:
+            for inbox in list(self._inboxes):
+                inbox.put(("file", done))
+
+
 class ShardTasks:
     """One job's shards on the cluster, from submission to every file's final result."""
 
@@ -50,6 +85,7 @@ class ShardTasks:
         on_file: Callable[[FileResult], None],
         excluded: frozenset[str] = frozenset(),
         scheduler: str = "",
+        news: FileNews | None = None,
     ) -> None:
         self.client = client
         self.scheduler = scheduler or "its address"
@@ -65,7 +101,8 @@ class ShardTasks:
         self.setup: list[Setup] = []  # per shard task: the environment it built or reused
         self.shards: list[ShardUse] = []  # per shard task: what it used
         self._inbox: queue.SimpleQueue[News] = queue.SimpleQueue()
-        self._topic = ""
+        self._news = news or FileNews(client)
+        self._keys: dict[int, str] = {}  # attempt -> its task's Dask key
 
     @property
     def rescheduled(self) -> int:
@@ -73,7 +110,7 @@ class ShardTasks:
 
     async def run(self, tasks: list[Task]) -> list[FileResult]:
         """Every file's result; on cancellation (or any error) the job's shards are stopped."""
-        await self._subscribe()
+        await self._news.follow(self._inbox)
         try:
             live = await self._live()
             await self._act(self.policy.start(tasks, live or []))
@@ -82,8 +119,7 @@ class ShardTasks:
             with trio.CancelScope(shield=True):
                 if not self.policy.done and self.client.status == "running":
                     await self._stop()
-                with contextlib.suppress(Exception):
-                    self.client.unsubscribe_topic(self._topic)
+                self._news.leave(self._inbox)
         return self.policy.results
 
     async def _follow(self) -> None:
@@ -99,7 +135,7 @@ class ShardTasks:
                 next_check = now + CHECK
                 live = await self._live()
                 if live is not None and not connected:  # a restarted scheduler forgot us
-                    await self._subscribe()
+                    await self._news.subscribe()
                 if live is not None:
                     await self._act(self.policy.nodes_seen(live, now))
                 connected = live is not None
@@ -119,8 +155,8 @@ class ShardTasks:
     async def _handle(self, kind: str, item: Any) -> list[Action]:
         if kind == "file":
             done: FileDone = item
-            if done.job != self.job:
-                return []
+            if done.job != self.job or done.task != self._keys.get(done.attempt):
+                return []  # another job's, or another replica's (they number attempts alike)
             return self.policy.file_done(done.attempt, done.node, done.result)
         attempt, future = item
         task = self.policy.pending.get(attempt)
@@ -158,6 +194,8 @@ class ShardTasks:
 
     def _submit(self, action: Submit) -> None:
         shard, attempt = action.task.shard, action.attempt
+        key = f"{self.name}-{self.job}-{self.run_key}-shard-{shard.index}-{attempt}"
+        self._keys[attempt] = key
         future = self.client.submit(
             run_shard_task,
             self.job,
@@ -165,25 +203,13 @@ class ShardTasks:
             attempt,
             shard.index,
             [(f.path, f.cid, f.size) for f in shard.files],
-            self._topic,
-            key=f"{self.name}-{self.job}-{self.run_key}-shard-{shard.index}-{attempt}",
+            self._news.topic,
+            key=key,
             workers=[action.task.node],
             pure=False,
         )
         self.futures[attempt] = future
         future.add_done_callback(lambda f: self._inbox.put(("done", (attempt, f))))
-
-    async def _subscribe(self) -> None:
-        """Per-file messages come on the topic named after this client: the scheduler drops a
-        client's topic when it leaves, so a job's messages do not pile up there."""
-        self._topic = str(self.client.id)
-
-        def on_event(event: tuple[float, Any]) -> None:
-            done = FileDone.from_wire(event[1])
-            if done is not None:
-                self._inbox.put(("file", done))
-
-        await trio.to_thread.run_sync(self.client.subscribe_topic, self._topic, on_event)
 
     async def _live(self) -> list[str] | None:
         """The scheduler's nodes, or None while the client reconnects to a restarted one."""

@@ -107,9 +107,10 @@ class Reschedule:
         return [self._submit(task.shard, task.node) for task in tasks]
 
     def file_done(self, attempt: int, node: str, result: FileResult) -> list[Action]:
-        """A node stored one file's output (a per-file message, before its shard ends)."""
+        """A node stored one file's output (a per-file message, before its shard ends); one
+        from a node the attempt was not given to is not its news."""
         task = self.pending.get(attempt)
-        return self._keep(attempt, task, node, [result]) if task else []
+        return self._keep(attempt, task, node, [result]) if task and task.node == node else []
 
     def finished(self, attempt: int, node: str, results: Sequence[FileResult]) -> list[Action]:
         """A shard's answer: authoritative for the files not yet reported."""

@@ -34,7 +34,7 @@ def test_a_shard_answer_round_trips_with_its_setup_or_its_infrastructure_error()
 
 
 def test_a_file_done_message_round_trips_and_other_events_are_not_one() -> None:
-    done = FileDone("job1", 3, "tcp://127.0.0.1:1", RESULT)
+    done = FileDone("job1", 3, "tcp://127.0.0.1:1", RESULT, "codsh cat-job1-0a1b-shard-0-3")
     wire = through_the_wire(done.to_wire())
     assert FileDone.from_wire(wire) == done
     wire["worker"] = "tcp://127.0.0.1:1"  # what the scheduler adds to a worker's event

@@ -79,6 +79,17 @@ def test_a_file_is_reported_once_and_the_shard_answer_completes_it() -> None:
     assert all(r.stderr_cid == "err" for r in policy.results) and policy.done
 
 
+def test_a_message_from_a_node_the_attempt_was_not_given_to_is_not_its_news() -> None:
+    """Replicas of a job number their attempts alike: node b's message for attempt 1 of
+    another replica must not stand for node a's run of the same file."""
+    given = files("a", 2)
+    policy, attempts = started({"tcp://a": given})
+    assert policy.file_done(attempts["tcp://a"], "tcp://b", ok(given[0])) == []
+    assert reported(policy.file_done(attempts["tcp://a"], "tcp://a", ok(given[0]))) == [
+        given[0].path
+    ]
+
+
 def test_messages_of_an_abandoned_attempt_are_ignored() -> None:
     given = files("a", 2)
     policy, attempts = started({"tcp://a": given, "tcp://b": files("b", 1)})
