@@ -24,6 +24,9 @@ from codsh.ipfs.sources import once
 OUTPUT_OPTIONS = AddOptions(pin=False)
 BATCH_FILES = 200  # outputs per add request (results are complete when their request is)
 BATCH_SECONDS = 1.0  # and an add request stays open at most this long
+# how long a small write of an add waits for more outputs: a write to kubo costs ~0.5 ms, more
+# than a small file takes to run, and a result is known only when its request completes anyway
+LINGER = 0.02
 
 Added = Callable[[list[str], dict[str, AddResult]], None]  # part names sent, what kubo stored
 
@@ -40,7 +43,7 @@ async def add_outputs(
                 return
             names: list[str] = []
             try:
-                batch = ipfs.add_stream(_batch(first, parts, names), OUTPUT_OPTIONS)
+                batch = ipfs.add_stream(_batch(first, parts, names), OUTPUT_OPTIONS, linger=LINGER)
                 added = {result.name: result async for result in batch}
             except CodshError as exc:
                 raise InfrastructureError(f"could not add outputs to kubo: {exc}") from exc

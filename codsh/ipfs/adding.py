@@ -79,8 +79,9 @@ async def add(
     entries: Entries,
     deliver: Deliver,
     on_sent: Sent | None = None,
+    linger: float = 0.0,
 ) -> None:
-    """One add request; each result to `deliver` as kubo reports it."""
+    """One add request; each result to `deliver` as kubo reports it. `linger`: see duplex.py."""
     boundary = multipart.new_boundary()
     tally = Tally(on_sent)
 
@@ -98,6 +99,7 @@ async def add(
             stall=kubo.stall,
             connect_timeout=kubo.connect_timeout,
             probe=kubo.probe,
+            linger=linger,
         )
     except duplex.Unreachable as exc:
         raise KuboUnavailable(

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -214,16 +214,18 @@ class KuboClient:
         options: AddOptions = AddOptions(),
         *,
         on_sent: Sent | None = None,
+        linger: float = 0.0,
     ) -> AsyncIterator[AddResult]:
         """Like `add`, but yields each result as soon as kubo reports it (the request runs in
-        the client's nursery; without one, outside `async with`, once all are in)."""
+        the client's nursery; without one, outside `async with`, once all are in). `linger`:
+        how long a small write of the body waits for more (parts that trickle in)."""
         if self._nursery is None:
             for result in await self.add(entries, options, on_sent=on_sent):
                 yield result
             return
 
         async def run(deliver: adding.Deliver) -> None:
-            await adding.add(self._adds, options.params(), entries, deliver, on_sent)
+            await adding.add(self._adds, options.params(), entries, deliver, on_sent, linger)
 
         async for result in adding.stream(self._nursery, run):
             yield result
@@ -249,6 +251,19 @@ class KuboClient:
         if length is not None:
             params["length"] = str(length)
         async with self._stream("cat", params) as response:
+            async for chunk in response.aiter_stream():
+                yield chunk
+
+    async def cat_many(self, paths: Sequence[str], total: int) -> AsyncGenerator[bytes, None]:
+        """The bytes of many UnixFS files, one after the other, in one request (~0.2 ms a file
+        against ~1.4 ms for a request each). kubo resolves every path before the first byte and
+        says how many bytes it will send; that must be `total`, the sizes the caller cuts by."""
+        async with self._stream("cat", tuple(("arg", path) for path in paths)) as response:
+            length = dict(response.headers).get(b"X-Content-Length")
+            if length is not None and int(length) != total:
+                raise KuboError(
+                    "cat", f"kubo would send {int(length)} bytes, not the {total} listed"
+                )
             async for chunk in response.aiter_stream():
                 yield chunk
 

@@ -21,6 +21,7 @@ import trio
 
 SILENCE_CAP = 10  # stall periods a server that still answers its probe may stay silent
 HELD = 1024 * 1024  # body bytes read ahead of the socket (small parts then go in one write)
+GATHER = 64 * 1024  # a write this big does not linger for more
 RECEIVE = 64 * 1024
 
 
@@ -151,6 +152,7 @@ async def post(
     stall: float,
     connect_timeout: float,
     probe: Callable[[], Awaitable[object]] | None = None,
+    linger: float = 0.0,
 ) -> Answer:
     """POST `body` (chunked) to `url`; hand each piece of a 200 answer to `on_data` as it comes.
 
@@ -185,7 +187,7 @@ async def post(
                 await trio.sleep_forever()  # the body is handed on; the answer ends the exchange
 
             async def send() -> None:
-                await _send(stream, conn, request, pipe, watch)
+                await _send(stream, conn, request, pipe, watch, linger)
                 await trio.sleep_forever()
 
             nursery.start_soon(guarded, produce)
@@ -218,19 +220,29 @@ async def _send(
     request: h11.Request,
     pipe: _Pipe,
     watch: _Watch,
+    linger: float = 0.0,
 ) -> None:
-    """Send the head, then the body as it comes (all that is held, in one write), then its end."""
+    """Send the head, then the body as it comes (all that is held, in one write), then its end.
+    `linger`: how long a small write waits for more (a body of many small parts that trickle in,
+    as a shard's outputs do, then costs one write per few parts instead of one each)."""
     try:
         await stream.send_all(conn.send(request) or b"")
-        while True:
+        ended = False
+        while not ended:
             watch.pause()  # waiting for our own body is not kubo's delay
             data = await pipe.take()
+            ended = data is None
+            with trio.move_on_after(linger):
+                while linger and data is not None and len(data) < GATHER:
+                    more = await pipe.take()
+                    if more is None:
+                        ended = True
+                        break
+                    data += more
             watch.resume()
-            if data is None:
-                break
-            await stream.send_all(conn.send(h11.Data(data=data)) or b"")
-            watch.touch()
-        watch.resume()
+            if data:
+                await stream.send_all(conn.send(h11.Data(data=data)) or b"")
+                watch.touch()
         await stream.send_all(conn.send(h11.EndOfMessage()) or b"")
     except (trio.BrokenResourceError, trio.ClosedResourceError, OSError, h11.ProtocolError):
         watch.resume()  # the server hung up on us: its answer (an error, most likely) says why
