@@ -10,17 +10,19 @@
 // empty. When it cannot make the state clean, it says so and exits: the host starts a fresh
 // container for the rest of the shard instead of handing the next file a dirty one.
 //
-// Protocol (the host's side is codsh/executor/shard.py): the shard's scratch folder is mounted at
-// /io with, per file i, FIFOs /io/i.in, /io/i.out, /io/i.err, and one status FIFO /io/ctl. The
-// FIFOs are the node user's, mode 0600: only this runner can open them. For each file the runner
-// writes "<i> <exit status> cpu=<µs> rss=<KiB> <state>\n" to /io/ctl, where the exit status is the
-// shell's (128+N for a signal N), cpu is the user+system CPU time of the file's processes (the
-// shell, what it waited for, and orphans reaped after it: the kernel's rusage, exact and free),
-// rss the largest resident set of one of them, and state is "clean", "dirty:<what>" (then the runner exits: the next file needs a
-// fresh container) or "unusable:<why>" (the command cannot start in this image; the runner exits).
+// Protocol (the host's side is codsh/executor/shard.py and streams.py): the shard's scratch folder
+// is mounted at /io with two FIFOs, TAG.in (every file's input, framed) and TAG.out (every
+// file's output, stderr and status, framed: stream.go). The FIFOs are the node user's, mode 0600:
+// only this runner can open them. The status of file i is "<i> <exit status> cpu=<µs> rss=<KiB>
+// <state>", where the exit status is the shell's (128+N for a signal N), cpu is the user+system
+// CPU time of the file's processes (the shell, what it waited for, and orphans reaped after it:
+// the kernel's rusage, exact and free), rss the largest resident set of one of them, and state
+// is "clean", "dirty:<what>" (then the runner exits: the next file needs a fresh container) or
+// "unusable:<why>" (the command cannot start in this image; the runner exits).
 //
-//	codsh-runner loop COMMAND START END   run files [START, END) through `sh -c COMMAND`
-//	codsh-runner loop COMMAND START END SERVER   the same through a fork server (server.go)
+//	codsh-runner stream TAG OUTLIMIT ERRLIMIT COMMAND START END [SERVER]
+//	                                      run files [START, END) through `sh -c COMMAND`, or
+//	                                      through a fork server (server.go)
 //	codsh-runner clean [KEEP]             (as the command's user) kill its processes but KEEP,
 //	                                      empty scratch
 package main
@@ -55,29 +57,33 @@ func main() {
 		clean(keep)
 		return
 	}
-	if (len(os.Args) != 5 && len(os.Args) != 6) || os.Args[1] != "loop" {
-		fmt.Fprintln(os.Stderr, "usage: codsh-runner loop COMMAND START END [SERVER] | codsh-runner clean")
+	if (len(os.Args) != 8 && len(os.Args) != 9) || os.Args[1] != "stream" {
+		fmt.Fprintln(os.Stderr, "usage: codsh-runner stream TAG OUTLIMIT ERRLIMIT COMMAND START END [SERVER] | codsh-runner clean")
 		os.Exit(2)
 	}
-	start, err1 := strconv.Atoi(os.Args[3])
-	end, err2 := strconv.Atoi(os.Args[4])
-	if err1 != nil || err2 != nil {
-		fmt.Fprintln(os.Stderr, "codsh-runner: START and END must be numbers")
-		os.Exit(2)
+	numbers := make([]int64, 4)
+	for n, arg := range []string{os.Args[3], os.Args[4], os.Args[6], os.Args[7]} {
+		value, err := strconv.ParseInt(arg, 10, 64)
+		if err != nil {
+			fmt.Fprintln(os.Stderr, "codsh-runner: OUTLIMIT, ERRLIMIT, START and END must be numbers")
+			os.Exit(2)
+		}
+		numbers[n] = value
 	}
 	serverCommand := ""
-	if len(os.Args) == 6 {
-		serverCommand = os.Args[5]
+	if len(os.Args) == 9 {
+		serverCommand = os.Args[8]
 	}
-	os.Exit(loop(os.Args[2], start, end, serverCommand))
+	host, err := openStreams(os.Args[2], numbers[0], numbers[1])
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "codsh-runner: cannot open the shard's streams:", err)
+		os.Exit(3)
+	}
+	os.Exit(loop(host, os.Args[5], int(numbers[2]), int(numbers[3]), serverCommand))
 }
 
-func loop(command string, start, end int, serverCommand string) int {
-	ctl, err := os.OpenFile("/io/ctl", os.O_WRONLY, 0) // close-on-exec: no command inherits it
-	if err != nil {
-		fmt.Fprintln(os.Stderr, "codsh-runner: cannot open the status pipe:", err)
-		return 3
-	}
+func loop(host *streams, command string, start, end int, serverCommand string) int {
+	findDirect(command)
 	var srv *server
 	for i := start; i < end; i++ {
 		orphans = usage{}
@@ -87,9 +93,14 @@ func loop(command string, start, end int, serverCommand string) int {
 				serverCommand = "" // it cannot start here: a new interpreter per file from now on
 			}
 		}
-		status, used, startErr := runFile(command, i, srv)
+		files, ok := host.open(i)
+		status, used, startErr := 126, usage{}, error(nil)
+		if ok {
+			status, used, startErr = runFile(command, i, srv, files)
+		}
 		if startErr != nil { // the image cannot run the command at all: no file can run here
-			fmt.Fprintf(ctl, "%d %d cpu=0 rss=0 unusable:%s\n", i, status, oneLine(startErr.Error()))
+			line := fmt.Sprintf("%d %d cpu=0 rss=0 unusable:%s\n", i, status, oneLine(startErr.Error()))
+			_ = host.report(i, line)
 			return 0
 		}
 		if srv != nil && !srv.alive() {
@@ -107,7 +118,7 @@ func loop(command string, start, end int, serverCommand string) int {
 		}
 		used.add(orphans)
 		line := fmt.Sprintf("%d %d cpu=%d rss=%d %s\n", i, status, used.cpu, used.rss, report)
-		if _, err := ctl.WriteString(line); err != nil {
+		if err := host.report(i, line); err != nil {
 			fmt.Fprintln(os.Stderr, "codsh-runner: cannot report a status:", err)
 			return 3
 		}
@@ -160,14 +171,11 @@ func keepOf(srv *server) int {
 	return srv.pid
 }
 
-// runFile runs the command on file i and returns its exit status as a shell would report it and
-// what its processes used, or an error when the command cannot be started at all (no sh).
-// With a server, the file runs in a child of it, or as the command when the server cannot.
-func runFile(command string, i int, srv *server) (int, usage, error) {
-	files, ok := openStreams(i)
-	if !ok {
-		return 126, usage{}, nil
-	}
+// runFile runs the command on file i (files: its stdin, stdout and stderr, closed here once it
+// is done) and returns its exit status as a shell would report it and what its processes used,
+// or an error when the command cannot be started at all (no sh). With a server, the file runs in
+// a child of it, or as the command when the server cannot.
+func runFile(command string, i int, srv *server, files [3]*os.File) (int, usage, error) {
 	defer func() {
 		for _, f := range files {
 			f.Close()
@@ -187,36 +195,22 @@ func runFile(command string, i int, srv *server) (int, usage, error) {
 	return status, usageOf(ru), nil
 }
 
-// openStreams opens file i's FIFOs: its stdin, stdout and stderr.
-func openStreams(i int) ([3]*os.File, bool) {
-	var files [3]*os.File
-	prefix := filepath.Join("/io", strconv.Itoa(i))
-	for n, name := range []string{".in", ".out", ".err"} {
-		mode := os.O_WRONLY
-		if n == 0 {
-			mode = os.O_RDONLY
-		}
-		f, err := os.OpenFile(prefix+name, mode, 0)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "codsh-runner:", err)
-			for _, opened := range files[:n] {
-				opened.Close()
-			}
-			return files, false
-		}
-		files[n] = f
-	}
-	return files, true
-}
-
 // lastState is the shell's exit state of the last file (its rusage covers what it waited for).
 var lastState *os.ProcessState
 
 func startAndWait(command string, files [3]*os.File) (int, error) {
 	lastState = nil
 	cmd := asCommandUser(exec.Command("sh", "-c", command))
+	if direct != nil { // a simple command: no shell (argv.go); the shell's PWD all the same
+		cmd = asCommandUser(&exec.Cmd{Path: direct.path, Args: direct.argv})
+		cmd.Env = append(cmd.Env, "PWD=/tmp")
+	}
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = files[0], files[1], files[2]
 	if err := cmd.Start(); err != nil {
+		if direct != nil { // not runnable as the command's user: sh says why, as it always did
+			direct = nil
+			return startAndWait(command, files)
+		}
 		if errors.Is(err, exec.ErrNotFound) || errors.Is(err, os.ErrNotExist) {
 			return 127, err
 		}
@@ -232,6 +226,23 @@ func startAndWait(command string, files [3]*os.File) (int, error) {
 		return exit.ExitCode(), nil
 	}
 	return 0, nil
+}
+
+// direct is the program a simple command runs without a shell (nil: through `sh -c`).
+var direct *program
+
+type program struct {
+	path string
+	argv []string
+}
+
+// findDirect sets direct when command is simple and its program is on PATH.
+func findDirect(command string) {
+	if argv, ok := simpleArgv(command); ok {
+		if path, err := exec.LookPath(argv[0]); err == nil {
+			direct = &program{path, argv}
+		}
+	}
 }
 
 func oneLine(text string) string {

@@ -1,1 +1,1 @@
-"""Running one shard on one node: the hardened container, its FIFOs, and the per-file loop."""
+"""Running one shard on one node: the hardened container, its two streams, and the per-file loop."""

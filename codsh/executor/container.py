@@ -1,14 +1,15 @@
 """The hardened container that serves one shard: docker-py calls, run in threads so trio stays free.
 
-The container sees only the shard's FIFOs (read-only bind mount at /io), a small tmpfs at /tmp and
-codsh's static runner (runner/main.go, mounted read-only at /.codsh/runner). The runner is PID 1: it
-runs the user's command once per file as 65534:65534, stdin/stdout/stderr wired to that file's FIFOs
-and nothing else inherited, makes the container clean again before the next file (no process, no
-file in /tmp, /dev/shm or /dev/mqueue, no IPC object left), and reports `<index> <exit code>
-cpu=<µs> rss=<KiB> <state>` on /io/ctl. The FIFOs are the node user's, mode 0600: the command cannot open them, nor
-reach the runner's descriptors through /proc (another user). The container has no network, a
-read-only root, no new privileges, pids/memory/cpu limits, a capped log, and of the capabilities
-only CAP_SETUID and CAP_SETGID, which the runner gives up for every command it starts.
+The container sees only the shard's two FIFOs (read-only bind mount at /io: TAG.in and TAG.out,
+executor/streams.py), a small tmpfs at /tmp and codsh's static runner (runner/, mounted read-only
+at /.codsh/runner). The runner is PID 1: it runs the user's command once per file as
+65534:65534, its stdin, stdout and stderr pipes of the runner and nothing else inherited, makes
+the container clean again before the next file (no process, no file in /tmp, /dev/shm or
+/dev/mqueue, no IPC object left), and frames each file's output, stderr and status into TAG.out.
+The FIFOs are the node user's, mode 0600: the command cannot open them, nor reach the runner's
+descriptors through /proc (another user). The container has no network, a read-only root, no
+new privileges, pids/memory/cpu limits, a capped log, and of the capabilities only CAP_SETUID
+and CAP_SETGID, which the runner gives up for every command it starts.
 """
 
 from __future__ import annotations
@@ -91,14 +92,16 @@ class ShardContainer:
             self._volumes[host] = {"bind": inside, "mode": "ro"}
         self._container: Any = None
 
-    async def start(self, command: str, start: int, end: int, server: str = "") -> None:
-        """`server`: a fork server's command line the runner serves the files with (Python
+    async def start(self, command: str, tag: str, start: int, end: int, server: str = "") -> None:
+        """Run files [start, end) through the streams /io/`tag`.in and .out (executor/streams.py).
+        `server`: a fork server's command line the runner serves the files with (Python
         functions; runner/server.go), else each file runs `sh -c command`."""
-        await trio.to_thread.run_sync(self._start_sync, command, start, end, server)
+        await trio.to_thread.run_sync(self._start_sync, command, tag, start, end, server)
 
-    def _start_sync(self, command: str, start: int, end: int, server: str) -> None:
+    def _start_sync(self, command: str, tag: str, start: int, end: int, server: str) -> None:
         limits = self._limits
-        runner = [RUNNER_PATH, "loop", command, str(start), str(end), *([server] if server else [])]
+        runner = [RUNNER_PATH, "stream", tag, str(limits.output), str(limits.stderr), command]
+        runner += [str(start), str(end), *([server] if server else [])]
         try:
             self._container = self._client.containers.create(
                 self._image_id,

@@ -192,7 +192,7 @@ def _is_machinery(filename: str, runner: str) -> bool:
     return filename.startswith("<frozen importlib") or os.path.realpath(filename) == runner
 
 
-# The fork server (`--serve`). PID 1 (runner/main.go, root) holds the file's FIFOs, which nobody else
+# The fork server (`--serve`). PID 1 (runner/main.go, root) holds the file's pipes, which nobody else
 # may open; it passes them over a SOCK_SEQPACKET socket (fd 3) with SCM_RIGHTS, one message per
 # file. The server answers `ready cpu=<µs>` once the function is loaded (or `fallback <why>`: PID 1
 # then runs a new interpreter per file, as without the server), and per file `started <pid>`, then

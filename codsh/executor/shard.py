@@ -1,9 +1,11 @@
 """Run one shard: every file through the user's command in one container, outputs added to kubo.
 
-Per file, three streams run at once: kubo `cat` -> the file's input FIFO; its output FIFO -> kubo
-`add`; its stderr FIFO -> memory (capped). The container's status line ends the file. Latency is
-hidden twice: the next file's input is fetched while the current one runs, and all outputs of a
-shard go into one streamed `add` request (one part per file) instead of one request each.
+A shard is three streams, not three per file: its inputs come from kubo as one `cat` for many
+files (shard_input.py) and go into the container as one framed stream; the container's one
+framed stream out carries every file's output, stderr and status (streams.py, runner/stream.go);
+the outputs go into streamed `add` requests, one part per file. A file's status ends it. Latency
+is hidden twice: the next files' inputs are read while the current one runs, and no file waits
+for a request of its own.
 
 A file that outlives its timeout, or a container that dies, costs that file only: the container is
 replaced and the shard goes on from the next file. Memory stays bounded whatever the file sizes.
@@ -11,8 +13,6 @@ replaced and the shard goes on from the next file. Memory stays bounded whatever
 
 from __future__ import annotations
 
-import contextlib
-import math
 import os
 import shutil
 import tempfile
@@ -28,7 +28,6 @@ from codsh.core.exits import judge
 from codsh.core.model import (
     SIGKILL_STATUS,
     FileResult,
-    InputFile,
     Outcome,
     Shard,
     exit_error,
@@ -37,18 +36,14 @@ from codsh.core.model import (
     timeout_error,
 )
 from codsh.core.spec import JobSpec
-from codsh.errors import CodshError, InfrastructureError
+from codsh.errors import InfrastructureError
 from codsh.executor import cgroup
 from codsh.executor.container import ExitInfo, ShardContainer
-from codsh.executor.feed import Collect, Feeder, FetchStalled, InputItem
-from codsh.executor.fifo import PipeReader, Status, StatusLines, make_fifo
-from codsh.executor.outputs import add_outputs, short_read, store_stderr
+from codsh.executor.outputs import add_outputs, store_stderr
+from codsh.executor.shard_input import ShardInput
+from codsh.executor.streams import ContainerStreams, Fed, ShardOutputs, Status
 from codsh.ipfs.client import AddResult, KuboClient
 from codsh.ipfs.multipart import AddEntry
-
-DRAIN_GRACE = 5.0  # seconds a finished file may take to flush its output into kubo
-PREFETCH_CHUNKS = 4  # chunks of the next file's input held while the current file runs
-
 
 FETCH_HINT = "the shard goes to another node; if none can fetch it, is the file's CID provided?"
 
@@ -110,8 +105,6 @@ class _ShardRun:
         self.runner = runner
         self.group = group
         self.meter = cgroup.ShardMeter(group)
-        self._held: dict[str, bool] = {}  # path -> its node's kubo had it stored
-        self._received: dict[str, int] = {}  # path -> input bytes kubo gave us
         self.spec = runner.spec
         self.ipfs = runner.ipfs
         self.files = shard.files
@@ -120,43 +113,40 @@ class _ShardRun:
         self.results: list[FileResult] = []
         self.exit: ExitInfo | None = None
         self._file_scope: trio.CancelScope | None = None
-        self._inputs: dict[int, trio.MemoryReceiveChannel[InputItem]] = {}
+        self.inputs = ShardInput(
+            runner.ipfs, shard.files, self.spec.target.find_timeout, runner.check_locality
+        )
         self._outputs: dict[str, AddResult] = {}
         self._by_index: dict[int, FileResult] = {}
         self._finished: set[int] = set()  # ran to the end (or failed for good)
         self._added: set[int] = set()  # its output part's add request completed
         self._reported: set[int] = set()
-        self._nursery: trio.Nursery | None = None
+        self.outputs = ShardOutputs(self.spec.limits.output, self.spec.limits.stderr)
+        self._containers = 0  # started so far: each has its own streams
         self.stalled: str | None = None  # why this node gives the rest of the shard back
 
     async def run(self) -> list[FileResult]:
-        make_fifo(self.scratch / "ctl")
-        for index in range(len(self.files)):
-            for suffix in ("in", "out", "err"):
-                make_fifo(self.scratch / f"{index}.{suffix}")
-        status = StatusLines(self.scratch / "ctl")
         parts_in, parts_out = trio.open_memory_channel[AddEntry](0)
         try:
             async with trio.open_nursery() as nursery:
-                self._nursery = nursery
                 nursery.start_soon(add_outputs, self.ipfs, parts_out, self._added_outputs)
+                nursery.start_soon(self.inputs.run)
                 async with parts_in:
-                    await self._run_containers(status, parts_in)
+                    await self._run_containers(parts_in)
+                self.inputs.close()
                 nursery.cancel_scope.deadline = trio.current_time() + 60  # only the add is left
         finally:
-            await status.aclose()
+            self.outputs.close()
         await self._finish_results()
         if self.stalled is not None:  # the files finished are reported; the rest run elsewhere
             raise InfrastructureError(self.stalled, FETCH_HINT)
         return self.results
 
-    async def _run_containers(
-        self, status: StatusLines, parts: trio.MemorySendChannel[AddEntry]
-    ) -> None:
+    async def _run_containers(self, parts: trio.MemorySendChannel[AddEntry]) -> None:
         silent_deaths = 0
         while len(self.results) < len(self.files) and self.stalled is None:
             start = len(self.results)
-            await self._run_container(status, parts, start)
+            await self._run_container(parts, start)
             ran = self.results[start:]
             died_silently = self.exit is not None and all(r.exit_code is None for r in ran)
             timed_out = any(r.outcome is Outcome.TIMED_OUT for r in ran)
@@ -186,46 +176,9 @@ class _ShardRun:
         self._reported.add(index)
         self.progress(result)
 
-    def _prefetch(self, index: int) -> None:
-        """Start reading file `index` from kubo now, holding a few chunks until its turn."""
-        if index >= len(self.files) or index in self._inputs or self._nursery is None:
-            return
-        send, receive = trio.open_memory_channel[InputItem](PREFETCH_CHUNKS)
-        self._inputs[index] = receive
-        self._nursery.start_soon(self._fetch, self.files[index], send)
-
-    async def _fetch(self, file: InputFile, send: trio.MemorySendChannel[InputItem]) -> None:
-        """Stream `file` from kubo; kubo going `find_timeout` seconds without a byte of it (it
-        keeps looking for a provider for ever) is a stall: this node cannot get the file."""
-        wait = self.spec.target.find_timeout
-        async with send:
-            try:
-                received = 0
-                here = not self.runner.check_locality or await self.ipfs.has_block(file.cid)
-                self._held[file.path] = here
-                with trio.CancelScope(deadline=trio.current_time() + wait) as stall:
-                    async for chunk in self.ipfs.cat(file.cid):
-                        received += len(chunk)
-                        self._received[file.path] = received
-                        stall.deadline = math.inf  # handing it on may wait for the command
-                        await send.send(chunk)
-                        stall.deadline = trio.current_time() + wait
-                if stall.cancelled_caught:
-                    raise FetchStalled(
-                        f"this node got no byte of {file.path} ({file.cid}) in {wait:g} s "
-                        f"({received} of {file.size} bytes had arrived)"
-                    )
-                if short := short_read(file, received):
-                    raise CodshError(short)
-            except CodshError as exc:
-                with contextlib.suppress(trio.BrokenResourceError):
-                    await send.send(exc)
-            except trio.BrokenResourceError:
-                pass  # nobody wants the rest (the command stopped reading, or the file was skipped)
-
-    async def _run_container(
-        self, status: StatusLines, parts: trio.MemorySendChannel[AddEntry], start: int
-    ) -> None:
+    async def _run_container(self, parts: trio.MemorySendChannel[AddEntry], start: int) -> None:
+        self._containers += 1
+        streams = ContainerStreams(self.scratch, f"c{self._containers}")
         container = ShardContainer(
             self.runner.docker,
             self.spec.image_digest,
@@ -237,11 +190,14 @@ class _ShardRun:
         )
         self.exit = None
         try:
-            await container.start(self.spec.command, start, len(self.files), self.runner.server)
+            end = len(self.files)
+            await container.start(self.spec.command, streams.tag, start, end, self.runner.server)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch, container)
-                for index in range(start, len(self.files)):
-                    result, usable = await self._run_file(index, status, parts)
+                nursery.start_soon(streams.feed, self.inputs, start, end)
+                nursery.start_soon(streams.read, self.outputs)
+                for index in range(start, end):
+                    result, usable = await self._run_file(index, streams, parts)
                     result.container_starts = int(index == start)
                     if self.stalled is not None:
                         break  # not a result: the file goes back with the rest of the shard
@@ -253,27 +209,21 @@ class _ShardRun:
                 nursery.cancel_scope.cancel()
         finally:
             await container.remove()
+            await streams.aclose()
 
     async def _watch(self, container: ShardContainer) -> None:
         self.exit = await container.wait()
         if self._file_scope is not None:
             self._file_scope.cancel()
 
-    async def _run_file(  # one file's streams, timer and outcome, kept in one place on purpose:
-        self, index: int, status: StatusLines, parts: trio.MemorySendChannel[AddEntry]
-    ) -> tuple[FileResult, bool]:  # the cancel scopes and what they mean read together
+    async def _run_file(
+        self, index: int, streams: ContainerStreams, parts: trio.MemorySendChannel[AddEntry]
+    ) -> tuple[FileResult, bool]:
         """Run file `index`; also say whether the container can go on to the next file."""
         file = self.files[index]
         result = FileResult(file.path, file.cid, file.size)
         self._by_index[index] = result
         limits = self.spec.limits
-        self._prefetch(index)
-        self._prefetch(index + 1)
-        stdout = PipeReader(self.scratch / f"{index}.out", limits.output, stop_at_limit=True)
-        stderr = PipeReader(self.scratch / f"{index}.err", limits.stderr, stop_at_limit=False)
-        feeder = Feeder(self._inputs.pop(index), self.scratch / f"{index}.in")
-        stderr_bytes = b""
-        left_behind = ""
         part_sent = False
         said: Status | None = None
         self.meter.file_started()
@@ -283,51 +233,35 @@ class _ShardRun:
             if self.exit is not None:  # the container died before this file started
                 file_scope.cancel()
             with trio.move_on_after(limits.timeout) as timer:
-                await parts.send(AddEntry(str(index), stdout.chunks()))
+                await parts.send(AddEntry(str(index), self.outputs.chunks(index)))
                 part_sent = True
-                async with trio.open_nursery() as nursery:
-                    nursery.start_soon(feeder.run)
-                    stderr_task = Collect(stderr)
-                    nursery.start_soon(stderr_task.run)
-                    said = await status.wait_for(index)
-                    if said.unusable:
-                        raise InfrastructureError(
-                            f"the job container cannot run the command: {said.unusable}",
-                            "check that the image has /bin/sh (see --image)",
-                        )
-                    result.exit_code, left_behind = said.code, said.dirty
-                    self._file_scope = None  # done: a container exit from here on is expected
-                    feeder.stop()
-                    stderr.finish()
-                    stdout.finish()
-                    with trio.move_on_after(DRAIN_GRACE):
-                        await stdout.drained.wait()
-                        await stderr_task.done.wait()
-                    nursery.cancel_scope.cancel()
-                    stderr_bytes = stderr_task.data
-        self._file_scope = None
-        stdout.finish()  # on timeout or death: end this file's output part with what it has
-        if not part_sent:
-            await stdout.aclose()
-        await feeder.close()
-        await stderr.aclose()
+                said = await self.outputs.wait_for(index)
+        self._file_scope = None  # done: a container exit from here on is expected
+        streams.stop_feeding(index)
+        if said is None and file_scope.cancelled_caught:
+            said = self.outputs.said(index)  # it may have finished just before the exit
+        await self.outputs.end(index, part_sent)  # on timeout or death: what it has
+        if said is not None and said.unusable:
+            raise InfrastructureError(
+                f"the job container cannot run the command: {said.unusable}",
+                "check that the image has /bin/sh (see --image)",
+            )
         result.seconds = round(time.monotonic() - started, 4)
-        if result.exit_code is None and file_scope.cancelled_caught:
-            said_late = status.poll(index)  # it may have finished just before the exit
-            if said_late is not None:
-                said = said_late
-                result.exit_code, left_behind = said_late.code, said_late.dirty
-        usable = not left_behind  # else the runner stopped: a fresh container for the next file
-        if feeder.stalled:
-            self.stalled = feeder.stalled
-        if result.exit_code is None:
-            usable = False
+        left_behind = ""
+        if said is not None:
+            result.exit_code, left_behind = said.code, said.dirty
+        # the runner stopped after what it left behind, or the container is gone
+        usable = not left_behind and result.exit_code is not None
+        fed = streams.fed.get(index, Fed())
+        self.stalled = fed.stalled
+        output = self.outputs.of(index)
+        stderr_bytes = bytes(output.stderr)
         self._judge(result, timer.cancelled_caught, stderr_bytes)
-        if feeder.error:
-            result.fail(Outcome.FETCH_FAILED, feeder.error)
-        if stdout.overflow:
+        if fed.error:
+            result.fail(Outcome.FETCH_FAILED, fed.error)
+        if output.overflow:
             result.fail(Outcome.OUTPUT_CUT, output_error(limits.output))
-        result.output_size = stdout.kept
+        result.output_size = output.kept
         result.stderr = stderr_bytes.decode("utf-8", errors="replace")
         self._meter(result, said, len(stderr_bytes))
         return result, usable
@@ -337,8 +271,8 @@ class _ShardRun:
         read where they were stored or fetched from other nodes, bytes written."""
         cpu, rss = (said.cpu_seconds, said.max_rss) if said else (0.0, 0)
         result.cpu_seconds, result.peak_memory = self.meter.file_ended(cpu, rss)
-        received = self._received.get(result.path, 0)
-        if self._held.get(result.path, False):
+        received = self.inputs.received.get(result.path, 0)
+        if self.inputs.held.get(result.path, False):
             result.bytes_read = received
         else:
             result.bytes_fetched = received

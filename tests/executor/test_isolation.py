@@ -19,8 +19,8 @@ from codsh.core.spec import JobSpec, Limits, RunTarget
 from codsh.core.unixfs import raw_cid
 from codsh.errors import InfrastructureError
 from codsh.executor.container import LOG_CAP, hardened
-from codsh.executor.fifo import make_fifo
 from codsh.executor.shard import ShardRunner
+from codsh.executor.streams import make_fifo
 from codsh.ipfs.client import KuboClient
 from codsh.ipfs.multipart import AddEntry
 from codsh.kubo_daemon import KuboProcess
@@ -63,6 +63,9 @@ def test_the_status_pipe_is_out_of_the_commands_reach(
         "echo '1 0 clean' > /proc/1/fd/3 2>/dev/null && echo wrote-proc; "
         "cat /io/1.in 2>/dev/null && echo read-next-input; "
         "echo forged > /io/1.out 2>/dev/null && echo wrote-next-output; "
+        "echo 'S 1 0 clean' > /io/c1.out 2>/dev/null && echo wrote-status-stream; "
+        "cat /io/c1.in 2>/dev/null && echo read-input-stream; "
+        "for p in /proc/1/fd/*; do echo 'S 1 0 clean' > $p; done 2>/dev/null; "
         "echo done"
     )
     results = run_shard(kubo, engine, image_id, hostile(forge), [b"evil\n", b"good\n"], tmp_path)

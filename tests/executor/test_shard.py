@@ -153,3 +153,24 @@ def test_container_is_hardened(
     assert "rootfs-readonly" in lines and "io-readonly" in lines
     if "50" in lines:  # cgroup v2 exposes the limits inside the container
         assert str(100 * 2**20) in lines
+
+
+def test_a_simple_command_runs_without_a_shell_and_anything_else_under_sh(
+    kubo: KuboProcess, engine: docker.DockerClient, image_id: str, tmp_path: Path
+) -> None:
+    """One program with plain words is exec'd by the runner (PID 1 is its parent); shell syntax,
+    builtins and programs not on PATH still go through `sh -c`, with sh's own messages."""
+    for folder in "abcde":
+        (tmp_path / folder).mkdir()
+    parent = "cut -d' ' -f4 /proc/self/stat"
+    [direct] = run_shard(kubo, engine, image_id, parent, [b""], tmp_path / "a")
+    assert cat(kubo, direct.output_cid) == b"1\n"
+    [shell] = run_shard(kubo, engine, image_id, parent + "; true", [b""], tmp_path / "b")
+    assert cat(kubo, shell.output_cid) != b"1\n"  # sh's child, sh being PID 1's
+    same = ["tr a-z A-Z", "grep -c 'b c'", "sed -n '/b/p'"]
+    for command in same:
+        [alone] = run_shard(kubo, engine, image_id, command, [b"a\nb c\n"], tmp_path / "c")
+        [sh] = run_shard(kubo, engine, image_id, f"{command}; :", [b"a\nb c\n"], tmp_path / "d")
+        assert cat(kubo, alone.output_cid) == cat(kubo, sh.output_cid), command
+    [missing] = run_shard(kubo, engine, image_id, "no-such-program -x", [b"a\n"], tmp_path / "e")
+    assert missing.exit_code == 127 and "not found" in missing.stderr

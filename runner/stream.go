@@ -1,0 +1,228 @@
+// The shard's two streams: every file's input comes in on /io/TAG.in and every file's output,
+// stderr and status go back on /io/TAG.out, framed, so the host handles a shard in large chunks
+// instead of three FIFOs, their opens and their polls per file.
+//
+// In (host to runner), per file i in order:
+//
+//	D <i> <n>\n<n bytes>   a piece of file i's input
+//	E <i>\n                file i's input has ended (early, when the host saw its status first)
+//
+// Out (runner to host), per file i in order; a file's O and R frames all come before its S:
+//
+//	O <i> <n>\n<n bytes>   a piece of its stdout (at most OUTLIMIT+1 bytes in all: the host
+//	                       sees the overflow; the command's stdout is then closed)
+//	R <i> <n>\n<n bytes>   a piece of its stderr (at most ERRLIMIT+1 bytes; the rest is read
+//	                       and dropped so the command never blocks on it)
+//	S <i> <status line>\n  what the FIFO protocol's status line said (see main.go)
+//
+// The command's stdin, stdout and stderr are pipes of this runner: the command reaches no other
+// file's data, and nothing of the host's.
+package main
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+)
+
+const (
+	chunkSize  = 256 << 10
+	drainGrace = 2 * time.Second // how long a file's output may take to end once it is done
+)
+
+type streams struct {
+	in                 *bufio.Reader
+	out                *os.File
+	mu                 sync.Mutex // one frame at a time on out
+	outLimit, errLimit int64
+	stdins             chan stdin // each file's stdin write end, in file order, for feedAll
+	next               string     // a frame header read for a later file than the one fed
+	forwarding         *sync.WaitGroup
+	frame, piece       []byte
+}
+
+type stdin struct {
+	index int
+	w     *os.File
+}
+
+func openStreams(tag string, outLimit, errLimit int64) (*streams, error) {
+	prefix := filepath.Join("/io", tag)
+	in, err := os.OpenFile(prefix+".in", os.O_RDONLY, 0) // close-on-exec: no command inherits it
+	if err != nil {
+		return nil, err
+	}
+	out, err := os.OpenFile(prefix+".out", os.O_WRONLY, 0)
+	if err != nil {
+		in.Close()
+		return nil, err
+	}
+	s := &streams{
+		in: bufio.NewReaderSize(in, chunkSize), out: out, outLimit: outLimit, errLimit: errLimit,
+		stdins: make(chan stdin, 1), forwarding: &sync.WaitGroup{}, piece: make([]byte, chunkSize),
+	}
+	go s.feedAll()
+	return s, nil
+}
+
+// open makes file i's pipes: the command's ends are returned (closed by the caller once the
+// command is done); this runner's ends are fed and forwarded.
+func (s *streams) open(i int) ([3]*os.File, bool) {
+	var files [3]*os.File
+	inR, inW, err1 := os.Pipe()
+	outR, outW, err2 := os.Pipe()
+	errR, errW, err3 := os.Pipe()
+	if err1 != nil || err2 != nil || err3 != nil {
+		fmt.Fprintln(os.Stderr, "codsh-runner: no pipes:", err1, err2, err3)
+		for _, f := range []*os.File{inR, inW, outR, outW, errR, errW} {
+			if f != nil {
+				f.Close()
+			}
+		}
+		return files, false
+	}
+	s.stdins <- stdin{i, inW}
+	forwarding := &sync.WaitGroup{}
+	forwarding.Add(2)
+	s.forwarding = forwarding
+	go s.forward(forwarding, 'O', i, outR, s.outLimit, true)
+	go s.forward(forwarding, 'R', i, errR, s.errLimit, false)
+	return [3]*os.File{inR, outW, errW}, true
+}
+
+// report sends file i's status once its output has all been sent (its writers are gone: the
+// command exited, what it left was killed); after drainGrace what is still unread is given up.
+func (s *streams) report(i int, line string) error {
+	done := make(chan struct{})
+	forwarding := s.forwarding
+	go func() { forwarding.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-time.After(drainGrace):
+		fmt.Fprintf(os.Stderr, "codsh-runner: file %d's output did not end; reported without the rest\n", i)
+	}
+	return s.write([]byte("S " + line))
+}
+
+// forward sends what r gives as frames of kind for file i, at most limit+1 bytes; past that
+// it closes r (stopAtLimit: the writer gets EPIPE) or reads on and drops the rest.
+func (s *streams) forward(done *sync.WaitGroup, kind byte, i int, r *os.File, limit int64, stopAtLimit bool) {
+	defer done.Done()
+	defer r.Close()
+	buf := make([]byte, chunkSize)
+	var sent int64
+	for {
+		n, err := r.Read(buf)
+		if keep := min(int64(n), limit+1-sent); keep > 0 {
+			header := fmt.Sprintf("%c %d %d\n", kind, i, keep)
+			if s.writeFrame(header, buf[:keep]) != nil {
+				return
+			}
+			sent += keep
+		}
+		if err != nil || (stopAtLimit && sent > limit) {
+			return
+		}
+	}
+}
+
+func (s *streams) writeFrame(header string, payload []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.frame = append(append(s.frame[:0], header...), payload...)
+	_, err := s.out.Write(s.frame)
+	return err
+}
+
+func (s *streams) write(data []byte) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	_, err := s.out.Write(data)
+	return err
+}
+
+// feedAll copies each file's input frames into its stdin, file after file, until the host
+// closes the stream (or the runner exits).
+func (s *streams) feedAll() {
+	for next := range s.stdins {
+		if !s.feed(next.index, next.w) {
+			for rest := range s.stdins { // no more input: every later command sees its end
+				rest.w.Close()
+			}
+			return
+		}
+	}
+}
+
+// feed copies file i's D frames into w until its E frame; when the command stops reading,
+// the rest is read and dropped. Frames of earlier files (ended by the host after the runner
+// moved on) are dropped. False when the host closed the stream.
+func (s *streams) feed(i int, w *os.File) bool {
+	defer w.Close()
+	var sink io.Writer = w
+	for {
+		header := s.next
+		s.next = ""
+		if header == "" {
+			line, err := s.in.ReadString('\n')
+			if err != nil {
+				return false
+			}
+			header = line
+		}
+		fields := strings.Fields(header)
+		if len(fields) < 2 || (fields[0] == "D" && len(fields) < 3) {
+			fmt.Fprintf(os.Stderr, "codsh-runner: a malformed input frame %q\n", header)
+			os.Exit(3)
+		}
+		file, _ := strconv.Atoi(fields[1])
+		if file > i { // a later file's: this one has ended
+			s.next = header
+			return true
+		}
+		switch fields[0] {
+		case "D":
+			n, _ := strconv.ParseInt(fields[2], 10, 64)
+			target := sink
+			if file < i {
+				target = io.Discard
+			}
+			written, ok := s.copyFrame(target, n)
+			if file == i {
+				sink = written
+			}
+			if !ok {
+				return false
+			}
+		case "E":
+			if file == i {
+				return true
+			}
+		}
+	}
+}
+
+// copyFrame copies the n bytes of a D frame to dst, which becomes io.Discard once it fails (the
+// command closed its stdin): the stream stays in step whatever the command does. False when
+// the host's stream ended inside the frame.
+func (s *streams) copyFrame(dst io.Writer, n int64) (io.Writer, bool) {
+	for n > 0 {
+		k, err := s.in.Read(s.piece[:min(n, int64(len(s.piece)))])
+		n -= int64(k)
+		if k > 0 && dst != io.Discard {
+			if _, werr := dst.Write(s.piece[:k]); werr != nil {
+				dst = io.Discard
+			}
+		}
+		if err != nil {
+			return dst, false
+		}
+	}
+	return dst, true
+}
