@@ -20,9 +20,10 @@
 // is "clean", "dirty:<what>" (then the runner exits: the next file needs a fresh container) or
 // "unusable:<why>" (the command cannot start in this image; the runner exits).
 //
-//	codsh-runner stream TAG OUTLIMIT ERRLIMIT COMMAND START END [SERVER]
-//	                                      run files [START, END) through `sh -c COMMAND`, or
-//	                                      through a fork server (server.go)
+//	codsh-runner stream TAG OUTLIMIT ERRLIMIT COMMAND [SERVER]
+//	                                      run the files the host asks for through `sh -c
+//	                                      COMMAND` (or without sh: argv.go), or through a fork
+//	                                      server (server.go)
 //	codsh-runner clean [KEEP]             (as the command's user) kill its processes but KEEP,
 //	                                      empty scratch
 package main
@@ -57,35 +58,36 @@ func main() {
 		clean(keep)
 		return
 	}
-	if (len(os.Args) != 8 && len(os.Args) != 9) || os.Args[1] != "stream" {
-		fmt.Fprintln(os.Stderr, "usage: codsh-runner stream TAG OUTLIMIT ERRLIMIT COMMAND START END [SERVER] | codsh-runner clean")
+	if (len(os.Args) != 6 && len(os.Args) != 7) || os.Args[1] != "stream" {
+		fmt.Fprintln(os.Stderr, "usage: codsh-runner stream TAG OUTLIMIT ERRLIMIT COMMAND [SERVER] | codsh-runner clean")
 		os.Exit(2)
 	}
-	numbers := make([]int64, 4)
-	for n, arg := range []string{os.Args[3], os.Args[4], os.Args[6], os.Args[7]} {
-		value, err := strconv.ParseInt(arg, 10, 64)
-		if err != nil {
-			fmt.Fprintln(os.Stderr, "codsh-runner: OUTLIMIT, ERRLIMIT, START and END must be numbers")
-			os.Exit(2)
-		}
-		numbers[n] = value
+	outLimit, err1 := strconv.ParseInt(os.Args[3], 10, 64)
+	errLimit, err2 := strconv.ParseInt(os.Args[4], 10, 64)
+	if err1 != nil || err2 != nil {
+		fmt.Fprintln(os.Stderr, "codsh-runner: OUTLIMIT and ERRLIMIT must be numbers")
+		os.Exit(2)
 	}
 	serverCommand := ""
-	if len(os.Args) == 9 {
-		serverCommand = os.Args[8]
+	if len(os.Args) == 7 {
+		serverCommand = os.Args[6]
 	}
-	host, err := openStreams(os.Args[2], numbers[0], numbers[1])
+	host, err := openStreams(os.Args[2], outLimit, errLimit)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "codsh-runner: cannot open the shard's streams:", err)
 		os.Exit(3)
 	}
-	os.Exit(loop(host, os.Args[5], int(numbers[2]), int(numbers[3]), serverCommand))
+	os.Exit(loop(host, os.Args[5], serverCommand))
 }
 
-func loop(host *streams, command string, start, end int, serverCommand string) int {
+func loop(host *streams, command string, serverCommand string) int {
 	findDirect(command)
 	var srv *server
-	for i := start; i < end; i++ {
+	for {
+		i, more := host.next()
+		if !more {
+			return 0
+		}
 		orphans = usage{}
 		if serverCommand != "" && srv == nil {
 			srv = newServer(serverCommand)
@@ -127,7 +129,6 @@ func loop(host *streams, command string, start, end int, serverCommand string) i
 			return 0
 		}
 	}
-	return 0
 }
 
 // usage is what some processes used: CPU microseconds (user+system) and the largest RSS in KiB.

@@ -4,8 +4,12 @@
 //
 // In (host to runner), per file i in order:
 //
+//	F <i>\n                run file i now (the runner waits for this: a container can start
+//	                       before the host knows which files it will run)
 //	D <i> <n>\n<n bytes>   a piece of file i's input
 //	E <i>\n                file i's input has ended (early, when the host saw its status first)
+//
+// The runner exits when the host ends the stream.
 //
 // Out (runner to host), per file i in order; a file's O and R frames all come before its S:
 //
@@ -41,15 +45,10 @@ type streams struct {
 	out                *os.File
 	mu                 sync.Mutex // one frame at a time on out
 	outLimit, errLimit int64
-	stdins             chan stdin // each file's stdin write end, in file order, for feedAll
-	next               string     // a frame header read for a later file than the one fed
+	files              chan int      // the files the host asks for, in order (closed: no more)
+	stdins             chan *os.File // the asked file's stdin write end, for feedAll
 	forwarding         *sync.WaitGroup
 	frame, piece       []byte
-}
-
-type stdin struct {
-	index int
-	w     *os.File
 }
 
 func openStreams(tag string, outLimit, errLimit int64) (*streams, error) {
@@ -65,10 +64,17 @@ func openStreams(tag string, outLimit, errLimit int64) (*streams, error) {
 	}
 	s := &streams{
 		in: bufio.NewReaderSize(in, chunkSize), out: out, outLimit: outLimit, errLimit: errLimit,
-		stdins: make(chan stdin, 1), forwarding: &sync.WaitGroup{}, piece: make([]byte, chunkSize),
+		files: make(chan int), stdins: make(chan *os.File), forwarding: &sync.WaitGroup{},
+		piece: make([]byte, chunkSize),
 	}
 	go s.feedAll()
 	return s, nil
+}
+
+// next is the next file the host asks for; false when it ended the stream.
+func (s *streams) next() (int, bool) {
+	i, more := <-s.files
+	return i, more
 }
 
 // open makes file i's pipes: the command's ends are returned (closed by the caller once the
@@ -85,9 +91,10 @@ func (s *streams) open(i int) ([3]*os.File, bool) {
 				f.Close()
 			}
 		}
+		s.stdins <- nil // its input is dropped
 		return files, false
 	}
-	s.stdins <- stdin{i, inW}
+	s.stdins <- inW
 	forwarding := &sync.WaitGroup{}
 	forwarding.Add(2)
 	s.forwarding = forwarding
@@ -147,63 +154,82 @@ func (s *streams) write(data []byte) error {
 	return err
 }
 
-// feedAll copies each file's input frames into its stdin, file after file, until the host
-// closes the stream (or the runner exits).
+// feedAll hands each file the host asks for (F) to the main loop and copies its input frames
+// into its stdin; frames of no current file (ended by the host after the runner moved on) are
+// dropped. It ends, and with it the runner's loop, when the host ends the stream.
 func (s *streams) feedAll() {
-	for next := range s.stdins {
-		if !s.feed(next.index, next.w) {
-			for rest := range s.stdins { // no more input: every later command sees its end
-				rest.w.Close()
+	defer close(s.files)
+	header, ok := s.header()
+	for ok {
+		fields := strings.Fields(header)
+		if fields[0] != "F" {
+			if !s.skip(fields) {
+				return
 			}
-			return
+			header, ok = s.header()
+			continue
+		}
+		i, _ := strconv.Atoi(fields[1])
+		s.files <- i
+		if header, ok = s.feed(i, <-s.stdins); ok && header == "" {
+			header, ok = s.header()
 		}
 	}
 }
 
-// feed copies file i's D frames into w until its E frame; when the command stops reading,
-// the rest is read and dropped. Frames of earlier files (ended by the host after the runner
-// moved on) are dropped. False when the host closed the stream.
-func (s *streams) feed(i int, w *os.File) bool {
-	defer w.Close()
-	var sink io.Writer = w
+// header reads the next frame header; false when the stream ended.
+func (s *streams) header() (string, bool) {
+	line, err := s.in.ReadString('\n')
+	if err != nil {
+		return "", false
+	}
+	fields := strings.Fields(line)
+	if len(fields) < 2 || (fields[0] == "D" && len(fields) < 3) {
+		fmt.Fprintf(os.Stderr, "codsh-runner: a malformed input frame %q\n", line)
+		os.Exit(3)
+	}
+	return line, true
+}
+
+// skip drops a frame's payload; false when the stream ended inside it.
+func (s *streams) skip(fields []string) bool {
+	if fields[0] != "D" {
+		return true
+	}
+	n, _ := strconv.ParseInt(fields[2], 10, 64)
+	_, ok := s.copyFrame(io.Discard, n)
+	return ok
+}
+
+// feed copies file i's D frames into w (nil: dropped) until its E frame, then closes w (the
+// command sees the end of its input); when the command stops reading, the rest is read and
+// dropped. It returns a header read past the file's frames ("" after its E frame).
+func (s *streams) feed(i int, w *os.File) (string, bool) {
+	var sink io.Writer = io.Discard
+	if w != nil {
+		sink = w
+		defer w.Close()
+	}
 	for {
-		header := s.next
-		s.next = ""
-		if header == "" {
-			line, err := s.in.ReadString('\n')
-			if err != nil {
-				return false
-			}
-			header = line
+		header, ok := s.header()
+		if !ok {
+			return "", false
 		}
 		fields := strings.Fields(header)
-		if len(fields) < 2 || (fields[0] == "D" && len(fields) < 3) {
-			fmt.Fprintf(os.Stderr, "codsh-runner: a malformed input frame %q\n", header)
-			os.Exit(3)
-		}
 		file, _ := strconv.Atoi(fields[1])
-		if file > i { // a later file's: this one has ended
-			s.next = header
-			return true
-		}
-		switch fields[0] {
-		case "D":
+		switch {
+		case fields[0] == "F": // the host moved on without ending this one
+			return header, true
+		case fields[0] == "E" && file == i:
+			return "", true
+		case fields[0] == "D" && file == i:
 			n, _ := strconv.ParseInt(fields[2], 10, 64)
-			target := sink
-			if file < i {
-				target = io.Discard
+			var whole bool
+			if sink, whole = s.copyFrame(sink, n); !whole {
+				return "", false
 			}
-			written, ok := s.copyFrame(target, n)
-			if file == i {
-				sink = written
-			}
-			if !ok {
-				return false
-			}
-		case "E":
-			if file == i {
-				return true
-			}
+		case !s.skip(fields):
+			return "", false
 		}
 	}
 }

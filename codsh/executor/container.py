@@ -92,16 +92,16 @@ class ShardContainer:
             self._volumes[host] = {"bind": inside, "mode": "ro"}
         self._container: Any = None
 
-    async def start(self, command: str, tag: str, start: int, end: int, server: str = "") -> None:
-        """Run files [start, end) through the streams /io/`tag`.in and .out (executor/streams.py).
-        `server`: a fork server's command line the runner serves the files with (Python
-        functions; runner/server.go), else each file runs `sh -c command`."""
-        await trio.to_thread.run_sync(self._start_sync, command, tag, start, end, server)
+    async def start(self, command: str, tag: str, server: str = "") -> None:
+        """Run the files the host asks for on the streams /io/`tag`.in and .out
+        (executor/streams.py). `server`: a fork server's command line the runner serves the
+        files with (Python functions; runner/server.go), else each file runs `sh -c command`."""
+        await trio.to_thread.run_sync(self._start_sync, command, tag, server)
 
-    def _start_sync(self, command: str, tag: str, start: int, end: int, server: str) -> None:
+    def _start_sync(self, command: str, tag: str, server: str) -> None:
         limits = self._limits
         runner = [RUNNER_PATH, "stream", tag, str(limits.output), str(limits.stderr), command]
-        runner += [str(start), str(end), *([server] if server else [])]
+        runner += [server] if server else []
         try:
             self._container = self._client.containers.create(
                 self._image_id,

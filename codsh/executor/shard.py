@@ -191,7 +191,7 @@ class _ShardRun:
         self.exit = None
         try:
             end = len(self.files)
-            await container.start(self.spec.command, streams.tag, start, end, self.runner.server)
+            await container.start(self.spec.command, streams.tag, self.runner.server)
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch, container)
                 nursery.start_soon(streams.feed, self.inputs, start, end)

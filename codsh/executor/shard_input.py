@@ -79,6 +79,9 @@ class ShardInput:
                             start = await self._read_alone(start, self._send.send)
             await trio.sleep_forever()  # a file may be asked for again until `close`
 
+    def size(self, index: int) -> int:
+        return self._files[index].size
+
     def close(self) -> None:
         """The shard is over: the reader stops at its next chunk."""
         self._receive.close()

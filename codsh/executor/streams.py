@@ -183,12 +183,15 @@ class ContainerStreams:
             self._waiting[index].cancel()
 
     async def feed(self, inputs: ShardInput, start: int, end: int) -> None:
-        """Every file's input, then its end; a frame is never cut (only the wait between two
-        is), so the stream stays whole whatever stops."""
+        """Every file's input, each announced (F), then its end (E, in the same write as its last
+        piece when that is known); a frame is never cut (only the wait between two is), so the
+        stream stays whole whatever stops."""
         for index in range(start, end):
             fed = self.fed.setdefault(index, Fed())
+            head = b"F %d\n" % index  # written with the file's first frame
+            left, ended = inputs.size(index), False
             async with contextlib.aclosing(inputs.chunks(index)) as chunks:
-                while index not in self._stopped:
+                while index not in self._stopped and left:
                     item: InputItem | None = None
                     with trio.CancelScope() as waiting:
                         self._waiting[index] = waiting
@@ -202,8 +205,15 @@ class ContainerStreams:
                     if isinstance(item, CodshError):
                         fed.error = f"could not read the input from kubo: {item}"
                         break
-                    await self._in.send_all(b"D %d %d\n" % (index, len(item)) + item)
-            await self._in.send_all(b"E %d\n" % index)
+                    left -= len(item)
+                    frame = head + b"D %d %d\n" % (index, len(item)) + item
+                    head = b""
+                    if not left:  # its last piece: the end goes with it
+                        frame += b"E %d\n" % index
+                        ended = True
+                    await self._in.send_all(frame)
+            if not ended:
+                await self._in.send_all(head + b"E %d\n" % index)
 
     async def read(self, outputs: ShardOutputs) -> None:
         """Frames until cancelled (the container is done)."""
