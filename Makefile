@@ -1,5 +1,5 @@
 # The README's two promises: `make demo` and `make test` work on a fresh machine.
-.PHONY: setup test lint unit demo bench bench-cluster bench-memo bench-startup bench-api docs clean
+.PHONY: setup test lint unit demo bench bench-large bench-cluster bench-memo bench-startup bench-api docs clean
 
 setup:
 	@scripts/setup.sh
@@ -20,6 +20,9 @@ demo: setup
 
 bench: setup
 	@.venv/bin/python bench/one_node.py
+
+bench-large: setup
+	@.venv/bin/python bench/large_files.py
 
 bench-cluster: setup
 	@.venv/bin/python bench/cluster.py

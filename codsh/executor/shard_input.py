@@ -56,11 +56,9 @@ class ShardInput:
         self._wait = find_timeout
         self._check_held = check_held
         self._send, self._receive = trio.open_memory_channel[Item](READ_AHEAD)
-        self._next: Item | None = None
+        self._next: Item | None = None  # taken from the channel for a later file than asked
         self._reading = -1  # the last file whose chunks were asked for
-        self._nursery: trio.Nursery | None = (
-            None  # read from the channel, for a later file than asked
-        )
+        self._nursery: trio.Nursery | None = None  # where files read again are read
         self.held: dict[str, bool] = {}  # path -> this node's kubo had it stored (metering)
         self.received: dict[str, int] = {}  # path -> bytes kubo gave
 
@@ -103,7 +101,7 @@ class ShardInput:
             if position > index:
                 self._next = (position, item)  # not this file's: it has ended (cannot happen)
                 return
-            if item is None:
+            if item is End:
                 return
             yield item
             if isinstance(item, CodshError):
