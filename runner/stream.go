@@ -40,6 +40,10 @@ const (
 	drainGrace = 2 * time.Second // how long a file's output may take to end once it is done
 )
 
+// buffers are the forwarders' read buffers, reused from file to file (two a file otherwise: 512
+// KiB of garbage per file).
+var buffers = sync.Pool{New: func() any { buf := make([]byte, chunkSize); return &buf }}
+
 type streams struct {
 	in                 *bufio.Reader
 	out                *os.File
@@ -122,13 +126,14 @@ func (s *streams) report(i int, line string) error {
 func (s *streams) forward(done *sync.WaitGroup, kind byte, i int, r *os.File, limit int64, stopAtLimit bool) {
 	defer done.Done()
 	defer r.Close()
-	buf := make([]byte, chunkSize)
+	buf := buffers.Get().(*[]byte)
+	defer buffers.Put(buf)
 	var sent int64
 	for {
-		n, err := r.Read(buf)
+		n, err := r.Read(*buf)
 		if keep := min(int64(n), limit+1-sent); keep > 0 {
 			header := fmt.Sprintf("%c %d %d\n", kind, i, keep)
-			if s.writeFrame(header, buf[:keep]) != nil {
+			if s.writeFrame(header, (*buf)[:keep]) != nil {
 				return
 			}
 			sent += keep
