@@ -158,15 +158,19 @@ def test_container_is_hardened(
 def test_a_simple_command_runs_without_a_shell_and_anything_else_under_sh(
     kubo: KuboProcess, engine: docker.DockerClient, image_id: str, tmp_path: Path
 ) -> None:
-    """One program with plain words is exec'd by the runner (PID 1 is its parent); shell syntax,
-    builtins and programs not on PATH still go through `sh -c`, with sh's own messages."""
-    for folder in "abcde":
+    """One program with plain words is exec'd by the runner (no shell ever ran: the shell's
+    SHLVL is not in its environment); shell syntax, builtins and programs not on PATH still go
+    through `sh -c`, with sh's own messages."""
+    for folder in "abcdef":
         (tmp_path / folder).mkdir()
+    [direct] = run_shard(kubo, engine, image_id, "env", [b""], tmp_path / "a")
+    direct_env = cat(kubo, direct.output_cid).decode().splitlines()
+    assert "PWD=/tmp" in direct_env and not any(v.startswith("SHLVL=") for v in direct_env)
+    [shell] = run_shard(kubo, engine, image_id, "env; true", [b""], tmp_path / "f")
+    assert "SHLVL=1" in cat(kubo, shell.output_cid).decode().splitlines()
     parent = "cut -d' ' -f4 /proc/self/stat"
-    [direct] = run_shard(kubo, engine, image_id, parent, [b""], tmp_path / "a")
-    assert cat(kubo, direct.output_cid) == b"1\n"
-    [shell] = run_shard(kubo, engine, image_id, parent + "; true", [b""], tmp_path / "b")
-    assert cat(kubo, shell.output_cid) != b"1\n"  # sh's child, sh being PID 1's
+    [child] = run_shard(kubo, engine, image_id, parent + "; true", [b""], tmp_path / "b")
+    assert cat(kubo, child.output_cid) != b"1\n"  # sh's child, sh being PID 1's
     same = ["tr a-z A-Z", "grep -c 'b c'", "sed -n '/b/p'"]
     for command in same:
         [alone] = run_shard(kubo, engine, image_id, command, [b"a\nb c\n"], tmp_path / "c")
