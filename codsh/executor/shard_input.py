@@ -24,6 +24,7 @@ import trio
 from codsh.core.model import InputFile
 from codsh.errors import CodshError
 from codsh.executor.outputs import short_read
+from codsh.executor.pieces import END, Pieces
 from codsh.ipfs.client import KuboClient
 
 
@@ -34,11 +35,9 @@ class FetchStalled(CodshError):
 InputItem = bytes | CodshError  # a piece of a file, or why the rest of it will not come
 
 RUN_FILES = 64  # files per `cat` request at most
-READ_AHEAD = 8  # chunks held (for the current file or the next ones) while the command runs
 HOLD_CHECKS = 16  # `has_block` questions asked at once
 
-End = None  # the item that ends a file's chunks
-Item = tuple[int, InputItem | None]  # (file index, a chunk, its error, or End)
+Send = Callable[[int, InputItem | None], Awaitable[None]]  # file index, a piece, its error, END
 
 
 class ShardInput:
@@ -55,8 +54,7 @@ class ShardInput:
         self._files = files
         self._wait = find_timeout
         self._check_held = check_held
-        self._send, self._receive = trio.open_memory_channel[Item](READ_AHEAD)
-        self._next: Item | None = None  # taken from the channel for a later file than asked
+        self._pieces = Pieces[CodshError]()  # read ahead while the command runs (bounded)
         self._reading = -1  # the last file whose chunks were asked for
         self._nursery: trio.Nursery | None = None  # where files read again are read
         self.held: dict[str, bool] = {}  # path -> this node's kubo had it stored (metering)
@@ -66,15 +64,15 @@ class ShardInput:
         """Read every file, until `close`."""
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
-            async with self._send:
-                with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                    start = 0
-                    while start < len(self._files):
-                        run = await self._held_run(start)
-                        if len(run) > 1:
-                            start = await self._read_together(start, run)
-                        else:
-                            start = await self._read_alone(start, self._send.send)
+            with contextlib.suppress(trio.BrokenResourceError):
+                start = 0
+                while start < len(self._files):
+                    run = await self._held_run(start)
+                    if len(run) > 1:
+                        start = await self._read_together(start, run)
+                    else:
+                        start = await self._read_alone(start, self._pieces.send)
+            self._pieces.finish()
             await trio.sleep_forever()  # a file may be asked for again until `close`
 
     def size(self, index: int) -> int:
@@ -82,7 +80,7 @@ class ShardInput:
 
     def close(self) -> None:
         """The shard is over: the reader stops at its next chunk."""
-        self._receive.close()
+        self._pieces.close()
         if self._nursery is not None:
             self._nursery.cancel_scope.cancel()
 
@@ -94,41 +92,24 @@ class ShardInput:
                 yield again
             return
         self._reading = index
-        while True:
-            position, item = await self._take()
-            if position < index:
-                continue  # the end of an earlier file its command did not read
-            if position > index:
-                self._next = (position, item)  # not this file's: it has ended (cannot happen)
-                return
-            if item is End:
-                return
-            yield item
-            if isinstance(item, CodshError):
-                return
+        async with contextlib.aclosing(self._pieces.of(index)) as pieces:
+            async for piece in pieces:
+                yield piece
 
     async def _again(self, index: int) -> AsyncGenerator[InputItem, None]:
-        send, receive = trio.open_memory_channel[Item](READ_AHEAD)
+        again = Pieces[CodshError]()
         assert self._nursery is not None, "run() reads the files"
-        self._nursery.start_soon(self._read_again, index, send)
-        async with receive:
-            async for _, again in receive:
-                if again is End:
-                    return
-                yield again
-                if isinstance(again, CodshError):
-                    return
+        self._nursery.start_soon(self._read_again, index, again)
+        try:
+            async with contextlib.aclosing(again.of(index)) as pieces:
+                async for piece in pieces:
+                    yield piece
+        finally:
+            again.close()
 
-    async def _read_again(self, index: int, send: trio.MemorySendChannel[Item]) -> None:
-        async with send:
-            with contextlib.suppress(trio.BrokenResourceError, trio.ClosedResourceError):
-                await self._read_alone(index, send.send)
-
-    async def _take(self) -> Item:
-        if self._next is not None:
-            item, self._next = self._next, None
-            return item
-        return await self._receive.receive()
+    async def _read_again(self, index: int, again: Pieces[CodshError]) -> None:
+        with contextlib.suppress(trio.BrokenResourceError):
+            await self._read_alone(index, again.send)
 
     async def _held_run(self, start: int) -> Sequence[InputFile]:
         """The files from `start` on that this node holds, up to RUN_FILES (all when not asked)."""
@@ -171,16 +152,16 @@ class ShardInput:
             return index
         if not got:
             for alone in range(index, cut.end):
-                await self._read_alone(alone, self._send.send)
+                await self._read_alone(alone, self._pieces.send)
             return cut.end
         file = self._files[index]
         if stall.cancelled_caught:
-            await self._send.send((index, FetchStalled(self._stalled(file, got))))
+            await self._pieces.send(index, FetchStalled(self._stalled(file, got)))
         else:
-            await self._send.send((index, CodshError(short_read(file, got) or "")))
+            await self._pieces.send(index, CodshError(short_read(file, got) or ""))
         return index + 1
 
-    async def _read_alone(self, index: int, send: Callable[[Item], Awaitable[None]]) -> int:
+    async def _read_alone(self, index: int, send: Send) -> int:
         """Read file `index` in its own request: its errors and stalls are its own."""
         file = self._files[index]
         got = 0
@@ -190,15 +171,15 @@ class ShardInput:
                     got += len(chunk)
                     self.received[file.path] = got
                     stall.deadline = math.inf
-                    await send((index, chunk))
+                    await send(index, chunk)
                     stall.deadline = trio.current_time() + self._wait
             if stall.cancelled_caught:
                 raise FetchStalled(self._stalled(file, got))
             if short := short_read(file, got):
                 raise CodshError(short)
-            await send((index, End))
+            await send(index, END)
         except CodshError as exc:
-            await send((index, exc))
+            await send(index, exc)
         return index + 1
 
     def _stalled(self, file: InputFile, got: int) -> str:
@@ -218,7 +199,7 @@ class _Cut:
         self.got = 0  # bytes of file `index` sent on
 
     async def send(self, chunk: bytes) -> None:
-        files, send = self._source._files, self._source._send.send
+        files, send = self._source._files, self._source._pieces.send
         while chunk or (self.index < self.end and self.got == files[self.index].size):
             if self.index == self.end:
                 raise CodshError("kubo sent more bytes than the files have")
@@ -227,7 +208,7 @@ class _Cut:
             if piece:
                 self.got += len(piece)
                 self._source.received[file.path] = self.got
-                await send((self.index, piece))
+                await send(self.index, piece)
             if self.got == file.size:
-                await send((self.index, End))
+                await send(self.index, END)
                 self.index, self.got = self.index + 1, 0

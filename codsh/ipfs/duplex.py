@@ -159,7 +159,7 @@ async def post(
     Stalled when the server neither takes nor sends a byte for `stall` seconds while we wait on
     it and then does not answer `probe` within `stall` seconds either (see _Watch)."""
     parts = urlsplit(url)
-    stream = await _connect(parts.scheme, parts.hostname or "", parts.port, connect_timeout)
+    stream = await connect(parts.scheme, parts.hostname or "", parts.port, connect_timeout)
     target = parts.path + (f"?{parts.query}" if parts.query else "")
     head = [("Host", parts.netloc), ("Transfer-Encoding", "chunked"), *headers]
     request = h11.Request(method="POST", target=target, headers=head)
@@ -201,7 +201,7 @@ async def post(
     return answer
 
 
-async def _connect(scheme: str, host: str, port: int | None, timeout: float) -> trio.abc.Stream:
+async def connect(scheme: str, host: str, port: int | None, timeout: float) -> trio.abc.Stream:
     try:
         with trio.fail_after(timeout):
             tcp = await trio.open_tcp_stream(host, port or (443 if scheme == "https" else 80))

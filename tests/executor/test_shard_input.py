@@ -12,9 +12,11 @@ import trio
 from codsh.core.model import InputFile
 from codsh.core.unixfs import raw_cid
 from codsh.errors import CodshError
-from codsh.executor.shard_input import READ_AHEAD, FetchStalled, ShardInput
+from codsh.executor.pieces import LIMIT
+from codsh.executor.shard_input import FetchStalled, ShardInput
 from codsh.ipfs.client import KuboClient
 from codsh.ipfs.multipart import AddEntry
+from codsh.ipfs.reading import RECEIVE
 from codsh.kubo_daemon import KuboProcess
 from tests.conftest import run
 from tests.executor.test_shard import _bytes
@@ -117,7 +119,7 @@ def test_a_file_no_node_provides_stalls_alone_after_the_files_before_it(
 
 
 def test_reading_ahead_is_bounded_whatever_the_files_sizes(kubo: KuboProcess) -> None:
-    contents = [os.urandom(1 << 20) for _ in range(8)]
+    contents = [os.urandom(1 << 20) for _ in range(16)]
 
     async def go() -> int:
         async with KuboClient(kubo.api_url) as ipfs:
@@ -130,4 +132,4 @@ def test_reading_ahead_is_bounded_whatever_the_files_sizes(kubo: KuboProcess) ->
                 inputs.close()
             return ahead
 
-    assert run(go) <= (READ_AHEAD + 2) * 256 * 1024  # a few chunks, not the 8 MiB
+    assert run(go) <= LIMIT + 2 * RECEIVE  # what is held and a read or two, not the 16 MiB
