@@ -24,10 +24,7 @@ from codsh.executor.pieces import END, Pieces
 from codsh.executor.shard_input import FetchStalled, InputItem, ShardInput
 
 CHUNK = 256 * 1024
-PIPE_SIZE = int(
-    os.environ.get("XPIPE", 1 << 20)
-)  # the FIFOs' buffers (/proc/sys/fs/pipe-max-size is 1 MiB by default)
-F_SETPIPE_SZ = 1031  # fcntl.F_SETPIPE_SZ from Python 3.10 on Linux; named here for mypy
+PIPE_SIZE = 1 << 20  # the FIFOs' buffers (/proc/sys/fs/pipe-max-size is 1 MiB by default)
 
 
 def make_fifo(path: Path) -> None:
@@ -42,7 +39,7 @@ def _open_fifo(path: Path) -> int:
     the default 64 KiB is a fifth of a chunk) where the system allows."""
     fd = os.open(path, os.O_RDWR | os.O_NONBLOCK)
     with contextlib.suppress(OSError):
-        fcntl.fcntl(fd, F_SETPIPE_SZ, PIPE_SIZE)
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_SIZE)
     return fd
 
 
