@@ -32,7 +32,7 @@ import traceback
 from collections.abc import Callable, Iterable
 from pathlib import Path
 from types import ModuleType
-from typing import IO, Any
+from typing import IO, Any, TypeVar
 
 EXIT_EXCEPTION = 1
 EXIT_UNUSABLE = 2
@@ -199,6 +199,14 @@ def _is_machinery(filename: str, runner: str) -> bool:
 # `done <status> cpu=<µs> rss=<KiB>` (the child's wait4), or `fail <why>` (it exits; PID 1 starts
 # another). A child starts from the state the import left, copy-on-write: what a file changes
 # (globals, modules, open files, threads, cwd) dies with its process.
+#
+# What a child imports lazily (Pillow loads its format plugins on the first open) would be paid
+# again by every file, ~9 ms each with Pillow. So a child tells the server which modules it
+# imported, and the server imports them too once the child is done: the next files start with
+# them loaded, as with an import at the top of the script. What those imports print is kept and
+# written at the start of every later file's stderr, as the import's own output is; one that
+# leaves the server unforkable (a thread, a file open for writing) makes it hand the next file
+# back and exit, and PID 1 starts a new one.
 
 CONTROL_FD = 3
 PR_SET_DUMPABLE = 4
@@ -225,25 +233,29 @@ def serve() -> int:
     gc.collect()
     gc.freeze()  # the import's objects: never scanned (nor their pages copied) by a child's GC
     control.sendall(f"ready cpu={_micros(_self_usage())}\n".encode())
+    broken = ""  # why a learned import left this server unforkable
     while True:
         message, fds, _, _ = socket.recv_fds(control, 64, 3)
         if not message:
             return 0  # PID 1 is done with the shard
-        changed = "" if len(fds) == 3 else "a message without three files"
+        changed = broken or ("" if len(fds) == 3 else "a message without three files")
         changed = changed or ("" if _process_state() == state else "its limits were changed")
         if changed:  # a file's process lowered its limits, niceness, CPUs: not the next file's
             control.sendall(f"fail {changed}\n".encode())
             return 0
         go, said = os.pipe()  # the child calls only once PID 1 knows it started (see below)
+        learned, learn = os.pipe()  # the modules the child imported
         pid = os.fork()
         if pid == 0:
             control.close()
             os.close(said)
+            os.close(learned)
             if os.read(go, 1) != b"!":  # the server died first: PID 1 runs this file itself
                 os._exit(EXIT_UNUSABLE)
             os.close(go)
-            _child(fds, loaded, preamble, offsets)
+            _child(fds, loaded, preamble, offsets, learn)
         os.close(go)
+        os.close(learn)
         for fd in fds:
             os.close(fd)
         control.sendall(f"started {pid}\n".encode())
@@ -252,32 +264,83 @@ def serve() -> int:
         _, status, used = os.wait4(pid, 0)
         cpu = _micros(used)
         control.sendall(f"done {_shell_status(status)} cpu={cpu} rss={used.ru_maxrss}\n".encode())
+        names = _read_all(learned).decode(errors="replace").split()
+        os.close(learned)
+        if new := [name for name in names if name not in sys.modules]:
+            printed, _ = _captured(lambda: _import_all(new))
+            preamble += printed
+            broken = _unforkable()
+            offsets = _offsets()
+            gc.collect()
+            gc.freeze()
+
+
+def _import_all(names: list[str]) -> None:
+    """Import what a child imported (one that fails here is left to each file, as before)."""
+    import importlib
+
+    for name in names:
+        with contextlib.suppress(BaseException):
+            importlib.import_module(name)
+
+
+def _read_all(fd: int) -> bytes:
+    data = b""
+    while chunk := os.read(fd, 65536):
+        data += chunk
+    return data
+
+
+def _tell_imports(learn: int, before: frozenset[str]) -> None:
+    """In a child: the modules it imported from files, for the server to import (best effort:
+    never blocks, what does not fit the pipe is not learned)."""
+    names = [
+        name
+        for name, module in list(sys.modules.items())
+        if name not in before and getattr(getattr(module, "__spec__", None), "origin", None)
+    ]
+    with contextlib.suppress(OSError):
+        os.set_blocking(learn, False)
+        os.write(learn, "\n".join(names).encode()[:65536])
+    os.close(learn)
 
 
 def _import_captured(env: Path) -> tuple[bytes, tuple[Callable[..., Any], bool] | None]:
     """Load the function with fds 1 and 2 in memory: what the import prints (Python or C) is
     written again at the start of every file's stderr, as each file's own import would print it.
     None when the import fails: the per-file path then gives each file its exact error."""
+
+    def import_function() -> tuple[Callable[..., Any], bool] | None:
+        try:
+            return load(env)
+        except BaseException:  # noqa: BLE001  any failure: the per-file path reports it exactly
+            return None
+
+    return _captured(import_function)
+
+
+R = TypeVar("R")
+
+
+def _captured(fn: Callable[[], R]) -> tuple[bytes, R]:
+    """Call `fn` with fds 1 and 2 in memory (then on /dev/null); what it printed, its result."""
     capture = os.memfd_create("codsh-import", os.MFD_CLOEXEC)
     os.dup2(capture, 1)
     os.dup2(capture, 2)
     sys.stdout = sys.stderr  # as _take_stdout: one buffer, prints in order
-    loaded: tuple[Callable[..., Any], bool] | None = None
     try:
-        loaded = load(env)
-    except BaseException:  # noqa: BLE001  any failure: the per-file path reports it exactly
-        loaded = None
+        result = fn()
     finally:
         with contextlib.suppress(OSError, ValueError):
             sys.stderr.flush()
     size = os.lseek(capture, 0, os.SEEK_END)
-    preamble = os.pread(capture, size, 0) if size else b""
+    printed = os.pread(capture, size, 0) if size else b""
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)
     os.dup2(null, 2)
     os.close(null)
     os.close(capture)
-    return preamble, loaded
+    return printed, result
 
 
 def _unforkable() -> str:
@@ -336,10 +399,12 @@ def _child(
     loaded: tuple[Callable[..., Any], bool],
     preamble: bytes,
     offsets: dict[int, int],
+    learn: int,
 ) -> None:
     """One file, in a forked child: its streams as fds 0-2, fresh sys.std*, the import's output
     first on stderr, the call, then Python's own exit steps. Never returns."""
     code = EXIT_EXCEPTION
+    before = frozenset(sys.modules)
     try:
         for target, fd in enumerate(fds):
             os.dup2(fd, target)
@@ -362,6 +427,7 @@ def _child(
         except BaseException as exc:  # noqa: BLE001  e.g. KeyboardInterrupt: as Python exits
             _print_user_traceback(exc)
     finally:
+        _tell_imports(learn, before)
         _exit(code)
 
 

@@ -70,6 +70,13 @@ def who(infile):
     return f"{os.getuid()} {os.getgid()} {os.getgroups()} {status['CapEff']}\\n"
 
 
+def lazy(infile):
+    """Imports a module on its first call (as Pillow loads its plugins), one that prints."""
+    had = "fractions" in sys.modules, "this" in sys.modules
+    import fractions, this
+    return f"{had}\\n"
+
+
 def crash(infile):
     data = infile.read()
     if data == b"segv":
@@ -148,6 +155,20 @@ def test_a_global_one_file_sets_is_not_seen_by_the_next_and_the_import_ran_once(
     assert [seen for _, _, seen, _ in lines] == ["1"] * 6  # SEEN was empty for every file
     assert len({pid for _, _, _, pid in lines}) == 6  # a process of its own per file
     assert all(r.stderr == "importing\n" for r in results)  # the import's print, per file
+
+
+def test_what_a_file_imports_lazily_is_imported_once_and_its_output_kept_for_every_file(
+    kubo: KuboProcess,
+    engine: docker.DockerClient,
+    python_image: str,
+    target: PipTarget,
+    tmp_path: Path,
+) -> None:
+    results = run_function_shard(kubo, engine, python_image, target, tmp_path, "lazy", [b"a"] * 4)
+    assert all(r.ok for r in results), [r.error for r in results]
+    assert outputs(kubo, results) == ["(False, False)\n"] + ["(True, True)\n"] * 3
+    zen = "Beautiful is better than ugly."  # what `import this` prints
+    assert all(r.stderr.startswith("importing\n") and zen in r.stderr for r in results)
 
 
 def test_what_a_file_changes_is_gone_for_the_next(
