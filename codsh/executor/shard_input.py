@@ -4,11 +4,11 @@ A request per file cost ~1.4 ms of the node's time (half of its per-file cost); 
 many paths and sends their bytes one after the other, ~0.2 ms a file. The listing gives each file's
 size, so the stream is cut back into files, and kubo's `X-Content-Length` must equal the sizes'
 sum before a byte is used (a wrong size would shift every file after it). The files are read
-ahead into one bounded channel while the current file runs: memory stays bounded whatever the
-file sizes.
+ahead into one queue bounded in bytes while the current file runs (executor/pieces.py): memory
+stays bounded whatever the file sizes.
 
 What a request per file got right is kept: a run of files is asked for together only when this
-node holds them (kubo resolves every path of a request before sending a byte, so one missing file
+node holds them (asked of kubo for the run at once, pipelined: ipfs/stored.py; kubo resolves every path of a request before sending a byte, so one missing file
 would hold back all of them), and a request that fails or stalls before the file it is on has a
 byte is asked again file by file from there, so each error and each stall is the file's own.
 """
@@ -26,6 +26,7 @@ from codsh.errors import CodshError
 from codsh.executor.outputs import short_read
 from codsh.executor.pieces import END, Pieces
 from codsh.ipfs.client import KuboClient
+from codsh.ipfs.stored import KuboAnswerError, stored
 
 
 class FetchStalled(CodshError):
@@ -35,7 +36,6 @@ class FetchStalled(CodshError):
 InputItem = bytes | CodshError  # a piece of a file, or why the rest of it will not come
 
 RUN_FILES = 64  # files per `cat` request at most
-HOLD_CHECKS = 16  # `has_block` questions asked at once
 
 Send = Callable[[int, InputItem | None], Awaitable[None]]  # file index, a piece, its error, END
 
@@ -114,19 +114,14 @@ class ShardInput:
     async def _held_run(self, start: int) -> Sequence[InputFile]:
         """The files from `start` on that this node holds, up to RUN_FILES (all when not asked)."""
         candidates = self._files[start : start + RUN_FILES]
-        if self._check_held:
-            unknown = [f for f in candidates if f.path not in self.held]
-            limiter = trio.CapacityLimiter(HOLD_CHECKS)
-
-            async def check(file: InputFile) -> None:
-                async with limiter:
-                    self.held[file.path] = await self._ipfs.has_block(file.cid)
-
-            async with trio.open_nursery() as nursery:
-                for file in unknown:
-                    nursery.start_soon(check, file)
-        else:
-            self.held.update((f.path, True) for f in candidates)
+        unknown = [f.cid for f in candidates if f.path not in self.held]
+        found = set(unknown)
+        if self._check_held and unknown:
+            try:
+                found = await stored(self._ipfs.api_url, unknown)
+            except (KuboAnswerError, OSError, trio.BrokenResourceError):
+                found = set()  # read alone: each file then meets the trouble itself
+        self.held.update((f.path, f.cid in found) for f in candidates if f.path not in self.held)
         run = 0
         while run < len(candidates) and self.held[candidates[run].path]:
             run += 1
