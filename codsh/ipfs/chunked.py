@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 
 MAX_HEAD = 64 * 1024  # bytes of status line and headers
 MAX_LINE = 4096  # bytes of a chunk-size line or a trailer
+HEX = b"0123456789abcdefABCDEF"
 
 
 class ProtocolError(Exception):
@@ -76,7 +77,7 @@ class Answer:
         lines = data[:end].decode("latin-1").split("\r\n")
         version, _, rest = lines[0].partition(" ")
         code = rest[:3]
-        if not version.startswith("HTTP/1.") or not code.isdigit():
+        if not version.startswith("HTTP/1.") or not _decimal(code) or len(code) != 3:
             raise ProtocolError(f"not an HTTP/1.1 answer: {lines[0][:80]!r}")
         headers = _fields(lines[1:])
         self.head = Head(int(code), headers)
@@ -84,7 +85,7 @@ class Answer:
         self._state = "size" if self._chunked else "data"
         if not self._chunked and "content-length" in headers:
             length = headers["content-length"].strip()
-            if not length.isdigit():
+            if not _decimal(length):
                 raise ProtocolError(f"a bad Content-Length {length!r}")
             self._left = int(length)
         elif not self._chunked and (self.head.status in (204, 304) or self.head.status < 200):
@@ -140,16 +141,17 @@ class Answer:
 
     def _size(self, line: bytes) -> None:
         digits = line.partition(b";")[0].strip()
-        try:
-            size = int(digits, 16)
-        except ValueError:
-            raise ProtocolError(f"a bad chunk size {line[:40]!r}") from None
-        if size < 0:
+        if not digits or digits.strip(HEX):
             raise ProtocolError(f"a bad chunk size {line[:40]!r}")
+        size = int(digits, 16)
         if size:
             self._left, self._state = size, "data"
         else:
             self._state = "trailers"
+
+
+def _decimal(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def _fields(lines: list[str]) -> dict[str, str]:
