@@ -1,7 +1,9 @@
 """Async kubo RPC client: streaming both ways, kubo's own error messages kept.
 
 Every call is a POST to /api/v0/<command>. Bodies of `add` are streamed with our multipart encoder;
-`cat` yields chunks as they arrive. Not ipfshttpclient: it is synchronous and refuses kubo >= 0.8.
+`cat` yields the bytes as they arrive, in pieces as large as the socket reads (reading.py: kubo
+writes ~4 KiB HTTP chunks, and handing each on alone was a shard's bottleneck). Not
+ipfshttpclient: it is synchronous and refuses kubo >= 0.8.
 
 The transport is httpcore (httpx's own connection layer) used directly: codsh needs none of httpx's
 client features (cookies, redirects, auth, URL merging), and skipping them halves the per-request
