@@ -8,9 +8,10 @@ ahead into one queue bounded in bytes while the current file runs (executor/piec
 stays bounded whatever the file sizes.
 
 What a request per file got right is kept: a run of files is asked for together only when this
-node holds them (asked of kubo for the run at once, pipelined: ipfs/stored.py; kubo resolves every path of a request before sending a byte, so one missing file
-would hold back all of them), and a request that fails or stalls before the file it is on has a
-byte is asked again file by file from there, so each error and each stall is the file's own.
+node holds them (asked of kubo for the whole run in one pipelined round: ipfs/stored.py; kubo
+resolves every path of a request before sending a byte, so one missing file would hold back all
+of them), and a request that fails or stalls before the file it is on has a byte is asked again
+file by file from there, so each error and each stall is the file's own.
 """
 
 from __future__ import annotations

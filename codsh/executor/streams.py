@@ -141,11 +141,9 @@ class ShardOutputs:
     def said(self, index: int) -> Status | None:
         return self._statuses.get(index)
 
-    async def chunks(self, index: int) -> AsyncGenerator[bytes, None]:
+    def chunks(self, index: int) -> AsyncGenerator[bytes, None]:
         """File `index`'s output pieces: its add request's part."""
-        async with contextlib.aclosing(self._pieces.of(index)) as pieces:
-            async for piece in pieces:
-                yield piece
+        return self._pieces.of(index)
 
     def close(self) -> None:
         self._pieces.close()

@@ -53,7 +53,8 @@ class Reader:
     def __init__(self, scheme: str, host: str, port: int | None, connect_timeout: float) -> None:
         self._scheme, self._host, self._port = scheme, host, port
         self._timeout = connect_timeout
-        self._netloc = host if port is None else f"{host}:{port}"
+        name = f"[{host}]" if ":" in host else host  # an IPv6 address
+        self._netloc = name if port is None else f"{name}:{port}"
         self._idle: list[trio.abc.Stream] = []
 
     @asynccontextmanager
