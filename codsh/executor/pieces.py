@@ -43,6 +43,8 @@ class Pieces(Generic[T]):
         if self._closed:
             raise trio.BrokenResourceError("nothing more is wanted")
         last = self._items[-1] if self._items else None
+        if isinstance(piece, bytearray):
+            piece = bytes(piece)  # ours to join onto, never the caller's
         if isinstance(piece, bytes):
             self._held += len(piece)
             if last is not None and last[0] == index and isinstance(last[1], bytes | bytearray):

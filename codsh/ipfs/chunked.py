@@ -23,10 +23,16 @@ class ProtocolError(Exception):
 class Head:
     status: int
     headers: dict[str, str]  # names in lower case
+    version: str = "HTTP/1.1"
 
     @property
     def keep_alive(self) -> bool:
-        return self.headers.get("connection", "").lower() != "close"
+        """Whether the server keeps the connection open after this answer (HTTP/1.0 does not
+        unless it says so)."""
+        connection = self.headers.get("connection", "").lower()
+        if self.version == "HTTP/1.0":
+            return connection == "keep-alive"
+        return connection != "close"
 
 
 @dataclass
@@ -57,6 +63,12 @@ class Answer:
         self._buffer += data[at:]
         return b"".join(pieces)
 
+    @property
+    def reusable(self) -> bool:
+        """The answer has ended and its connection may carry the next request."""
+        ended_by_close = not self._chunked and self._left < 0
+        return self.done and self.head is not None and self.head.keep_alive and not ended_by_close
+
     def closed(self) -> None:
         """The server closed the connection: fine only for a body that runs to the close."""
         if self.done:
@@ -69,7 +81,7 @@ class Answer:
     def _read_head(self, data: bytes) -> bytes:
         """Parse the head once `data` holds all of it; what follows it."""
         end = data.find(b"\r\n\r\n")
-        if end < 0:
+        if end < 0 or end > MAX_HEAD:
             if len(data) > MAX_HEAD:
                 raise ProtocolError("the answer's head is too large")
             self._buffer += data
@@ -80,7 +92,7 @@ class Answer:
         if not version.startswith("HTTP/1.") or not _decimal(code) or len(code) != 3:
             raise ProtocolError(f"not an HTTP/1.1 answer: {lines[0][:80]!r}")
         headers = _fields(lines[1:])
-        self.head = Head(int(code), headers)
+        self.head = Head(int(code), headers, version)
         self._chunked = "chunked" in headers.get("transfer-encoding", "").lower()
         self._state = "size" if self._chunked else "data"
         if not self._chunked and "content-length" in headers:

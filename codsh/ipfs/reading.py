@@ -28,8 +28,8 @@ class Body:
         self._stream, self._answer, self._first = stream, answer, first
 
     @property
-    def done(self) -> bool:
-        return self._answer.done
+    def reusable(self) -> bool:
+        return self._answer.reusable
 
     async def pieces(self) -> AsyncGenerator[bytes, None]:
         if self._first:
@@ -65,7 +65,7 @@ class Reader:
         try:
             yield body
         finally:
-            if body.done and body.head.keep_alive and len(self._idle) < KEEP:
+            if body.reusable and len(self._idle) < KEEP:
                 self._idle.append(stream)
             else:
                 await trio.aclose_forcefully(stream)

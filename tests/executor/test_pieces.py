@@ -10,6 +10,8 @@ import trio.testing
 from codsh.executor.pieces import END, Pieces
 from tests.conftest import run
 
+DEADLINE = 10.0  # a consumer or producer left waiting fails the test, not the run
+
 
 class Failed(Exception):
     pass
@@ -30,7 +32,7 @@ def test_pieces_of_one_file_queued_while_the_consumer_is_busy_come_out_joined() 
         await queued(pieces, (0, b"ab"), (0, b"cd"), (0, b"e"), (0, END))
         return await read(pieces, 0)
 
-    got = run(main)
+    got = run(main, deadline=DEADLINE)
     assert got == [b"abcde"] and type(got[0]) is bytes
 
 
@@ -50,7 +52,7 @@ def test_a_waiting_consumer_gets_a_piece_without_waiting_for_more() -> None:
             more.set()
             return [first, await pieces.take()]
 
-    assert run(main) == [(0, b"first"), (0, b"second")]
+    assert run(main, deadline=DEADLINE) == [(0, b"first"), (0, b"second")]
 
 
 def test_pieces_of_different_files_and_across_an_end_are_not_joined() -> None:
@@ -60,7 +62,7 @@ def test_pieces_of_different_files_and_across_an_end_are_not_joined() -> None:
         pieces.finish()
         return [await pieces.take() for _ in range(5)]
 
-    assert run(main) == [(0, b"a"), (1, b"bc"), (1, END), (2, b"d"), (1, b"e")]
+    assert run(main, deadline=DEADLINE) == [(0, b"a"), (1, b"bc"), (1, END), (2, b"d"), (1, b"e")]
 
 
 def test_a_consumer_asking_for_file_2_skips_what_files_0_and_1_left() -> None:
@@ -71,7 +73,7 @@ def test_a_consumer_asking_for_file_2_skips_what_files_0_and_1_left() -> None:
         await queued(pieces, (2, END), (3, b"three"), (3, END))
         return await read(pieces, 2), await read(pieces, 3)
 
-    assert run(main) == ([b"two"], [b"three"])
+    assert run(main, deadline=DEADLINE) == ([b"two"], [b"three"])
 
 
 def test_an_error_item_is_yielded_last_and_ends_its_file() -> None:
@@ -83,7 +85,7 @@ def test_an_error_item_is_yielded_last_and_ends_its_file() -> None:
         assert await read(pieces, 0) == [b"abc", error]  # the same object: compared by identity
         return await read(pieces, 1)
 
-    assert run(main) == [b"next"]
+    assert run(main, deadline=DEADLINE) == [b"next"]
 
 
 def test_a_file_asked_for_before_its_turn_puts_back_the_later_files_piece() -> None:
@@ -92,7 +94,7 @@ def test_a_file_asked_for_before_its_turn_puts_back_the_later_files_piece() -> N
         await queued(pieces, (1, b"one"), (1, END))
         return await read(pieces, 0), await read(pieces, 1)
 
-    assert run(main) == ([], [b"one"])
+    assert run(main, deadline=DEADLINE) == ([], [b"one"])
 
 
 def test_put_back_makes_the_item_the_next_one_taken_and_still_joins() -> None:
@@ -105,7 +107,7 @@ def test_put_back_makes_the_item_the_next_one_taken_and_still_joins() -> None:
         pieces.finish()
         return [await pieces.take() for _ in range(3)]
 
-    assert run(main) == [(5, END), (0, b"a"), (1, b"bc")]
+    assert run(main, deadline=DEADLINE) == [(5, END), (0, b"a"), (1, b"bc")]
 
 
 async def blocked_send(nursery: trio.Nursery, pieces: Pieces[Failed], piece: bytes) -> list[str]:
@@ -133,7 +135,7 @@ def test_the_producer_waits_at_the_limit_and_resumes_when_the_consumer_takes() -
             assert log == ["sent"]
         assert await pieces.take() == (0, b"x")
 
-    run(main)
+    run(main, deadline=DEADLINE)
 
 
 def test_the_producer_does_not_wait_below_the_limit() -> None:
@@ -151,7 +153,7 @@ def test_the_producer_does_not_wait_below_the_limit() -> None:
             assert await pieces.take() == (0, b"a long piece over the limit")
         assert log == ["sent"]
 
-    run(main)
+    run(main, deadline=DEADLINE)
 
 
 def test_bytes_put_back_count_towards_the_limit() -> None:
@@ -167,7 +169,7 @@ def test_bytes_put_back_count_towards_the_limit() -> None:
         assert log == ["sent"]
         assert await pieces.take() == (0, b"e")
 
-    run(main)
+    run(main, deadline=DEADLINE)
 
 
 def test_close_makes_the_next_send_raise_and_wakes_a_waiting_producer() -> None:
@@ -184,7 +186,7 @@ def test_close_makes_the_next_send_raise_and_wakes_a_waiting_producer() -> None:
         with pytest.raises(trio.ClosedResourceError):
             await pieces.take()  # what was held is dropped
 
-    run(main)
+    run(main, deadline=DEADLINE)
 
 
 def test_finish_wakes_a_consumer_past_the_end_with_end_of_channel() -> None:
@@ -205,4 +207,19 @@ def test_finish_wakes_a_consumer_past_the_end_with_end_of_channel() -> None:
             await pieces.take()
         return got
 
-    assert run(main) == [b"last"]
+    assert run(main, deadline=DEADLINE) == [b"last"]
+
+
+def test_a_bytearray_sent_is_copied_counted_and_never_changed() -> None:
+    async def main() -> tuple[list[bytes | Failed | None], bytearray]:
+        pieces = Pieces[Failed](limit=4)
+        theirs = bytearray(b"abc")
+        await pieces.send(0, theirs)
+        await pieces.send(0, b"d")  # joined onto our copy, not onto theirs
+        with trio.move_on_after(0.2) as waited:  # 4 bytes held: the limit
+            await pieces.send(0, b"e")
+        assert waited.cancelled_caught
+        return [(await pieces.take())[1]], theirs
+
+    got, theirs = run(main, deadline=DEADLINE)
+    assert got == [b"abcd"] and theirs == bytearray(b"abc")

@@ -107,6 +107,17 @@ def test_keep_alive_unless_the_answer_says_connection_close() -> None:
     assert closing.head is not None and closing.head.keep_alive is False
 
 
+def test_only_an_answer_that_ended_on_a_kept_connection_is_reusable() -> None:
+    whole, _ = fed(ANSWER)
+    partial, _ = fed(HEAD + CHUNKS[:20])
+    to_close, _ = fed(plain(b"") + b"abc")
+    to_close.closed()
+    old, _ = fed(b"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n")
+    old_kept, _ = fed(b"HTTP/1.0 200 OK\r\nConnection: keep-alive\r\nContent-Length: 0\r\n\r\n")
+    assert whole.reusable and old_kept.reusable
+    assert not partial.reusable and not to_close.reusable and not old.reusable
+
+
 def test_a_close_after_a_whole_answer_is_fine() -> None:
     answer, _ = fed(ANSWER)
     answer.closed()
@@ -160,6 +171,11 @@ def test_a_head_larger_than_the_limit_is_a_protocol_error() -> None:
     answer.feed(b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * (MAX_HEAD - 100))  # within the limit
     with pytest.raises(ProtocolError, match="too large"):
         answer.feed(b"a" * 200)
+
+
+def test_a_head_past_the_limit_is_refused_even_when_it_comes_whole() -> None:
+    with pytest.raises(ProtocolError, match="too large"):
+        fed(plain(b"X-Big: " + b"a" * MAX_HEAD + b"\r\nContent-Length: 0\r\n"))
 
 
 def test_a_chunk_size_line_that_never_ends_is_a_protocol_error() -> None:
