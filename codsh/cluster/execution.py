@@ -23,6 +23,7 @@ from distributed import Client
 
 from codsh.cluster.messages import InventoryAnswer, Wire
 from codsh.cluster.node import NOT_CODSH, inventory
+from codsh.cluster.reconnect import RECONNECT_TIMEOUT
 from codsh.cluster.reveal import Reveal
 from codsh.cluster.tasks import FileNews, ShardTasks
 from codsh.cluster.tls import security
@@ -38,7 +39,6 @@ from codsh.ipfs.client import KuboClient
 from codsh.jobs.execution import OnFile, Ran
 
 CONNECT_TIMEOUT = 20.0
-RECONNECT_TIMEOUT = 120.0  # how long a job waits for a restarted scheduler
 CLOSE_WAIT = 10.0  # seconds closing the client may take when the job ends
 log = logging.getLogger(__name__)
 

@@ -10,6 +10,7 @@ stop the job's shards (cluster/node.py stop_job).
 from __future__ import annotations
 
 import contextlib
+import math
 import queue
 import re
 import uuid
@@ -22,6 +23,7 @@ from distributed import Client, Future
 
 from codsh.cluster.messages import FileDone, ShardAnswer
 from codsh.cluster.node import run_shard_task, stop_job
+from codsh.cluster.reconnect import GIVE_UP, STUCK, nudge
 from codsh.core.model import FileResult, Setup, ShardUse
 from codsh.core.plan import Task
 from codsh.core.reschedule import Action, Cancel, Lost, Report, Reschedule, Submit
@@ -124,10 +126,10 @@ class ShardTasks:
 
     async def _follow(self) -> None:
         next_check = trio.current_time() + CHECK
-        connected = True
+        connected, lost_at = True, math.inf
         while not self.policy.done:
             news = await trio.to_thread.run_sync(_take, self._inbox, POLL, abandon_on_cancel=True)
-            self._check_connected()  # a closed client's futures all look cancelled: not news
+            self._check_connected(lost_at)  # a closed client's futures look cancelled: not news
             for kind, item in news:
                 await self._act(await self._handle(kind, item))
             now = trio.current_time()
@@ -138,13 +140,18 @@ class ShardTasks:
                     await self._news.subscribe()
                 if live is not None:
                     await self._act(self.policy.nodes_seen(live, now))
+                lost_at = math.inf if live is not None else min(lost_at, now)
+                if now - lost_at > STUCK:
+                    nudge(self.client)  # distributed may have given up early (reconnect.py)
                 connected = live is not None
             await self._act(self.policy.tick(now))
 
-    def _check_connected(self) -> None:
-        """The client gave up reconnecting to the scheduler (it waited `timeout`): the job ends
-        with a service error; the files already done are recorded, so a resume reruns the rest."""
-        if self.client.status in ("closing", "closed"):
+    def _check_connected(self, lost_at: float) -> None:
+        """The client gave up reconnecting to the scheduler (it waited `timeout`), or has not
+        reconnected in GIVE_UP seconds: the job ends with a service error; the files already
+        done are recorded, so a resume reruns the rest."""
+        given_up = trio.current_time() - lost_at > GIVE_UP
+        if self.client.status in ("closing", "closed") or given_up:
             raise ServiceUnavailable(
                 f"lost the connection to the codsh scheduler at {self.scheduler}: it did not "
                 "come back",
