@@ -124,12 +124,17 @@ def start_cluster(
     restarted = info is None
     if info is None:
         info = _start_scheduler(wait)
+    from codsh.cluster.execution import wait_for_nodes, worker_addresses
+
     slots = max(1, (os.cpu_count() or 1) // max(1, len(kubo_nodes)))
+    stale: set[str] = set()  # the scheduler's addresses of the workers restarted below
     for node in kubo_nodes:
         pid_file = node.repo.parent / "worker.pid"
         pid = _read_pid(pid_file)
         if pid and pid_alive(pid) and not restarted and node.name not in (fresh or set()):
             continue
+        if pid and not restarted:
+            stale |= worker_addresses(info["address"], tls_dir(), node.name)
         if pid:
             stop_pid(pid)
         join = [*CODSH, "node", "join", info["address"], "--ipfs", str(node.api_url)]
@@ -139,9 +144,7 @@ def start_cluster(
         env = {**os.environ, "DOCKER_HOST": own_engine} if own_engine else None
         proc = spawn(join, node.repo.parent / "worker.log", env)
         pid_file.write_text(str(proc.pid))
-    from codsh.cluster.execution import wait_for_nodes
-
-    wait_for_nodes(info["address"], tls_dir(), len(kubo_nodes), wait)
+    wait_for_nodes(info["address"], tls_dir(), len(kubo_nodes), wait, gone=stale)
     node0 = kubo_nodes[0]
     start_orchestrator(str(node0.api_url), info["address"], node0.name in (fresh or set()))
     return info

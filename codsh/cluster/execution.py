@@ -10,9 +10,11 @@ from __future__ import annotations
 import logging
 import random
 import socket
+import time
 import uuid
 from collections import Counter
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import Set as AbstractSet
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
 from functools import partial
@@ -56,11 +58,30 @@ def connect(scheduler: str, tls: Path) -> Client:
         ) from exc
 
 
-def wait_for_nodes(scheduler: str, tls: Path, count: int, wait: float) -> None:
-    """Block until `count` codsh nodes have joined the scheduler (or say which are missing)."""
+def worker_addresses(scheduler: str, tls: Path, name: str) -> set[str]:
+    """The scheduler's addresses of the workers named `name` (a node about to be restarted)."""
+    client = connect(scheduler, tls)
+    try:
+        workers = client.scheduler_info()["workers"]
+        return {address for address, worker in workers.items() if worker.get("name") == name}
+    finally:
+        client.close()
+
+
+def wait_for_nodes(
+    scheduler: str, tls: Path, count: int, wait: float, gone: AbstractSet[str] = frozenset()
+) -> None:
+    """Block until `count` codsh nodes have joined the scheduler (or say which are missing),
+    none of them at an address in `gone` (a node's old worker, stopped but not yet forgotten by
+    the scheduler: counted, it let a job start before the node's new worker had joined)."""
     client = connect(scheduler, tls)
     try:
         client.wait_for_workers(count, timeout=wait)
+        deadline = time.monotonic() + wait
+        while len(set(client.scheduler_info()["workers"]) - gone) < count:
+            if time.monotonic() > deadline:
+                raise TimeoutError
+            time.sleep(0.1)
     except TimeoutError as exc:
         joined = len(client.scheduler_info()["workers"])
         raise ServiceUnavailable(
