@@ -20,10 +20,12 @@
 // is "clean", "dirty:<what>" (then the runner exits: the next file needs a fresh container) or
 // "unusable:<why>" (the command cannot start in this image; the runner exits).
 //
-//	codsh-runner stream TAG OUTLIMIT ERRLIMIT COMMAND [SERVER]
-//	                                      run the files the host asks for through `sh -c
-//	                                      COMMAND` (or without sh: argv.go), or through a fork
-//	                                      server (server.go)
+//	codsh-runner stream TAG [IDLE]        wait for the job on TAG.in (its command, output
+//	                                      limits and fork server: stream.go), then run the
+//	                                      files the host asks for through `sh -c COMMAND` (or
+//	                                      without sh: argv.go), or through a fork server
+//	                                      (server.go); exit if no job came in IDLE seconds (a
+//	                                      warm container nobody took)
 //	codsh-runner clean [KEEP]             (as the command's user) kill its processes but KEEP,
 //	                                      empty scratch
 package main
@@ -58,26 +60,28 @@ func main() {
 		clean(keep)
 		return
 	}
-	if (len(os.Args) != 6 && len(os.Args) != 7) || os.Args[1] != "stream" {
-		fmt.Fprintln(os.Stderr, "usage: codsh-runner stream TAG OUTLIMIT ERRLIMIT COMMAND [SERVER] | codsh-runner clean")
+	if (len(os.Args) != 3 && len(os.Args) != 4) || os.Args[1] != "stream" {
+		fmt.Fprintln(os.Stderr, "usage: codsh-runner stream TAG [IDLE] | codsh-runner clean [KEEP]")
 		os.Exit(2)
 	}
-	outLimit, err1 := strconv.ParseInt(os.Args[3], 10, 64)
-	errLimit, err2 := strconv.ParseInt(os.Args[4], 10, 64)
-	if err1 != nil || err2 != nil {
-		fmt.Fprintln(os.Stderr, "codsh-runner: OUTLIMIT and ERRLIMIT must be numbers")
-		os.Exit(2)
+	idle := time.Duration(0)
+	if len(os.Args) == 4 {
+		seconds, err := strconv.Atoi(os.Args[3])
+		if err != nil || seconds < 0 {
+			fmt.Fprintln(os.Stderr, "codsh-runner: IDLE must be a number of seconds")
+			os.Exit(2)
+		}
+		idle = time.Duration(seconds) * time.Second
 	}
-	serverCommand := ""
-	if len(os.Args) == 7 {
-		serverCommand = os.Args[6]
-	}
-	host, err := openStreams(os.Args[2], outLimit, errLimit)
+	host, job, err := openStreams(os.Args[2], idle)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "codsh-runner: cannot open the shard's streams:", err)
 		os.Exit(3)
 	}
-	os.Exit(loop(host, os.Args[5], serverCommand))
+	if job == nil {
+		os.Exit(0) // the host ended the stream before it sent a job
+	}
+	os.Exit(loop(host, job.Command, job.Server))
 }
 
 func loop(host *streams, command string, serverCommand string) int {

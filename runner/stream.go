@@ -2,8 +2,11 @@
 // stderr and status go back on /io/TAG.out, framed, so the host handles a shard in large chunks
 // instead of three FIFOs, their opens and their polls per file.
 //
-// In (host to runner), per file i in order:
+// In (host to runner), first the job, then per file i in order:
 //
+//	C <n>\n<n bytes>       the job, JSON: {"command": "...", "server": "...", "output": OUTLIMIT,
+//	                       "stderr": ERRLIMIT} (a container starts before it knows its job: a
+//	                       node keeps one ready, executor/warm.py)
 //	F <i>\n                run file i now (the runner waits for this: a container can start
 //	                       before the host knows which files it will run)
 //	D <i> <n>\n<n bytes>   a piece of file i's input
@@ -25,6 +28,8 @@ package main
 
 import (
 	"bufio"
+	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -55,24 +60,76 @@ type streams struct {
 	frame, piece       []byte
 }
 
-func openStreams(tag string, outLimit, errLimit int64) (*streams, error) {
+// job is what the host's first frame says: what to run and its limits.
+type job struct {
+	Command string `json:"command"`
+	Server  string `json:"server"`
+	Output  int64  `json:"output"`
+	Stderr  int64  `json:"stderr"`
+}
+
+// maxJob bounds the job frame: a command line, not data.
+const maxJob = 1 << 20
+
+// openStreams opens the shard's two FIFOs and reads the job; nil when the host ended the stream
+// first. Past idle (0: never) with no job, the runner exits: a warm container nobody took.
+func openStreams(tag string, idle time.Duration) (*streams, *job, error) {
+	if idle > 0 {
+		waiting := time.AfterFunc(idle, func() {
+			fmt.Fprintln(os.Stderr, "codsh-runner: no job came; exiting")
+			os.Exit(0)
+		})
+		defer waiting.Stop()
+	}
 	prefix := filepath.Join("/io", tag)
 	in, err := os.OpenFile(prefix+".in", os.O_RDONLY, 0) // close-on-exec: no command inherits it
 	if err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	out, err := os.OpenFile(prefix+".out", os.O_WRONLY, 0)
 	if err != nil {
 		in.Close()
-		return nil, err
+		return nil, nil, err
 	}
 	s := &streams{
-		in: bufio.NewReaderSize(in, chunkSize), out: out, outLimit: outLimit, errLimit: errLimit,
+		in: bufio.NewReaderSize(in, chunkSize), out: out,
 		files: make(chan int), stdins: make(chan *os.File), forwarding: &sync.WaitGroup{},
 		piece: make([]byte, chunkSize),
 	}
+	j, err := s.readJob()
+	if j == nil || err != nil {
+		in.Close()
+		out.Close()
+		return nil, nil, err
+	}
+	s.outLimit, s.errLimit = j.Output, j.Stderr
 	go s.feedAll()
-	return s, nil
+	return s, j, nil
+}
+
+// readJob reads the C frame; nil, nil when the stream ended before it.
+func (s *streams) readJob() (*job, error) {
+	line, err := s.in.ReadString('\n')
+	if err != nil {
+		return nil, nil
+	}
+	fields := strings.Fields(line)
+	n, nerr := int64(0), error(nil)
+	if len(fields) == 2 {
+		n, nerr = strconv.ParseInt(fields[1], 10, 64)
+	}
+	if len(fields) != 2 || fields[0] != "C" || nerr != nil || n < 0 || n > maxJob {
+		return nil, fmt.Errorf("the first frame is not a job: %q", line)
+	}
+	payload := make([]byte, n)
+	if _, err := io.ReadFull(s.in, payload); err != nil {
+		return nil, errors.New("the stream ended inside the job frame")
+	}
+	var j job
+	if err := json.Unmarshal(payload, &j); err != nil || j.Command == "" || j.Output < 0 || j.Stderr < 0 {
+		return nil, fmt.Errorf("a malformed job %q", payload)
+	}
+	return &j, nil
 }
 
 // next is the next file the host asks for; false when it ended the stream.

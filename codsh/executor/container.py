@@ -92,22 +92,20 @@ class ShardContainer:
             self._volumes[host] = {"bind": inside, "mode": "ro"}
         self._container: Any = None
 
-    async def start(self, command: str, tag: str, server: str = "") -> None:
-        """Run the files the host asks for on the streams /io/`tag`.in and .out
-        (executor/streams.py). `server`: a fork server's command line the runner serves the
-        files with (Python functions; runner/server.go), else each file runs `sh -c command`."""
-        await trio.to_thread.run_sync(self._start_sync, command, tag, server)
+    async def start(self, tag: str, idle: int = 0) -> None:
+        """Start the runner on the streams /io/`tag`.in and .out (executor/streams.py); it waits
+        there for its job (the command, limits and fork server: ContainerStreams.send_job), and
+        exits if none comes within `idle` seconds (0: it waits as long as the host is there)."""
+        await trio.to_thread.run_sync(self.start_sync, tag, idle)
 
-    def _start_sync(self, command: str, tag: str, server: str) -> None:
-        limits = self._limits
-        runner = [RUNNER_PATH, "stream", tag, str(limits.output), str(limits.stderr), command]
-        runner += [server] if server else []
+    def start_sync(self, tag: str, idle: int = 0) -> None:
+        runner = [RUNNER_PATH, "stream", tag, str(idle)]
         try:
             self._container = self._client.containers.create(
                 self._image_id,
                 runner,
                 **hardened(
-                    limits,
+                    self._limits,
                     RUNNER_USER,
                     self._volumes,
                     self._labels,

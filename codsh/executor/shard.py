@@ -191,7 +191,11 @@ class _ShardRun:
         self.exit = None
         try:
             end = len(self.files)
-            await container.start(self.spec.command, streams.tag, self.runner.server)
+            await container.start(streams.tag)
+            limits = self.spec.limits
+            await streams.send_job(
+                self.spec.command, self.runner.server, limits.output, limits.stderr
+            )
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(self._watch, container)
                 nursery.start_soon(streams.feed, self.inputs, start, end)

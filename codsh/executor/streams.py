@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import fcntl
+import json
 import os
 import re
 from collections.abc import AsyncGenerator
@@ -170,6 +171,12 @@ class ContainerStreams:
         self.fed: dict[int, Fed] = {}
         self._stopped: set[int] = set()  # files whose input is no longer wanted (they are done)
         self._waiting: dict[int, trio.CancelScope] = {}
+
+    async def send_job(self, command: str, server: str, output: int, stderr: int) -> None:
+        """The runner's first frame: what to run on every file, and the output limits."""
+        job = {"command": command, "server": server, "output": output, "stderr": stderr}
+        payload = json.dumps(job).encode()
+        await self._in.send_all(b"C %d\n" % len(payload) + payload)
 
     def stop_feeding(self, index: int) -> None:
         """File `index` is done: its feeding stops at its next frame boundary."""
