@@ -16,6 +16,8 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,6 +40,7 @@ LOG_CAP = "1m"  # the container log on the host: the runner's own messages only
 ROLE_LABEL = "org.codsh.role"
 NODE_LABEL = "org.codsh.node"  # which codsh node started it, to clean up after a crash
 JOB_LABEL = "org.codsh.job"  # which job it runs (one node and cluster)
+JOB_NAME = "codsh-job-"  # a warm container's name once a job took it (its labels cannot say)
 DOCKER_HINT = (
     "start the Docker engine (`make setup` starts dockerd when none answers), or set DOCKER_HOST"
 )
@@ -147,11 +150,58 @@ class ShardContainer:
 
     async def remove(self) -> None:
         """Kill (if running) and remove; safe to call twice, never raises on a gone container."""
-        if self._container is None:
-            return
-        container, self._container = self._container, None
         with trio.CancelScope(shield=True):
-            await trio.to_thread.run_sync(force_remove, container)
+            await trio.to_thread.run_sync(self.remove_sync)
+
+    def remove_sync(self) -> None:
+        container, self._container = self._container, None
+        if container is not None:
+            force_remove(container)
+
+    def claim(self, job: str) -> None:
+        """Name this started container for job `job` (blocking): a warm one was made before
+        its job was known, and Docker cannot add a label later; job_containers finds either."""
+        try:
+            self._container.rename(f"{JOB_NAME}{_safe(job)}-{secrets.token_hex(4)}")
+        except (docker.errors.DockerException, requests.exceptions.RequestException) as exc:
+            raise InfrastructureError(f"cannot name the job container: {exc}", ENGINE_HINT) from exc
+
+
+def _safe(job: str) -> str:
+    return re.sub(r"[^a-zA-Z0-9_.-]", "_", job)
+
+
+def job_containers(
+    client: docker.DockerClient, job: str, labels: tuple[str, ...] = (), every: bool = True
+) -> list[dict[str, Any]]:
+    """The shard containers of job `job` (with `labels` too; `every`: running or not, else
+    running): labelled with it, or warm ones named for it when it took them (claim)."""
+    base = [f"{ROLE_LABEL}=shard", *labels]
+    named = {"label": base, "name": f"^/{re.escape(JOB_NAME + _safe(job))}-[0-9a-f]+$"}
+    found: dict[str, dict[str, Any]] = {}
+    for filters in ({"label": [*base, f"{JOB_LABEL}={job}"]}, named):
+        for entry in client.api.containers(all=every, filters=filters):
+            found[entry["Id"]] = entry
+    return list(found.values())
+
+
+def job_of(entry: Mapping[str, Any]) -> str | None:
+    """The job a listed shard container serves (its label, or the name a warm one took)."""
+    labelled: str | None = (entry.get("Labels") or {}).get(JOB_LABEL)
+    names = [name.lstrip("/") for name in entry.get("Names") or []]
+    claimed = [
+        name[len(JOB_NAME) :].rsplit("-", 1)[0] for name in names if name.startswith(JOB_NAME)
+    ]
+    return labelled or (claimed[0] if claimed else None)
+
+
+def remove_job(client: docker.DockerClient, job: str, labels: tuple[str, ...] = ()) -> int:
+    """Remove the shard containers of job `job` (with `labels` too), e.g. a killed run's."""
+    leftovers = job_containers(client, job, labels)
+    for entry in leftovers:  # another process may remove one between listing and removing
+        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
+            client.api.remove_container(entry["Id"], force=True)
+    return len(leftovers)
 
 
 def hardened(

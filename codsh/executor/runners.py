@@ -14,6 +14,7 @@ from codsh.core.model import FileResult, Setup, Shard
 from codsh.core.spec import PYTHON, WASM, JobSpec
 from codsh.errors import InputError
 from codsh.executor.shard import Progress, ShardRunner
+from codsh.executor.warm import WarmPool
 from codsh.ipfs.client import KuboClient
 
 MAX_MODULE = 256 * 1024**2  # bytes of a .wasm module read into memory
@@ -30,10 +31,12 @@ async def shard_runner(
     scratch_root: Path | None = None,
     labels: Mapping[str, str] | None = None,
     check_locality: bool = True,
+    pool: WarmPool | None = None,
 ) -> tuple[Runner, Setup | None]:
     """The runner for `spec` on this node; a WASM module is fetched and compiled here (once per
     job on a node, or per shard task on a cluster), a Python environment built or reused, an
-    image named by content loaded when this engine lacks it (its Setup says so)."""
+    image named by content loaded when this engine lacks it (its Setup says so). A long-lived
+    node passes its `pool` of started containers (warm.py)."""
     image_setup = await _ensure_image(spec, ipfs, docker_client)
     if spec.kind == WASM:
         from codsh.core.determinism import job_seed
@@ -64,6 +67,7 @@ async def shard_runner(
             mounts={str(env.path): ENV_MOUNT},
             check_locality=check_locality,
             server=SERVER_COMMAND,  # the module imported once per container, a fork per file
+            pool=pool,
         )
         setup = Setup(env.path.name, env.built, round(env.seconds, 3))
         if image_setup is not None:  # the image too: loaded from IPFS here, or already there
@@ -76,7 +80,7 @@ async def shard_runner(
             )
         return runner, setup
     runner = ShardRunner(
-        spec, ipfs, docker_client, scratch_root, labels, check_locality=check_locality
+        spec, ipfs, docker_client, scratch_root, labels, check_locality=check_locality, pool=pool
     )
     return runner, image_setup
 

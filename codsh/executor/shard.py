@@ -14,8 +14,6 @@ replaced and the shard goes on from the next file. Memory stays bounded whatever
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
 import time
 from collections.abc import Callable, Mapping
 from pathlib import Path
@@ -38,10 +36,11 @@ from codsh.core.model import (
 from codsh.core.spec import JobSpec
 from codsh.errors import InfrastructureError
 from codsh.executor import cgroup
-from codsh.executor.container import ExitInfo, ShardContainer
+from codsh.executor.container import JOB_LABEL, ExitInfo, ShardContainer
 from codsh.executor.outputs import add_outputs, store_stderr
 from codsh.executor.shard_input import ShardInput
 from codsh.executor.streams import ContainerStreams, Fed, ShardOutputs, Status
+from codsh.executor.warm import Ready, Recipe, WarmPool, take_or_start
 from codsh.ipfs.client import AddResult, KuboClient
 from codsh.ipfs.multipart import AddEntry
 
@@ -63,6 +62,7 @@ class ShardRunner:
         mounts: Mapping[str, str] | None = None,
         check_locality: bool = True,
         server: str = "",
+        pool: WarmPool | None = None,
     ) -> None:
         self.spec = spec
         self.server = server  # a fork server serving the files (Python functions), or none
@@ -75,40 +75,40 @@ class ShardRunner:
         self.labels = labels  # put on every container, e.g. which node started it
         self.mounts = mounts  # host folder -> where containers see it, read-only
         self._cgroups: bool | None = None  # whether shard cgroups work here (asked once)
+        self.pool = pool  # ready containers a long-lived node keeps (warm.py), or none
 
     async def run(self, shard: Shard, progress: Progress = lambda _: None) -> list[FileResult]:
         if self._cgroups is None:
             info = await trio.to_thread.run_sync(self.docker.info)
             self._cgroups = cgroup.usable(info, os.environ.get("DOCKER_HOST"))
-        scratch = Path(tempfile.mkdtemp(prefix="codsh-shard-", dir=self.scratch_root))
-        group = cgroup.ShardCgroup() if self._cgroups else None
         try:
-            scratch.chmod(0o700)  # the node's user only: the runner opens the FIFOs as root
-            return await _ShardRun(self, shard, scratch, progress, group).run()
+            return await _ShardRun(self, shard, progress).run()
         except* InfrastructureError as errors:
             raise _first_leaf(errors) from None  # one clear error for the shard, not a tree
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-            if group is not None:
-                group.remove()
+
+    async def container(self) -> Ready:
+        """A started container for this job's shards: a warm one from the pool when it has one
+        (it cannot carry the job's label), else one started now."""
+        labels = dict(self.labels or {})
+        shared = {key: value for key, value in labels.items() if key != JOB_LABEL}
+        recipe = Recipe.of(
+            self.spec.image_digest,
+            self.spec.limits,
+            self.scratch_root,
+            shared,
+            self.mounts,
+            bool(self._cgroups),
+        )
+        return await take_or_start(self.pool, self.docker, recipe, labels)
 
 
 class _ShardRun:
-    def __init__(
-        self,
-        runner: ShardRunner,
-        shard: Shard,
-        scratch: Path,
-        progress: Progress,
-        group: cgroup.ShardCgroup | None,
-    ):
+    def __init__(self, runner: ShardRunner, shard: Shard, progress: Progress):
         self.runner = runner
-        self.group = group
-        self.meter = cgroup.ShardMeter(group)
+        self.meter = cgroup.ShardMeter(None)  # each container's, once it has one
         self.spec = runner.spec
         self.ipfs = runner.ipfs
         self.files = shard.files
-        self.scratch = scratch
         self.progress = progress
         self.results: list[FileResult] = []
         self.exit: ExitInfo | None = None
@@ -122,7 +122,6 @@ class _ShardRun:
         self._added: set[int] = set()  # its output part's add request completed
         self._reported: set[int] = set()
         self.outputs = ShardOutputs(self.spec.limits.output, self.spec.limits.stderr)
-        self._containers = 0  # started so far: each has its own streams
         self.stalled: str | None = None  # why this node gives the rest of the shard back
 
     async def run(self) -> list[FileResult]:
@@ -177,21 +176,12 @@ class _ShardRun:
         self.progress(result)
 
     async def _run_container(self, parts: trio.MemorySendChannel[AddEntry], start: int) -> None:
-        self._containers += 1
-        streams = ContainerStreams(self.scratch, f"c{self._containers}")
-        container = ShardContainer(
-            self.runner.docker,
-            self.spec.image_digest,
-            self.spec.limits,
-            self.scratch,
-            self.runner.labels,
-            self.runner.mounts,
-            self.group.parent if self.group else None,
-        )
+        ready = await self.runner.container()
+        streams, container = ready.streams(), ready.container
+        self.meter = cgroup.ShardMeter(ready.group)
         self.exit = None
         try:
             end = len(self.files)
-            await container.start(streams.tag)
             limits = self.spec.limits
             await streams.send_job(
                 self.spec.command, self.runner.server, limits.output, limits.stderr
@@ -212,7 +202,7 @@ class _ShardRun:
                         break
                 nursery.cancel_scope.cancel()
         finally:
-            await container.remove()
+            await ready.adiscard()
             await streams.aclose()
 
     async def _watch(self, container: ShardContainer) -> None:

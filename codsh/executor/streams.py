@@ -44,6 +44,14 @@ def _open_fifo(path: Path) -> int:
     return fd
 
 
+def make_streams(scratch: Path, tag: str) -> tuple[int, int]:
+    """A container's two FIFOs in `scratch`, and the host's ends (in, out) of them: made before
+    the container starts (a warm one waits on them), wrapped by ContainerStreams when used."""
+    make_fifo(scratch / f"{tag}.in")
+    make_fifo(scratch / f"{tag}.out")
+    return _open_fifo(scratch / f"{tag}.in"), _open_fifo(scratch / f"{tag}.out")
+
+
 @dataclass(frozen=True)
 class Status:
     """What the runner said of one file: its exit status, what it left behind ("" if none), why
@@ -162,12 +170,11 @@ class ContainerStreams:
     """The two FIFOs of one container (`tag`): `feed` writes the inputs of files [start, end)
     in, `read` hands what comes out to the shard's outputs."""
 
-    def __init__(self, scratch: Path, tag: str) -> None:
+    def __init__(self, scratch: Path, tag: str, fds: tuple[int, int] | None = None) -> None:
         self.tag = tag
-        make_fifo(scratch / f"{tag}.in")
-        make_fifo(scratch / f"{tag}.out")
-        self._in = trio.lowlevel.FdStream(_open_fifo(scratch / f"{tag}.in"))
-        self._out = trio.lowlevel.FdStream(_open_fifo(scratch / f"{tag}.out"))
+        into, out = fds or make_streams(scratch, tag)
+        self._in = trio.lowlevel.FdStream(into)
+        self._out = trio.lowlevel.FdStream(out)
         self.fed: dict[int, Fed] = {}
         self._stopped: set[int] = set()  # files whose input is no longer wanted (they are done)
         self._waiting: dict[int, trio.CancelScope] = {}

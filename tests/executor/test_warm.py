@@ -1,0 +1,160 @@
+"""Warm containers against real Docker and kubo: a long-lived node's next shard takes a container
+started before it, runs its own job in it, and nothing of a pool outlives it."""
+
+from __future__ import annotations
+
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import docker
+import pytest
+
+from codsh.core.model import FileResult, InputFile, Shard
+from codsh.core.spec import JobSpec, Limits
+from codsh.executor import warm
+from codsh.executor.container import job_containers, job_of, remove_job
+from codsh.executor.shard import ShardRunner
+from codsh.executor.warm import POOL_LABEL, Ready, Recipe, WarmPool
+from codsh.ipfs.client import KuboClient
+from codsh.ipfs.multipart import AddEntry
+from codsh.kubo_daemon import KuboProcess
+from tests.conftest import run
+from tests.executor.test_shard import _bytes, cat
+
+
+@pytest.fixture
+def pool(engine: docker.DockerClient) -> Iterator[WarmPool]:
+    made = WarmPool(engine, f"test-{uuid.uuid4().hex[:8]}", depth=1)
+    try:
+        yield made
+    finally:
+        made.close()
+
+
+def pooled(engine: docker.DockerClient, owner: str) -> list[str]:
+    """The IDs of the containers pool `owner` started (running or not)."""
+    filters = {"label": f"{POOL_LABEL}={owner}"}
+    return [entry["Id"] for entry in engine.api.containers(all=True, filters=filters)]
+
+
+def until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def shard_with(
+    kubo: KuboProcess,
+    engine: docker.DockerClient,
+    image_id: str,
+    scratch: Path,
+    pool: WarmPool,
+    contents: list[bytes],
+    command: str = "grep rain",
+) -> list[FileResult]:
+    async def go() -> list[FileResult]:
+        async with KuboClient(kubo.api_url) as ipfs:
+            added = await ipfs.add([AddEntry(f"f{i}", _bytes(c)) for i, c in enumerate(contents)])
+            files = tuple(
+                InputFile(a.name, a.cid, len(c)) for a, c in zip(added, contents, strict=True)
+            )
+            spec = JobSpec(command, "unused", image_digest=image_id)
+            runner = ShardRunner(spec, ipfs, engine, scratch, {"org.codsh.job": "j"}, pool=pool)
+            results = await runner.run(Shard(0, files))
+            return sorted(results, key=lambda r: int(r.path[1:]))
+
+    return run(go)
+
+
+def test_the_next_shard_takes_the_started_container_and_runs_only_its_own_job(
+    kubo: KuboProcess, engine: docker.DockerClient, image_id: str, tmp_path: Path, pool: WarmPool
+) -> None:
+    first = shard_with(kubo, engine, image_id, tmp_path, pool, [b"rain 1\ndry\n", b"dry\n"])
+    assert [r.exit_code for r in first] == [0, 1]
+    until(lambda: pool.waiting() == 1)  # made for the next shard after the first took none
+    (started,) = pooled(engine, pool.owner)
+    second = shard_with(kubo, engine, image_id, tmp_path, pool, [b"rain 2\n"], "sed s/rain/sun/")
+    assert [cat(kubo, r.output_cid) for r in second] == [b"sun 2\n"]
+    until(lambda: pool.waiting() == 1)
+    assert started not in pooled(engine, pool.owner)  # used once, then removed
+    assert len(pooled(engine, pool.owner)) == 1  # and replaced
+
+
+def test_a_different_recipe_starts_its_own_and_a_stale_one_is_replaced(
+    engine: docker.DockerClient,
+    image_id: str,
+    tmp_path: Path,
+    pool: WarmPool,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    recipe = Recipe.of(image_id, Limits(), tmp_path)
+    assert pool.take(recipe) is None
+    until(lambda: pool.waiting() == 1)
+    assert pool.take(Recipe.of(image_id, Limits(memory=64 * 1024**2), tmp_path)) is None
+    monkeypatch.setattr(warm, "MAX_AGE", 0.0)
+    (stale,) = pooled(engine, pool.owner)
+    assert pool.take(recipe) is None  # too old to trust: removed, not handed out
+    assert stale not in pooled(engine, pool.owner)
+
+
+def test_close_removes_every_ready_container_and_its_scratch(
+    engine: docker.DockerClient, image_id: str, tmp_path: Path
+) -> None:
+    pool = WarmPool(engine, f"test-{uuid.uuid4().hex[:8]}", depth=2)
+    assert pool.take(Recipe.of(image_id, Limits(), tmp_path)) is None
+    until(lambda: pool.waiting() == 2)
+    pool.close()
+    assert pooled(engine, pool.owner) == []
+    assert list(tmp_path.iterdir()) == []
+    assert pool.take(Recipe.of(image_id, Limits(), tmp_path)) is None  # and makes no more
+    assert pool.waiting() == 0
+
+
+def test_a_new_pool_removes_what_a_killed_one_left(
+    engine: docker.DockerClient, image_id: str, tmp_path: Path
+) -> None:
+    owner = f"test-{uuid.uuid4().hex[:8]}"
+    killed = WarmPool(engine, owner)
+    killed.take(Recipe.of(image_id, Limits(), tmp_path))
+    until(lambda: killed.waiting() == 1)
+    assert len(pooled(engine, owner)) == 1
+    restarted = WarmPool(engine, owner)
+    assert pooled(engine, owner) == []
+    restarted.close()
+    killed.close()
+
+
+def test_a_ready_runner_no_job_comes_to_exits_by_itself(
+    engine: docker.DockerClient, image_id: str, tmp_path: Path
+) -> None:
+    mark = {"org.codsh.test": uuid.uuid4().hex}
+    ready = Ready(engine, Recipe.of(image_id, Limits(), tmp_path, mark), idle=1)
+    try:
+        (container,) = engine.containers.list(
+            all=True, filters={"label": "org.codsh.test=" + mark["org.codsh.test"]}
+        )
+        until(lambda: (container.reload(), container.status)[1] == "exited", 20)
+        assert container.attrs["State"]["ExitCode"] == 0
+    finally:
+        ready.discard()
+    assert not ready.scratch.exists()
+
+
+def test_a_taken_container_is_found_and_removed_by_its_job(
+    engine: docker.DockerClient, image_id: str, tmp_path: Path
+) -> None:
+    job = f"job-{uuid.uuid4().hex[:6]}.1"
+    ready = Ready(engine, Recipe.of(image_id, Limits(), tmp_path))
+    try:
+        ready.container.claim(job)
+        (entry,) = job_containers(engine, job)
+        assert job_of(entry) == job
+        assert job_containers(engine, job.removesuffix(".1")) == []  # the name is matched whole
+        assert job_containers(engine, job + "1") == []
+        assert remove_job(engine, job) == 1
+        assert job_containers(engine, job) == []
+    finally:
+        ready.discard()
