@@ -4,7 +4,8 @@ Starts a kubo node and `codsh serve` (its jobs on this machine), then times, as 
 each: `codsh job list` (a client's start and one call) and a trivial one-file job
 (`codsh run -e cat --no-memo`), once in-process (the embedded default) and once through the API
 (CODSH_API + CODSH_TOKEN). The issue's goal: a job submitted through the API starts within 50 ms
-of a local one.
+of a local one. Last, the trivial job through the API with the orchestrator's warm containers (its
+default) and with `--warm 0`, the same run.
 
 "Starts" is measured, not inferred from whole runs: a loopback relay in front of kubo (for the
 local run) and in front of the API (for the API run) notes when the job's first request reaches
@@ -28,6 +29,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlsplit
 
@@ -90,11 +92,12 @@ def median_seconds(
     return statistics.median(times[1:]), statistics.median(starts[1:]) if starts else 0.0
 
 
-def start_server(env: dict[str, str], home: Path) -> tuple[subprocess.Popen[bytes], str]:
+def start_server(
+    env: dict[str, str], home: Path, *options: str
+) -> tuple[subprocess.Popen[bytes], str]:
     log = (home / "serve.log").open("wb")
-    proc = subprocess.Popen(
-        [CODSH, "serve", "--bind", "127.0.0.1:0"], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
+    command = [CODSH, "serve", "--bind", "127.0.0.1:0", *options]
+    proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
     address = home / "serve.json"
     deadline = time.monotonic() + 30
     while not address.exists():
@@ -136,20 +139,38 @@ def main() -> None:
                 .stdout.decode()
                 .strip()
             )
-            server, url = start_server(local, work / "home")
-            remote = {**local, "CODSH_API": url, "CODSH_TOKEN": token}
-            try:
+            remote = {**local, "CODSH_TOKEN": token}
+            with serving(remote, work / "home") as remote:
                 report(local, remote, cid, args.runs)
                 start_report(local, remote, cid, args.runs)
-            finally:
-                server.send_signal(signal.SIGINT)
-                server.wait(timeout=20)
+                warm = median_seconds(trivial_job(cid), remote, args.runs)[0] * 1000
+            with serving(remote, work / "home", "--warm", "0") as remote:
+                cold = median_seconds(trivial_job(cid), remote, args.runs)[0] * 1000
+            print(
+                f"{'trivial job via API':32} warm containers {warm:7.1f} ms  --warm 0 {cold:7.1f} ms"
+            )
+            print(f"  warm - cold {warm - cold:+.1f} ms, ratio {warm / cold:.2f}")
         finally:
             kubo_daemon.stop(work / "kubo")
 
 
+@contextlib.contextmanager
+def serving(env: dict[str, str], home: Path, *options: str) -> Iterator[dict[str, str]]:
+    """`env` for clients of a `codsh serve` (with `options`) running meanwhile."""
+    server, url = start_server(env, home, *options)
+    try:
+        yield {**env, "CODSH_API": url}
+    finally:
+        server.send_signal(signal.SIGINT)
+        server.wait(timeout=20)
+
+
+def trivial_job(cid: str) -> list[str]:
+    return [CODSH, "run", "-e", "cat", "--no-memo", "-c", cid]
+
+
 def report(local: dict[str, str], remote: dict[str, str], cid: str, runs: int) -> None:
-    job = [CODSH, "run", "-e", "cat", "--no-memo", "-c", cid]
+    job = trivial_job(cid)
     rows = [
         ("codsh job list", [CODSH, "job", "list"]),
         ("trivial job (1 file)", job),
@@ -164,7 +185,7 @@ def report(local: dict[str, str], remote: dict[str, str], cid: str, runs: int) -
 
 def start_report(local: dict[str, str], remote: dict[str, str], cid: str, runs: int) -> None:
     """Exec -> the job's first request: to kubo for a local job, to the API for an API one."""
-    job = [CODSH, "run", "-e", "cat", "--no-memo", "-c", cid]
+    job = trivial_job(cid)
     to_kubo = Relay(address_of(local["CODSH_IPFS"]))
     to_api = Relay(address_of(remote["CODSH_API"]))
     relayed = f"http://127.0.0.1:{to_kubo.port}"

@@ -44,6 +44,7 @@ class ServeOptions:
     insecure: bool = False  # allow http on a non-loopback address
     tls_from_cluster: bool = False  # serve https with where.tls's certificate (the cluster CA's)
     max_files: int = DEFAULT_MAX_FILES  # files per job, for tokens without a limit of their own
+    warm: int | None = None  # started containers kept per kind of job (None: one per core)
 
 
 def tokens_db(home: Path | None = None) -> Path:
@@ -151,7 +152,12 @@ async def serve(options: ServeOptions) -> None:
     with JobStore(jobs_db()) as store:
         tokens = TokenStore(tokens_db())
         service = Orchestrator(
-            store, options.ipfs_api, options.where, options.max_running, options.max_files
+            store,
+            options.ipfs_api,
+            options.where,
+            options.max_running,
+            options.max_files,
+            options.warm,
         )
         try:
             async with trio.open_nursery() as nursery:

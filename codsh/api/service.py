@@ -5,9 +5,10 @@ subscribers (the API's event streams)."""
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import trio
 
@@ -29,6 +30,10 @@ from codsh.jobs.resumable import kept_results
 from codsh.jobs.store import INTERRUPTED, JobRecord, JobStore
 from codsh.jobs.where import Where
 from codsh.names import NameStore, check_name, check_owner, publish_job
+
+if TYPE_CHECKING:
+    from codsh.executor.warm import WarmPool
+    from codsh.jobs.execution import Execution
 
 log = logging.getLogger("codsh.serve")
 Work = Callable[
@@ -112,8 +117,10 @@ class Orchestrator:
         where: Where,
         max_running: int = 8,
         max_files: int = DEFAULT_MAX_FILES,
+        warm: int | None = None,
     ) -> None:
         self.store = store
+        self.warm = (os.cpu_count() or 1) if warm is None else warm  # started containers kept
         self.ipfs_api = ipfs_api
         self.where = where
         self.max_running = max_running
@@ -122,13 +129,24 @@ class Orchestrator:
         self._scopes: dict[str, trio.CancelScope] = {}
         self._owners: dict[str, str] = {}  # running job (never a pipeline's stage) -> its user
         self._nursery: trio.Nursery | None = None
+        self.pool: WarmPool | None = None  # started containers for jobs run here (warm.py)
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve jobs until cancelled (then every running job is cancelled and recorded so)."""
-        async with trio.open_nursery() as nursery:
-            self._nursery = nursery
-            task_status.started()
-            await trio.sleep_forever()
+        if self.warm and not self.where.scheduler:
+            self.pool = await trio.to_thread.run_sync(warm_pool, self.warm)
+        try:
+            async with trio.open_nursery() as nursery:
+                self._nursery = nursery
+                task_status.started()
+                await trio.sleep_forever()
+        finally:
+            if self.pool is not None:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(self.pool.close)
+
+    def execution(self, job_id: str, suspects: frozenset[str] = frozenset()) -> Execution:
+        return self.where.execution(job_id, suspects=suspects, pool=self.pool)
 
     async def submit(self, spec: JobSpec, user: User, name: str | None = None) -> JobRecord:
         """Record job `spec` as `user`'s and start it; its image is pinned by ID here, as the
@@ -170,9 +188,8 @@ class Orchestrator:
         record, steps = new_pipeline(self.store, stages, first, fuse, runs_on, name, user.name)
 
         async def work(ipfs: KuboClient, feed: JobFeed) -> None:
-            execution = self.where.execution
             await run_pipeline(
-                self.store, record.id, steps, first, ipfs, execution, feed, runs_on, user.name
+                self.store, record.id, steps, first, ipfs, self.execution, feed, runs_on, user.name
             )
 
         self._start(record.id, user.name, work)
@@ -205,7 +222,7 @@ class Orchestrator:
             suspects = frozenset[str]()
             if spec.verify:
                 suspects = await trio.to_thread.run_sync(self.store.outvoted_nodes)
-            execution = self.where.execution(job_id, suspects=suspects)
+            execution = self.execution(job_id, suspects)
             if spec.target.max_price is not None and done is None:  # quoted first, as here
                 await self._quote(job_id, spec, ipfs, suspects, tree)
             await run_recorded(self.store, job_id, spec, ipfs, execution, feed, done, tree)
@@ -230,7 +247,7 @@ class Orchestrator:
             self.store,
             spec,
             ipfs,
-            lambda job: self.where.execution(job, suspects=suspects),
+            lambda job: self.execution(job, suspects),
             self.where.runs_on,
             tree,
             self._owners.get(job_id),
@@ -347,13 +364,28 @@ def _check_name(name: str | None, user: User) -> None:
         check_owner(names, check_name(name), user.name)
 
 
+def warm_pool(depth: int) -> WarmPool | None:
+    """The pool of started containers for the jobs this orchestrator runs itself, `depth` per
+    kind (its owner is the data dir: a restart removes what a killed run left); none without
+    Docker (each job then fails on it, and says so)."""
+    from codsh.config import data_dir
+    from codsh.executor.container import docker_client
+    from codsh.executor.warm import WarmPool
+
+    try:
+        return WarmPool(docker_client(), f"serve:{data_dir()}", depth)
+    except CodshError as exc:
+        log.warning("no warm containers: %s", exc.message)
+        return None
+
+
 def remove_job_containers(job_id: str) -> None:
     """Remove what a killed run of local job `job_id` left in Docker (best effort: without a
     Docker engine the job fails again, and says so)."""
-    from codsh.executor.container import JOB_LABEL, docker_client, remove_leftovers
+    from codsh.executor.container import docker_client, remove_job
 
     try:
-        remove_leftovers(docker_client(), JOB_LABEL, job_id)
+        remove_job(docker_client(), job_id)
     except CodshError as exc:
         log.warning("could not remove job %s's containers: %s", job_id, exc.message)
 

@@ -40,11 +40,12 @@ from codsh.errors import CodshError, InfrastructureError
 from codsh.executor.container import (
     JOB_LABEL,
     NODE_LABEL,
-    ROLE_LABEL,
     docker_client,
+    remove_job,
     remove_leftovers,
 )
 from codsh.executor.runners import shard_runner
+from codsh.executor.warm import WarmPool
 from codsh.ipfs.client import KuboClient
 
 PLUGIN = "codsh"
@@ -94,6 +95,7 @@ class CodshNode(WorkerPlugin):
         self.node_id = node_id  # stable across restarts: names this node's containers and scratch
         self.cluster = cluster  # which cluster's member: two clusters' "node0" on one machine
         self.docker: docker.DockerClient | None = None
+        self.pool: WarmPool | None = None  # started containers for its next shards
         self.held = BlockIndex()  # what its kubo stores, for big inventory questions
         self.openings = Openings()  # replicated jobs' answers kept back (commit before reveal)
         self._lock = threading.Lock()
@@ -120,12 +122,15 @@ class CodshNode(WorkerPlugin):
         remove_leftovers(self.docker, NODE_LABEL, self.identity)
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.scratch.mkdir(parents=True)
+        self.pool = WarmPool(self.docker, self.identity, self.slots)
         self._watch = asyncio.get_running_loop().create_task(self._watch_released(worker))
 
     def teardown(self, worker: Worker) -> None:
         if self._watch is not None:
             self._watch.cancel()
         self.stop_where(lambda _: True)
+        if self.pool is not None:
+            self.pool.close()
 
     @contextlib.contextmanager
     def running(self, job: str, key: str) -> Iterator[trio.CancelScope]:
@@ -223,12 +228,7 @@ async def stop_job(job: str, dask_worker: Worker) -> int:
 def remove_own(engine: docker.DockerClient, identity: str, job: str) -> int:
     """Remove job `job`'s shard containers that node `identity` started (never another
     cluster's, whose job might have the same ID)."""
-    labels = [f"{ROLE_LABEL}=shard", f"{NODE_LABEL}={identity}", f"{JOB_LABEL}={job}"]
-    leftovers = engine.api.containers(all=True, filters={"label": labels})
-    for entry in leftovers:  # another process may remove one between listing and removing
-        with contextlib.suppress(docker.errors.NotFound, docker.errors.APIError):
-            engine.api.remove_container(entry["Id"], force=True)
-    return len(leftovers)
+    return remove_job(engine, job, (f"{NODE_LABEL}={identity}",))
 
 
 def run_shard_task(
@@ -299,7 +299,9 @@ async def _run_shard(
         with plugin.running(job, key) as scope, scope:
             labels = {**plugin.container_labels, JOB_LABEL: job}
             try:
-                runner, setup = await shard_runner(spec, ipfs, engine, plugin.scratch, labels)
+                runner, setup = await shard_runner(
+                    spec, ipfs, engine, plugin.scratch, labels, pool=plugin.pool
+                )
                 finished = await runner.run(shard, progress)
                 error = None
             except InfrastructureError as exc:  # said plainly: the driver may try another node

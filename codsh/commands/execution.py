@@ -25,7 +25,7 @@ from codsh.core.plan import locality_lines
 from codsh.core.sampling import chance_line
 from codsh.core.spec import JobSpec
 from codsh.errors import EXIT_FAILURES, EXIT_OK, InputError
-from codsh.executor.container import JOB_LABEL, docker_client, remove_leftovers
+from codsh.executor.container import docker_client, remove_job
 from codsh.inputs import InputTree
 from codsh.jobs.events import Events
 from codsh.jobs.finish import JobResult
@@ -113,7 +113,7 @@ def resume(settings: Settings, job_id: str, tls: Path | None, slots: int, as_jso
         if slots:
             spec = replace(spec, target=replace(spec.target, slots=slots))
         engine = docker_client()
-        remove_leftovers(engine, JOB_LABEL, record.id)  # containers its killed driver left behind
+        remove_job(engine, record.id)  # containers its killed driver left behind
         done = kept_results(store, record.id)  # failures below the command run again
     store = JobStore(jobs_db())
     record = store.restart(record.id)

@@ -48,6 +48,13 @@ DEFAULT_MAX_FILES = 100_000  # as codsh.api.limits (not imported: it loads the A
     "the user's token says otherwise.",
 )
 @click.option(
+    "--warm",
+    type=click.IntRange(0),
+    metavar="N",
+    help="Containers kept started for the next shards of each kind of job run recently, so a "
+    "shard does not wait ~0.3 s for Docker (0: none) [default: one per core; jobs run here].",
+)
+@click.option(
     "--certfile",
     type=click.Path(path_type=Path, dir_okay=False),
     metavar="PEM",
@@ -78,6 +85,7 @@ def serve(
     tls: Path | None,
     max_running: int,
     max_files: int,
+    warm: int | None,
     certfile: Path | None,
     keyfile: Path | None,
     tls_from_cluster: bool,
@@ -112,6 +120,7 @@ def serve(
         insecure,
         tls_from_cluster,
         max_files,
+        warm,
     )
     try:
         run_async(run_server, options)

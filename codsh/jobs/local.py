@@ -17,6 +17,7 @@ from codsh.core.reschedule import MAX_TRIES, unfinished
 from codsh.core.spec import JobSpec
 from codsh.errors import InfrastructureError
 from codsh.executor.runners import Runner, shard_runner
+from codsh.executor.warm import WarmPool
 from codsh.ipfs.client import KuboClient
 from codsh.jobs.execution import OnFile, Ran
 from codsh.jobs.where import Where
@@ -26,11 +27,12 @@ from codsh.jobs.where import Where
 class LocalExecution:
     engine: docker.DockerClient
     labels: Mapping[str, str] = field(default_factory=dict)  # on every container (its job)
+    pool: WarmPool | None = None  # started containers a long-lived process keeps (serve)
 
     @asynccontextmanager
     async def open(self, spec: JobSpec, ipfs: KuboClient) -> AsyncIterator[LocalRun]:
         Where(None).admits(spec)
-        yield LocalRun(spec, ipfs, self.engine, self.labels)
+        yield LocalRun(spec, ipfs, self.engine, self.labels, self.pool)
 
 
 @dataclass
@@ -39,6 +41,7 @@ class LocalRun:
     ipfs: KuboClient
     engine: docker.DockerClient
     labels: Mapping[str, str]
+    pool: WarmPool | None = None
     outputs_here: bool = True
 
     async def available(self, inputs: list[str], outputs: set[str]) -> set[str]:
@@ -61,7 +64,12 @@ class LocalRun:
         slots = target.slots or os.cpu_count() or 1
         shards = make_shards(files, max_files=target.shard_size, min_shards=slots)
         runner, setup = await shard_runner(  # one machine: every input counts as read here
-            self.spec, self.ipfs, self.engine, labels=self.labels, check_locality=False
+            self.spec,
+            self.ipfs,
+            self.engine,
+            labels=self.labels,
+            check_locality=False,
+            pool=self.pool,
         )
         usage: list[ShardUse] = []
         results = await run_shards(runner, shards, slots, on_file, usage)

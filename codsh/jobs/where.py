@@ -12,6 +12,7 @@ if TYPE_CHECKING:
     import docker
 
     from codsh.core.spec import JobSpec
+    from codsh.executor.warm import WarmPool
     from codsh.jobs.execution import Execution
 
 
@@ -48,8 +49,10 @@ class Where:
         job_id: str,
         engine: docker.DockerClient | None = None,
         suspects: frozenset[str] = frozenset(),
+        pool: WarmPool | None = None,
     ) -> Execution:
-        """How job `job_id` runs; `suspects`: nodes outvoted before (--verify checks all theirs)."""
+        """How job `job_id` runs; `suspects`: nodes outvoted before (--verify checks all theirs);
+        `pool`: started containers a long-lived process keeps for running here (warm.py)."""
         tls = self.checked().tls
         if self.scheduler and tls:
             from codsh.cluster.execution import ClusterExecution  # imports Dask: only when used
@@ -58,4 +61,4 @@ class Where:
         from codsh.executor.container import JOB_LABEL, docker_client
         from codsh.jobs.local import LocalExecution
 
-        return LocalExecution(engine or docker_client(), {JOB_LABEL: job_id})
+        return LocalExecution(engine or docker_client(), {JOB_LABEL: job_id}, pool)

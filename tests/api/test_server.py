@@ -10,6 +10,7 @@ from pathlib import Path
 
 import docker
 
+from codsh.executor.container import job_containers
 from tests.api.conftest import Orchestrator, codsh
 from tests.commands.cli import add, cat
 from tests.commands.cli import codsh as run_cli
@@ -128,9 +129,7 @@ def test_a_cancelled_job_stops_its_containers_and_is_recorded_cancelled(
     assert status == 202, body
     record = orchestrator.wait(job["id"], timeout=30)
     assert record["state"] == "cancelled"
-    engine = docker.from_env()
-    labels = [f"org.codsh.job={job['id']}"]
-    assert engine.containers.list(all=True, filters={"label": labels}) == []
+    assert job_containers(docker.from_env(), job["id"]) == []
     assert orchestrator.call("POST", f"/v1/jobs/{job['id']}/cancel")[0] == 409
 
 

@@ -24,7 +24,13 @@ from codsh.cluster.tls import cluster_id
 from codsh.config import jobs_db
 from codsh.core.spec import JobSpec
 from codsh.errors import ServiceUnavailable
-from codsh.executor.container import JOB_LABEL, NODE_LABEL, ROLE_LABEL, docker_client
+from codsh.executor.container import (
+    NODE_LABEL,
+    ROLE_LABEL,
+    docker_client,
+    job_containers,
+    job_of,
+)
 from codsh.ipfs.client import KuboClient
 from codsh.jobs.finish import JobResult
 from codsh.jobs.run import run_job
@@ -97,11 +103,10 @@ def submit(
 def shard_containers(job: str, node: str | None = None, every: bool = False) -> list[Any]:
     """The shard containers of job key `job` (on `node`), running or, with `every`, any (the
     plain listing: `containers.list` fails on a container removed while it lists)."""
-    labels = [f"{ROLE_LABEL}=shard", f"{JOB_LABEL}={job}"]
-    labels += (
-        [f"{NODE_LABEL}={node_identity(node, cluster_id(devstack.tls_root()))}"] if node else []
+    labels = (
+        (f"{NODE_LABEL}={node_identity(node, cluster_id(devstack.tls_root()))}",) if node else ()
     )
-    listed: list[Any] = docker_client().api.containers(all=every, filters={"label": labels})
+    listed: list[Any] = job_containers(docker_client(), job, labels, every)
     return listed
 
 
@@ -220,11 +225,12 @@ def test_a_job_cancelled_from_the_cli_stops_its_containers_and_keeps_what_finish
 
 def running_job_keys() -> set[str]:
     """The job keys on the running shard containers of this devstack's nodes."""
-    filters = {"label": [f"{ROLE_LABEL}=shard", JOB_LABEL]}
+    filters = {"label": f"{ROLE_LABEL}=shard"}
     containers = docker_client().api.containers(filters=filters)
     cluster = cluster_id(devstack.tls_root())
     names = {node_identity(node.name, cluster) for node in devstack.status()}
-    return {c["Labels"][JOB_LABEL] for c in containers if c["Labels"].get(NODE_LABEL) in names}
+    ours = [c for c in containers if c["Labels"].get(NODE_LABEL) in names]
+    return {job for job in map(job_of, ours) if job}  # a warm one nobody took serves none
 
 
 @pytest.mark.slow

@@ -14,7 +14,11 @@ from codsh.cluster.execution import ClusterExecution
 from codsh.cluster.node import node_identity
 from codsh.cluster.tls import cluster_id
 from codsh.core.spec import JobSpec
-from codsh.executor.container import JOB_LABEL, NODE_LABEL, ROLE_LABEL, docker_client
+from codsh.executor.container import (
+    NODE_LABEL,
+    docker_client,
+    job_containers,
+)
 from codsh.ipfs.client import KuboClient
 from codsh.jobs.finish import JobResult
 from codsh.jobs.run import run_job
@@ -32,8 +36,7 @@ def dataset(root: Path, tag: str) -> Path:
 
 
 def containers_of(job: str) -> list[object]:
-    filters = {"label": [f"{ROLE_LABEL}=shard", f"{JOB_LABEL}={job}"]}
-    listed: list[object] = docker_client().api.containers(filters=filters)
+    listed: list[object] = job_containers(docker_client(), job, every=False)
     return listed
 
 

@@ -18,7 +18,7 @@ import docker
 
 from codsh.core.model import FileResult
 from codsh.core.spec import JobSpec
-from codsh.executor.container import JOB_LABEL
+from codsh.executor.container import job_containers
 from codsh.jobs.store import JobStore
 from codsh.kubo_daemon import KuboProcess
 from tests.commands.cli import Tree, add, assert_usage_error, codsh, write_tree
@@ -110,8 +110,9 @@ def kill_one_sleeping(engine: docker.DockerClient, job: str) -> str:
     sleep); its ID."""
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
-        for found in engine.containers.list(filters={"label": f"{JOB_LABEL}={job}"}):
+        for entry in job_containers(engine, job, every=False):
             with contextlib.suppress(docker.errors.APIError):  # it may end in between
+                found = engine.containers.get(entry["Id"])
                 if any("sleep" in " ".join(p) for p in found.top()["Processes"] or []):
                     found.kill()
                     return str(found.id)
