@@ -87,8 +87,10 @@ class CodshNode(WorkerPlugin):
         node_id: str,
         cluster: str = "",
         prices: PriceList | None = None,
+        warm: int | None = None,
     ) -> None:
         self.ipfs_api = ipfs_api
+        self.warm = slots if warm is None else warm  # started containers kept per kind
         self.prices = prices or PriceList()  # published at join, in every inventory answer
         self.labels = dict(labels)
         self.slots = slots
@@ -122,7 +124,7 @@ class CodshNode(WorkerPlugin):
         remove_leftovers(self.docker, NODE_LABEL, self.identity)
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.scratch.mkdir(parents=True)
-        self.pool = WarmPool(self.docker, self.identity, self.slots)
+        self.pool = WarmPool(self.docker, self.identity, self.warm) if self.warm else None
         self._watch = asyncio.get_running_loop().create_task(self._watch_released(worker))
 
     def teardown(self, worker: Worker) -> None:
@@ -327,9 +329,11 @@ def serve(
     prices: PriceList | None = None,
     host: str | None = None,
     port: int = 0,
+    warm: int | None = None,
 ) -> None:
     """Run a node until it is stopped: a Dask worker with the codsh plugin (on `host`:`port`,
-    else loopback for a loopback scheduler, else the address that reaches it, any port)."""
+    else loopback for a loopback scheduler, else the address that reaches it, any port), with
+    `warm` started containers per kind of shard (None: one per slot)."""
     node_id = name or hashlib.sha256(ipfs_api.encode()).hexdigest()[:12]
     cluster = cluster_id(tls)
     loopback = "127.0.0.1" if scheduler.split("://")[-1].startswith("127.") else None
@@ -343,7 +347,7 @@ def serve(
                 host=host or loopback,
                 port=port,
                 security=security(tls),
-                plugins=(CodshNode(ipfs_api, labels, slots, node_id, cluster, prices),),
+                plugins=(CodshNode(ipfs_api, labels, slots, node_id, cluster, prices, warm),),
                 resources={"slots": slots},
             ) as worker:
                 await worker.finished()

@@ -50,9 +50,11 @@ DEFAULT_MAX_FILES = 100_000  # as codsh.api.limits (not imported: it loads the A
 @click.option(
     "--warm",
     type=click.IntRange(0),
+    envvar="CODSH_WARM",
     metavar="N",
     help="Containers kept started for the next shards of each kind of job run recently, so a "
-    "shard does not wait ~0.3 s for Docker (0: none) [default: one per core; jobs run here].",
+    "shard does not wait ~0.3 s for Docker (0: none) [default: one per core, for jobs run "
+    "here; env CODSH_WARM].",
 )
 @click.option(
     "--certfile",

@@ -15,8 +15,10 @@ import urllib.error
 from collections.abc import Iterator
 from pathlib import Path
 
+import docker
 import pytest
 
+from codsh.executor.warm import POOL_LABEL
 from codsh.jobs.store import JobStore
 from codsh.kubo_daemon import KuboProcess
 from tests.api.conftest import Orchestrator, codsh
@@ -149,3 +151,45 @@ def test_a_killed_orchestrator_resumes_its_jobs_at_start_without_redoing_files(
     status, again = api.call("POST", "/v1/jobs", body=undisturbed)
     assert status == 201, again
     assert api.wait(again["id"])["output"] == poller.end["output"]
+
+
+def pooled(owner: str) -> set[str]:
+    """The IDs of the warm containers of pool `owner` (executor/warm.py), running or not."""
+    filters = {"label": f"{POOL_LABEL}={owner}"}
+    return {entry["Id"] for entry in docker.from_env().api.containers(all=True, filters=filters)}
+
+
+def until_pooled(owner: str, count: int) -> set[str]:
+    deadline = time.monotonic() + 60
+    while len(found := pooled(owner)) != count:
+        assert time.monotonic() < deadline, f"{len(found)} warm containers, not {count}"
+        time.sleep(0.1)
+    return found
+
+
+def test_the_orchestrator_keeps_warm_containers_and_leaves_none_behind(
+    serve: tuple[Serve, Orchestrator], tmp_path: Path
+) -> None:
+    server, api = serve
+    owner, depth = f"serve:{api.home}", os.cpu_count() or 1
+    source = add(api.env, tmp_path / "in", {"a.txt": b"rain\n"})
+    spec = {"command": "tr a-z A-Z", "input": source, "target": {"memo": False}}
+    outputs = []
+    for _ in range(2):  # the second takes a container started after the first
+        status, job = api.call("POST", "/v1/jobs", body=spec)
+        assert status == 201, job
+        record = api.wait(job["id"])
+        assert record["state"] == "succeeded", record
+        outputs.append(record["output"])
+        ready = until_pooled(owner, depth)  # one per core, for the next job of this kind
+    assert outputs[0] == outputs[1]
+
+    server.kill()  # what a killed orchestrator left, its next start removes
+    assert pooled(owner) == ready
+    api.url = server.start()
+    assert pooled(owner) == set()
+    status, job = api.call("POST", "/v1/jobs", body=spec)
+    assert api.wait(job["id"])["output"] == outputs[0]
+    until_pooled(owner, depth)
+    server.stop()  # and a stopped one removes its own
+    assert pooled(owner) == set()

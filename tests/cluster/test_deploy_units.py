@@ -79,3 +79,13 @@ def test_systemd_analyze_refuses_a_broken_unit(tmp_path: Path) -> None:
     (tmp_path / "codsh-node.service").write_text(text)
     with pytest.raises(AssertionError, match="not executable"):
         verify(tmp_path, "codsh-node.service")
+
+
+def test_node_join_unit_keeps_warm(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("CODSH_TLS", "DOCKER_HOST")}
+    env["CODSH_HOME"] = str(tmp_path)
+    join = ["node", "join", "tls://10.0.0.5:8786", "--ipfs", "http://127.0.0.1:5001"]
+    made = codsh(*join, "--tls", "tls/a", "--warm", "0", "--unit", env=env, cwd=tmp_path)
+    assert made.code == 0, made.err
+    exec_start = next(line for line in made.out.decode().splitlines() if "ExecStart=" in line)
+    assert exec_start.endswith(" --warm 0")  # no started containers kept on that machine
