@@ -158,6 +158,14 @@ class ShardContainer:
         if container is not None:
             force_remove(container)
 
+    def running(self) -> bool:
+        """Whether it still runs (blocking; ~3 ms): a warm one may have died while it waited."""
+        try:
+            self._container.reload()
+        except (docker.errors.DockerException, requests.exceptions.RequestException):
+            return False
+        return bool(self._container.status == "running")
+
     def claim(self, job: str) -> None:
         """Name this started container for job `job` (blocking): a warm one was made before
         its job was known, and Docker cannot add a label later; job_containers finds either."""

@@ -143,23 +143,26 @@ class WarmPool:
         )
 
     def take(self, recipe: Recipe) -> Ready | None:
-        """A ready container made to `recipe` (None: none yet); another is made for the next."""
+        """A ready container made to `recipe` (None: none yet), running and not older than
+        MAX_AGE (any other is removed); another is made for the next shard."""
         recipe = self.labelled(recipe)
-        stale: list[Ready] = []
         taken: Ready | None = None
-        with self._lock:
-            ready = self._ready.get(recipe, [])
-            while ready and taken is None:
-                candidate = ready.pop(0)
-                fresh = time.monotonic() - candidate.made < MAX_AGE
-                taken = candidate if fresh else None
-                stale += [] if fresh else [candidate]
-            if recipe in self._ready:
-                self._ready.move_to_end(recipe)
-        for old in stale:
-            old.discard()
+        while taken is None and (candidate := self._next(recipe)) is not None:
+            fresh = time.monotonic() - candidate.made < MAX_AGE
+            if fresh and candidate.container.running():
+                taken = candidate
+            else:
+                candidate.discard()
         self._refill(recipe)
         return taken
+
+    def _next(self, recipe: Recipe) -> Ready | None:
+        with self._lock:
+            ready = self._ready.get(recipe)
+            if not ready:
+                return None
+            self._ready.move_to_end(recipe)
+            return ready.pop(0)
 
     def _refill(self, recipe: Recipe) -> None:
         """Make as many as `recipe` lacks of `depth` (ready, or being made)."""

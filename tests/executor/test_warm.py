@@ -158,3 +158,15 @@ def test_a_taken_container_is_found_and_removed_by_its_job(
         assert job_containers(engine, job) == []
     finally:
         ready.discard()
+
+
+def test_a_ready_container_that_died_costs_the_shard_nothing(
+    kubo: KuboProcess, engine: docker.DockerClient, image_id: str, tmp_path: Path, pool: WarmPool
+) -> None:
+    shard_with(kubo, engine, image_id, tmp_path, pool, [b"rain 0\n"])
+    until(lambda: pool.waiting() == 1)
+    (ready,) = pooled(engine, pool.owner)
+    engine.api.kill(ready)  # e.g. the engine restarted, or someone ran `docker kill`
+    results = shard_with(kubo, engine, image_id, tmp_path, pool, [b"rain 1\n", b"rain 2\n"])
+    assert [cat(kubo, r.output_cid) for r in results] == [b"rain 1\n", b"rain 2\n"]
+    assert all(r.exit_code == 0 for r in results)
