@@ -28,6 +28,18 @@ def tls_option(required: bool = False) -> Callable[[F], F]:
     )
 
 
+def warm_option(default: str) -> Callable[[F], F]:
+    """--warm / CODSH_WARM: started containers a long-lived process keeps (executor/warm.py)."""
+    return click.option(
+        "--warm",
+        type=click.IntRange(0),
+        envvar="CODSH_WARM",
+        metavar="N",
+        help="Containers kept started for the next shards of each kind run recently, so a shard "
+        f"does not wait ~0.3 s for Docker (0: none) [default: {default}; env CODSH_WARM].",
+    )
+
+
 unit_option = click.option(
     "--unit",
     is_flag=True,
@@ -91,14 +103,7 @@ def node() -> None:
     default=0,
     help="Shards at once [default: 0, the machine's CPU count].",
 )
-@click.option(
-    "--warm",
-    type=click.IntRange(0),
-    envvar="CODSH_WARM",
-    metavar="N",
-    help="Containers kept started for the next shards of each kind run recently, so a shard "
-    "does not wait ~0.3 s for Docker (0: none) [default: one per slot; env CODSH_WARM].",
-)
+@warm_option("one per slot")
 @tls_option(required=True)
 @click.option("--name", help="Worker name shown by the scheduler.")
 @click.option(

@@ -9,7 +9,7 @@ from typing import Any, TypeVar
 
 import click
 
-from codsh.commands.cluster import tls_option
+from codsh.commands.cluster import tls_option, warm_option
 from codsh.commands.settings import Settings, pass_settings, run_async
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -47,15 +47,7 @@ DEFAULT_MAX_FILES = 100_000  # as codsh.api.limits (not imported: it loads the A
     help="Files one job may have (a bigger input gets HTTP 429 before anything runs), unless "
     "the user's token says otherwise.",
 )
-@click.option(
-    "--warm",
-    type=click.IntRange(0),
-    envvar="CODSH_WARM",
-    metavar="N",
-    help="Containers kept started for the next shards of each kind of job run recently, so a "
-    "shard does not wait ~0.3 s for Docker (0: none) [default: one per core, for jobs run "
-    "here; env CODSH_WARM].",
-)
+@warm_option("one per core, for the jobs it runs itself")
 @click.option(
     "--certfile",
     type=click.Path(path_type=Path, dir_okay=False),

@@ -9,6 +9,7 @@ import docker
 from codsh.core.model import FileResult, InputFile, Shard
 from codsh.core.spec import JobSpec, Limits
 from codsh.executor.shard import ShardRunner
+from codsh.executor.warm import WarmPool
 from codsh.ipfs.client import KuboClient
 from codsh.ipfs.multipart import AddEntry
 from codsh.kubo_daemon import KuboProcess
@@ -26,9 +27,11 @@ def run_shard(
     command: str,
     contents: list[bytes],
     scratch: Path,
+    pool: WarmPool | None = None,
     **limits: float,
 ) -> list[FileResult]:
-    """Add `contents` as files f0..fN, run them as one shard, return results in file order."""
+    """Add `contents` as files f0..fN, run them as one shard, return results in file order
+    (with `pool`: as a long-lived node runs it, in a warm container when one is ready)."""
 
     async def go() -> list[FileResult]:
         async with KuboClient(kubo.api_url) as ipfs:
@@ -37,7 +40,9 @@ def run_shard(
                 InputFile(a.name, a.cid, len(c)) for a, c in zip(added, contents, strict=True)
             )
             spec = JobSpec(command, "unused", image_digest=image_id, limits=Limits(**limits))  # type: ignore[arg-type]
-            results = await ShardRunner(spec, ipfs, engine, scratch).run(Shard(0, files))
+            labels = {"org.codsh.job": "j"}
+            runner = ShardRunner(spec, ipfs, engine, scratch, labels, pool=pool)
+            results = await runner.run(Shard(0, files))
             return sorted(results, key=lambda r: int(r.path[1:]))
 
     return run(go)

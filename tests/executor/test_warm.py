@@ -11,17 +11,13 @@ from pathlib import Path
 import docker
 import pytest
 
-from codsh.core.model import FileResult, InputFile, Shard
-from codsh.core.spec import JobSpec, Limits
+from codsh.core.model import FileResult
+from codsh.core.spec import Limits
 from codsh.executor import warm
 from codsh.executor.container import job_containers, job_of, remove_job
-from codsh.executor.shard import ShardRunner
 from codsh.executor.warm import POOL_LABEL, Ready, Recipe, WarmPool
-from codsh.ipfs.client import KuboClient
-from codsh.ipfs.multipart import AddEntry
 from codsh.kubo_daemon import KuboProcess
-from tests.conftest import run
-from tests.executor.test_shard import _bytes, cat
+from tests.executor.test_shard import cat, run_shard
 
 
 @pytest.fixture
@@ -55,18 +51,7 @@ def shard_with(
     contents: list[bytes],
     command: str = "grep rain",
 ) -> list[FileResult]:
-    async def go() -> list[FileResult]:
-        async with KuboClient(kubo.api_url) as ipfs:
-            added = await ipfs.add([AddEntry(f"f{i}", _bytes(c)) for i, c in enumerate(contents)])
-            files = tuple(
-                InputFile(a.name, a.cid, len(c)) for a, c in zip(added, contents, strict=True)
-            )
-            spec = JobSpec(command, "unused", image_digest=image_id)
-            runner = ShardRunner(spec, ipfs, engine, scratch, {"org.codsh.job": "j"}, pool=pool)
-            results = await runner.run(Shard(0, files))
-            return sorted(results, key=lambda r: int(r.path[1:]))
-
-    return run(go)
+    return run_shard(kubo, engine, image_id, command, contents, scratch, pool)
 
 
 def test_the_next_shard_takes_the_started_container_and_runs_only_its_own_job(
