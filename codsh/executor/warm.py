@@ -23,7 +23,6 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -127,6 +126,10 @@ class WarmPool:
         self._making: dict[Recipe, int] = {}
         self._lock = threading.Lock()
         self._closed = False
+        # imported here: its import registers an atexit hook, which fails in a job that is still
+        # starting when its interpreter exits (an SDK job in a script that ended); no pool there
+        from concurrent.futures import ThreadPoolExecutor
+
         self._threads = ThreadPoolExecutor(max_workers=2, thread_name_prefix="codsh-warm")
         remove_leftovers(engine, POOL_LABEL, owner)
 
