@@ -333,6 +333,7 @@ def down(purge: bool = False) -> list[str]:
     if pid:
         stop_pid(pid)
     (devstack_dir() / "scheduler.json").unlink(missing_ok=True)
+    remove_cluster_containers()
     stopped = [repo.parent.name for repo in node_repos() if kubo_daemon.stop(repo)]
     for repo in node_repos():
         engines_module.stop(repo.parent, purge)
@@ -346,6 +347,21 @@ def down(purge: bool = False) -> list[str]:
                 shutil.rmtree(scratch_folder(name, cluster), ignore_errors=True)
         shutil.rmtree(devstack_dir(), ignore_errors=True)
     return stopped
+
+
+def remove_cluster_containers() -> int:
+    """Remove the shard containers this devstack's nodes left (a node killed mid-shard, or its
+    warm containers when it could not stop in time); best effort without Docker."""
+    from codsh.cluster.tls import CA, cluster_id
+    from codsh.errors import CodshError
+    from codsh.executor.container import CLUSTER_LABEL, docker_client, remove_leftovers
+
+    if not (tls_root() / CA).exists():
+        return 0
+    try:
+        return remove_leftovers(docker_client(), CLUSTER_LABEL, cluster_id(tls_root()))
+    except CodshError:
+        return 0
 
 
 def first_node_repo() -> Path | None:

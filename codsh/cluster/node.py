@@ -14,6 +14,7 @@ import contextlib
 import hashlib
 import math
 import shutil
+import signal
 import tempfile
 import threading
 import time
@@ -38,6 +39,7 @@ from codsh.core.spec import JobSpec
 from codsh.engines import engine_problem
 from codsh.errors import CodshError, InfrastructureError
 from codsh.executor.container import (
+    CLUSTER_LABEL,
     JOB_LABEL,
     NODE_LABEL,
     docker_client,
@@ -53,7 +55,6 @@ WATCH_EVERY = 0.5  # seconds between looks for shard tasks whose Dask task was r
 STOP_WAIT = 4.0  # seconds `stop_job` waits for its shards to remove their own containers
 PIN_WAIT = 10.0  # seconds a stopped or broken shard may take to pin what it finished
 STOPPED = "stopped: the job was cancelled"
-CLUSTER_LABEL = "org.codsh.cluster"  # which cluster's node started a container
 INVENTORY_WAIT = 120.0  # seconds a node may take to answer the inventory round
 NOT_CODSH = "not a codsh node: a Dask worker without the codsh plugin (join with `codsh node join`)"
 
@@ -339,6 +340,11 @@ def serve(
     loopback = "127.0.0.1" if scheduler.split("://")[-1].startswith("127.") else None
 
     async def main() -> None:
+        # SIGTERM (systemd, `devstack down`) leaves as a worker does: its plugin's teardown
+        # removes the node's warm containers, which would otherwise wait for its next start
+        main_task = asyncio.current_task()
+        assert main_task is not None
+        asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, main_task.cancel)
         while True:  # a worker ends when it loses the scheduler: join again when it is back
             async with Worker(
                 scheduler,
@@ -353,4 +359,5 @@ def serve(
                 await worker.finished()
             await asyncio.sleep(1)
 
-    asyncio.run(main())
+    with contextlib.suppress(asyncio.CancelledError):
+        asyncio.run(main())

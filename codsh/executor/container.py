@@ -40,6 +40,7 @@ LOG_CAP = "1m"  # the container log on the host: the runner's own messages only
 ROLE_LABEL = "org.codsh.role"
 NODE_LABEL = "org.codsh.node"  # which codsh node started it, to clean up after a crash
 JOB_LABEL = "org.codsh.job"  # which job it runs (one node and cluster)
+CLUSTER_LABEL = "org.codsh.cluster"  # which cluster's node started it
 JOB_NAME = "codsh-job-"  # a warm container's name once a job took it (its labels cannot say)
 DOCKER_HINT = (
     "start the Docker engine (`make setup` starts dockerd when none answers), or set DOCKER_HOST"

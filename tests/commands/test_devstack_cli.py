@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import os
 import re
+import time
 from pathlib import Path
 
+import docker
+
+from codsh.cluster.tls import cluster_id
+from codsh.executor.container import CLUSTER_LABEL
 from tests.commands.cli import add, cat, codsh, write_tree
 
 
@@ -91,3 +96,28 @@ def test_devstack_add_of_a_folder_too_big_for_one_block_is_accepted(tmp_path: Pa
     assert refused.code == 2, refused.err
     assert "devstack is not running" in refused.err and "entries" not in refused.err
     assert "Traceback" not in refused.err
+
+
+def test_devstack_down_leaves_no_container_of_its_nodes(tmp_path: Path) -> None:
+    """A node keeps warm containers (executor/warm.py); stopping it removes them."""
+    env = {k: v for k, v in os.environ.items() if k != "CODSH_IPFS"}
+    env["CODSH_HOME"] = str(tmp_path / "home")
+    env["IPFS_PATH"] = str(tmp_path / "no-user-kubo")
+    engine = docker.from_env()
+    try:
+        assert codsh("devstack", "up", "--nodes", "1", env=env).code == 0
+        exports = codsh("devstack", "env", env=env).out.decode()
+        client = {**env, **dict(re.findall(r"export (\w+)=(\S+)", exports))}
+        cid = add(env, write_tree(tmp_path / "in", {"a.txt": b"hello\n"}))
+        ran = codsh("run", "-e", "cat", "--no-memo", "-c", cid, env=client)
+        assert ran.code == 0, ran.err
+        cluster = cluster_id(tmp_path / "home" / "devstack" / "tls")
+        filters = {"label": f"{CLUSTER_LABEL}={cluster}"}
+        deadline = time.monotonic() + 30
+        while not engine.api.containers(all=True, filters=filters):  # made after the job
+            assert time.monotonic() < deadline, "the node made no warm container"
+            time.sleep(0.1)
+    finally:
+        down = codsh("devstack", "down", env=env)
+    assert down.code == 0, down.err
+    assert engine.api.containers(all=True, filters=filters) == []
