@@ -194,16 +194,6 @@ def job_containers(
     return list(found.values())
 
 
-def job_of(entry: Mapping[str, Any]) -> str | None:
-    """The job a listed shard container serves (its label, or the name a warm one took)."""
-    labelled: str | None = (entry.get("Labels") or {}).get(JOB_LABEL)
-    names = [name.lstrip("/") for name in entry.get("Names") or []]
-    claimed = [
-        name[len(JOB_NAME) :].rsplit("-", 1)[0] for name in names if name.startswith(JOB_NAME)
-    ]
-    return labelled or (claimed[0] if claimed else None)
-
-
 def remove_job(client: docker.DockerClient, job: str, labels: tuple[str, ...] = ()) -> int:
     """Remove the shard containers of job `job` (with `labels` too), e.g. a killed run's."""
     leftovers = job_containers(client, job, labels)

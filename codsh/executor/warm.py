@@ -23,7 +23,7 @@ import threading
 import time
 from collections import OrderedDict
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import docker
@@ -64,6 +64,10 @@ class Recipe:
     ) -> Recipe:
         pairs = tuple(sorted((labels or {}).items())), tuple(sorted((mounts or {}).items()))
         return Recipe(image_id, limits, scratch_root, *pairs, cgroups)
+
+    def with_labels(self, extra: Mapping[str, str]) -> Recipe:
+        """The same container, with `extra` labels too."""
+        return replace(self, labels=tuple(sorted((dict(self.labels) | dict(extra)).items())))
 
 
 class Ready:
@@ -135,15 +139,7 @@ class WarmPool:
 
     def labelled(self, recipe: Recipe) -> Recipe:
         """`recipe` as this pool makes it: its containers carry the pool's label."""
-        labels = dict(recipe.labels) | {POOL_LABEL: self.owner}
-        return Recipe.of(
-            recipe.image_id,
-            recipe.limits,
-            recipe.scratch_root,
-            labels,
-            dict(recipe.mounts),
-            recipe.cgroups,
-        )
+        return recipe.with_labels({POOL_LABEL: self.owner})
 
     def take(self, recipe: Recipe) -> Ready | None:
         """A ready container made to `recipe` (None: none yet), running and not older than
@@ -228,12 +224,4 @@ async def take_or_start(
                 return ready
             except InfrastructureError:  # e.g. removed meanwhile: this shard starts its own
                 await ready.adiscard()
-    own = Recipe.of(
-        recipe.image_id,
-        recipe.limits,
-        recipe.scratch_root,
-        dict(recipe.labels) | dict(labels),
-        dict(recipe.mounts),
-        recipe.cgroups,
-    )
-    return await trio.to_thread.run_sync(Ready, engine, own)
+    return await trio.to_thread.run_sync(Ready, engine, recipe.with_labels(labels))

@@ -29,7 +29,6 @@ from codsh.executor.container import (
     ROLE_LABEL,
     docker_client,
     job_containers,
-    job_of,
 )
 from codsh.ipfs.client import KuboClient
 from codsh.jobs.finish import JobResult
@@ -37,6 +36,7 @@ from codsh.jobs.run import run_job
 from codsh.jobs.store import JobStore
 from tests.cluster.timed import Timed
 from tests.conftest import run
+from tests.executor.test_warm import job_of
 
 CODSH = str(Path(sys.executable).with_name("codsh"))
 SLOW_CAT = "sleep 1; cat"  # a second per file: long enough to kill a node in the middle

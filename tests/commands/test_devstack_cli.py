@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import re
+import signal
 import time
 from pathlib import Path
 
@@ -11,6 +12,7 @@ import docker
 
 from codsh.cluster.tls import cluster_id
 from codsh.executor.container import CLUSTER_LABEL
+from codsh.processes import pid_alive
 from tests.commands.cli import add, cat, codsh, write_tree
 
 
@@ -99,7 +101,8 @@ def test_devstack_add_of_a_folder_too_big_for_one_block_is_accepted(tmp_path: Pa
 
 
 def test_devstack_down_leaves_no_container_of_its_nodes(tmp_path: Path) -> None:
-    """A node keeps warm containers (executor/warm.py); stopping it removes them."""
+    """A node keeps warm containers (executor/warm.py); SIGTERM makes it remove them, and
+    `devstack down` removes any a killed node left."""
     env = {k: v for k, v in os.environ.items() if k != "CODSH_IPFS"}
     env["CODSH_HOME"] = str(tmp_path / "home")
     env["IPFS_PATH"] = str(tmp_path / "no-user-kubo")
@@ -117,6 +120,12 @@ def test_devstack_down_leaves_no_container_of_its_nodes(tmp_path: Path) -> None:
         while not engine.api.containers(all=True, filters=filters):  # made after the job
             assert time.monotonic() < deadline, "the node made no warm container"
             time.sleep(0.1)
+        worker = int((tmp_path / "home" / "devstack" / "node0" / "worker.pid").read_text())
+        os.kill(worker, signal.SIGTERM)  # as systemd stops it: the node removes its own
+        while pid_alive(worker):
+            assert time.monotonic() < deadline + 30, "the node did not stop on SIGTERM"
+            time.sleep(0.1)
+        assert engine.api.containers(all=True, filters=filters) == []
     finally:
         down = codsh("devstack", "down", env=env)
     assert down.code == 0, down.err

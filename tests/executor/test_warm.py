@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
+from typing import Any
 
 import docker
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from codsh.core.model import FileResult
 from codsh.core.spec import Limits
 from codsh.executor import warm
-from codsh.executor.container import job_containers, job_of, remove_job
+from codsh.executor.container import JOB_LABEL, JOB_NAME, job_containers, remove_job
 from codsh.executor.warm import POOL_LABEL, Ready, Recipe, WarmPool
 from codsh.kubo_daemon import KuboProcess
 from tests.executor.test_shard import cat, run_shard
@@ -33,6 +34,17 @@ def pooled(engine: docker.DockerClient, owner: str) -> list[str]:
     """The IDs of the containers pool `owner` started (running or not)."""
     filters = {"label": f"{POOL_LABEL}={owner}"}
     return [entry["Id"] for entry in engine.api.containers(all=True, filters=filters)]
+
+
+def job_of(entry: Mapping[str, Any]) -> str | None:
+    """The job a listed shard container serves: its label, or the name a warm one took
+    (ShardContainer.claim)."""
+    labelled: str | None = (entry.get("Labels") or {}).get(JOB_LABEL)
+    names = [name.lstrip("/") for name in entry.get("Names") or []]
+    claimed = [
+        name[len(JOB_NAME) :].rsplit("-", 1)[0] for name in names if name.startswith(JOB_NAME)
+    ]
+    return labelled or (claimed[0] if claimed else None)
 
 
 def until(condition: Callable[[], bool], seconds: float = 30.0) -> None:
