@@ -49,6 +49,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--files", type=int, default=30_000)
     parser.add_argument("--nodes", type=int, default=3)
+    parser.add_argument(
+        "--via",
+        choices=("api", "scheduler"),
+        default="api",
+        help="submit through the devstack's orchestrator (as users do), or drive the "
+        "scheduler from the CLI (CODSH_SCHEDULER, which imports Dask and connects per job)",
+    )
     args = parser.parse_args()
     new_files = max(1, args.files // 100)
     with tempfile.TemporaryDirectory(prefix="codsh-bench-memo-") as tmp:
@@ -61,12 +68,14 @@ def main() -> None:
             nodes = devstack.up(args.nodes)
             urls = [str(n.api_url) for n in nodes]
             info = devstack.scheduler_info() or {}
-            env = {
-                **os.environ,
-                "CODSH_IPFS": urls[0],
-                "CODSH_SCHEDULER": info["address"],
-                "CODSH_TLS": str(devstack.tls_dir()),
-            }
+            env = {**os.environ, "CODSH_IPFS": urls[0]}
+            if args.via == "scheduler":
+                env["CODSH_SCHEDULER"] = info["address"]
+                env["CODSH_TLS"] = str(devstack.tls_dir())
+            else:
+                env["CODSH_API"] = devstack.start_orchestrator(urls[0], info["address"])["api"]
+                env["CODSH_TOKEN"] = devstack.token_file().read_text().strip()
+                env["CODSH_CA"] = str(devstack.tls_dir() / "ca.pem")
             day1 = trio.run(devstack.add_spread, work / "in", 1, urls)
             full, first = job(day1, env)
             make_files(work / "in" / "day-2", new_files, start=args.files)
@@ -76,6 +85,7 @@ def main() -> None:
         finally:
             devstack.down(purge=True)
     print(f"day 1: files x nodes:           {args.files:,} x {args.nodes}, each file on 1 node")
+    print(f"submitted through:              {args.via}")
     print(f"day 1: full run:                {full:6.2f} s")
     print(
         f"day 2: +{new_files} files, rerun:     {rerun:6.2f} s   ratio {rerun / full:.3f} "
