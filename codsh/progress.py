@@ -65,12 +65,15 @@ class JobProgress:
     def file(self, result: FileResult) -> None:
         self.counted_file(result.ok, result.input_size)
 
-    def counted(self, files: int, size: int, done: int = 0) -> None:
-        """`files` of `size` bytes in all, `done` of them already (a job followed from its events)."""
+    def counted(
+        self, files: int, size: int, done: int = 0, failed: int = 0, size_done: int = 0
+    ) -> None:
+        """`files` of `size` bytes in all, `done` of them (`size_done` bytes, `failed` of them
+        failed) already: a job followed from its events."""
         assert self._files is not None
-        self._failed = self._bytes_done = 0
-        self._bytes_total = size
-        self._progress.reset(self._files, total=files, completed=done, failed=0, bytes="")
+        self._failed, self._bytes_done, self._bytes_total = failed, size_done, size
+        shown = f"{decimal(size_done)}/{decimal(size)}" if size_done else ""
+        self._progress.reset(self._files, total=files, completed=done, failed=failed, bytes=shown)
         self._progress.update(self._files, description="running")
 
     def counted_file(self, ok: bool, size: int) -> None:

@@ -123,19 +123,20 @@ class Api:
         record = self.find(request, user)
         if isinstance(record, Response):
             return record
-        results = self.service.store.results(record.id)
+        store = self.service.store
+        recorded, results = store.notable_results(record.id)  # not its successful reuses
         failures = [
             {"path": r.path, "node": r.node, "outcome": str(r.outcome), "error": r.error}
             | {"stderr": excerpt(r.stderr, 800)}
-            for r in results.values()
+            for r in results
             if not r.ok
         ]
         stages = [
             s["job"] for s in json.loads(record.stages or "[]")
         ]  # a pipeline's are its stages'
-        ran = [r for job in stages for r in self.service.store.results(job).values()]
-        more = {"files_recorded": len(results), "failures": failures}
-        more["bill"] = bill(ran or results.values())  # what `job describe` shows here (core/bill)
+        ran = [r for job in stages for r in store.notable_results(job)[1]]
+        more = {"files_recorded": recorded, "failures": failures}
+        more["bill"] = bill(ran or results)  # what `job describe` shows here (core/bill)
         return JSONResponse(public(record) | more)
 
     async def cancel(self, request: Request, user: User) -> Response:

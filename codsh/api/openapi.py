@@ -164,7 +164,8 @@ def document() -> dict[str, Any]:  # long: one literal, the document as it is se
             },
             "/v1/jobs/{job_id}/events": {
                 "get": {
-                    "summary": "Server-sent events: progress, listed, file (per file), end",
+                    "summary": "Server-sent events: progress (counts so far), listed, file (per "
+                    "file run or failed; successful memo reuses come as progress counts), end",
                     "parameters": _JOB_ID,
                     "responses": {
                         "200": {

@@ -121,7 +121,8 @@ def follow(api: ApiClient, job_id: str, quiet: bool = False) -> None:
         for event in api.events(job_id):
             kind = event.get("event")
             if kind in ("listed", "progress") and event.get("files") is not None:
-                progress.counted(event["files"], event.get("bytes", 0), event.get("done", 0))
+                done = event.get("done", 0), event.get("failed", 0), event.get("done_bytes", 0)
+                progress.counted(event["files"], event.get("bytes", 0), *done)
             elif kind == "file":
                 progress.counted_file(event.get("outcome") == "ok", event.get("size", 0))
 

@@ -11,7 +11,7 @@ had and work to do); the store is in codsh/jobs/store.py.
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
 
 from codsh.core.model import FileResult, InputFile, Outcome
@@ -36,14 +36,26 @@ def memo_key(spec: JobSpec, input_cid: str) -> str:
     Every spec field is in the key unless listed above, so a field added later (an environment,
     env vars) changes results safely by default. The image counts by digest when it has one.
     """
+    return memo_keys(spec)(input_cid)
+
+
+def memo_keys(spec: JobSpec) -> Callable[[str], str]:
+    """`memo_key` under `spec` for many input CIDs: the spec's part is written once (a rerun
+    looks up 10,000s of keys). The text is the canonical JSON of {"input", "spec", "v"}, whose
+    sorted keys put the input first."""
     fields = {k: v for k, v in asdict(spec).items() if k not in NOT_IN_KEY}
     fields["limits"] = {k: v for k, v in fields["limits"].items() if k not in LIMITS_NOT_IN_KEY}
     if spec.image_digest:
         del fields["image"]
     if not spec.verify:  # every file verified (or one replica): keys made before it stay valid
         del fields["verify"]
-    text = canonical_json({"v": KEY_VERSION, "spec": fields, "input": input_cid})
-    return hashlib.sha256(text.encode()).hexdigest()
+    rest = "," + canonical_json({"v": KEY_VERSION, "spec": fields})[1:]
+
+    def key(input_cid: str) -> str:
+        text = '{"input":' + canonical_json(input_cid) + rest
+        return hashlib.sha256(text.encode()).hexdigest()
+
+    return key
 
 
 def reusable(result: FileResult) -> bool:

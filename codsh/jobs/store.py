@@ -17,8 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
-from codsh.core.memo import memo_key, reusable
-from codsh.core.model import FileResult
+from codsh.core.memo import memo_keys, reusable
+from codsh.core.model import FileResult, Outcome
 from codsh.core.vote import tally
 from codsh.errors import InputError
 from codsh.processes import pid_alive
@@ -263,10 +263,9 @@ class JobStore:
         now = time.time()
         memo = []
         if memo_of is not None:
+            key = memo_keys(memo_of)
             memo = [
-                (memo_key(memo_of, r.input_cid), json.dumps(r.as_dict()), now)
-                for r in results
-                if reusable(r)
+                (key(r.input_cid), json.dumps(r.as_dict()), now) for r in results if reusable(r)
             ]
         with self._lock, self._db:
             self._db.executemany("INSERT OR REPLACE INTO job_files VALUES (?, ?, ?)", rows)
@@ -274,7 +273,8 @@ class JobStore:
 
     def recall(self, spec: JobSpec, cids: list[str]) -> dict[str, FileResult]:
         """The remembered results of input CIDs `cids` under `spec` (see codsh/core/memo.py)."""
-        by_key = {memo_key(spec, cid): cid for cid in cids}
+        key = memo_keys(spec)
+        by_key = {key(cid): cid for cid in cids}
         keys = list(by_key)
         found: dict[str, FileResult] = {}
         for start in range(0, len(keys), RECALL_BATCH):
@@ -290,6 +290,20 @@ class JobStore:
         rows = self._read("SELECT result FROM job_files WHERE job_id = ?", [job_id])
         found = [FileResult.from_dict(json.loads(row["result"])) for row in rows]
         return {result.path: result for result in found}
+
+    def notable_results(self, job_id: str) -> tuple[int, list[FileResult]]:
+        """How many per-file results job `job_id` recorded, and those that are not a successful
+        memo reuse (what a job's record shows: its failures, its bill), without decoding the
+        10,000s a rerun reuses."""
+        count = self._read("SELECT count(*) AS n FROM job_files WHERE job_id = ?", [job_id])
+        rows = self._read(
+            "SELECT result FROM job_files WHERE job_id = ? AND NOT coalesce("
+            "json_extract(result, '$.reused') = 1 AND json_extract(result, '$.outcome') IN (?, ?)"
+            ", 0)",
+            [job_id, str(Outcome.OK), str(Outcome.NO_MATCH)],
+        )
+        notable = [FileResult.from_dict(json.loads(row["result"])) for row in rows]
+        return count[0]["n"], notable
 
     def node_tallies(self) -> dict[str, tuple[int, int]]:
         """Per node (as results name it; "" on one machine): the files it ran over every job

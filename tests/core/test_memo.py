@@ -11,6 +11,7 @@ from codsh.core.memo import (
     distinct,
     kept_on_resume,
     memo_key,
+    memo_keys,
     reusable,
     reuse,
     split,
@@ -46,6 +47,17 @@ def test_the_key_is_stable_and_ignores_where_the_input_sits_and_how_outputs_merg
     assert key == memo_key(replace(SPEC, mode=CONCAT), INPUT)
     assert key == memo_key(replace(SPEC, image="another:tag"), INPUT)  # the digest stands for it
     assert len(key) == 64
+
+
+def test_keys_stay_those_remembered_before_the_spec_part_was_written_once() -> None:
+    """Pinned digests (KEY_VERSION 3, computed by the one-call key): a memo kept on disk stays
+    valid; the many-keys form gives the same key as the one-call form."""
+    assert memo_key(SPEC, INPUT) == (
+        "600addff41aa6eef1154243f18946abfeabf33f8f1d14a14afc42b32213bbbac"
+    )
+    assert memo_keys(SPEC)('odd "cid" \u00e9') == (
+        "e54062f3f831ee6970c1a384af83520f456185e7d40d5215b7e86e5ac8e1a9b5"
+    )
 
 
 def test_limits_that_only_decide_whether_a_run_finishes_are_not_in_the_key() -> None:

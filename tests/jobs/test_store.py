@@ -106,6 +106,24 @@ def test_results_saved_without_a_spec_are_not_remembered(tmp_path: Path) -> None
     assert list(store.results(job.id)) == ["a"]
 
 
+def test_a_records_notable_results_leave_out_only_its_successful_reuses(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite")
+    job = store.create(SPEC, "this node")
+    ran = FileResult("ran", "bafkin1", 3, 0, "bafkout1", 2, 2)
+    reused = replace(ran, path="reused", reused=True)
+    empty = replace(reused, path="empty", outcome=Outcome.NO_MATCH)
+    failed = FileResult("failed", "bafkin2", 3, 2, "bafkout2", 0, 0, reused=True, outcome=EXITED)
+    store.save_results(job.id, [ran, reused, empty, failed])
+    legacy = {"path": "legacy", "input_cid": "c", "input_size": 1, "reused": True}  # no outcome
+    with store._db:
+        store._db.execute(
+            "INSERT INTO job_files VALUES (?, ?, ?)", (job.id, "legacy", json.dumps(legacy))
+        )
+    recorded, notable = store.notable_results(job.id)
+    assert recorded == 5
+    assert sorted(r.path for r in notable) == ["failed", "legacy", "ran"]
+
+
 def test_a_name_finds_the_latest_run_and_filters_the_list(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.sqlite")
     first = store.create(SPEC, "this node", name="nightly")
