@@ -46,12 +46,13 @@ class BlockIndex:
         self._roots: frozenset[str] = frozenset()
         self._built = -math.inf
 
-    def note(self, cids: Iterable[str]) -> None:
-        """The node pinned `cids` (recursively) itself: they are held, and no walk is needed."""
-        cids = list(cids)
+    def note(self, blocks: Iterable[str], roots: Iterable[str] = ()) -> None:
+        """The node pinned `blocks` directly and `roots` recursively itself: they are held, and
+        no walk is needed."""
+        roots = list(roots)
         with self._lock:
-            self._extra.update(block_key(c) for c in cids)
-            self._roots = self._roots.union(cids)
+            self._extra.update(block_key(c) for c in [*blocks, *roots])
+            self._roots = self._roots.union(roots)
 
     async def stored(self, api_url: str, cids: Sequence[str]) -> set[str]:
         """The CIDs among `cids` this node's kubo stores."""

@@ -36,6 +36,7 @@ from codsh.config import scratch_root
 from codsh.core.bill import PriceList
 from codsh.core.model import FileResult, InputFile, Setup, Shard, ShardUse
 from codsh.core.spec import JobSpec
+from codsh.core.unixfs import is_raw_block
 from codsh.engines import engine_problem
 from codsh.errors import CodshError, InfrastructureError
 from codsh.executor.container import (
@@ -309,12 +310,18 @@ async def _run_shard(
                 error = None
             except InfrastructureError as exc:  # said plainly: the driver may try another node
                 error = exc.message
-        # the node keeps what it produced (one request: a pin per output costs ~1 ms each)
+        # the node keeps what it produced (one request: a pin per output costs ~1 ms each); a
+        # one-block output is pinned directly, so the recursive pins an inventory lists stay few
         outputs = sorted({r.output_cid for r in finished if r.output_cid})
+        blocks = [cid for cid in outputs if is_raw_block(cid)]
+        dags = [cid for cid in outputs if not is_raw_block(cid)]
         with trio.move_on_after(PIN_WAIT if error else math.inf):  # bounded when stopping
             try:
-                await ipfs.pin_add(*outputs)
-                plugin.held.note(outputs)
+                if blocks:
+                    await ipfs.pin_add(*blocks, recursive=False)
+                if dags:
+                    await ipfs.pin_add(*dags)
+                plugin.held.note(blocks, dags)
             except CodshError as exc:  # stored but not pinned: kept, and said
                 error = error or f"could not pin the outputs: {exc.message}"
     return finished, setup, error

@@ -52,7 +52,8 @@ def memo_keys(spec: JobSpec) -> Callable[[str], str]:
     rest = "," + canonical_json({"v": KEY_VERSION, "spec": fields})[1:]
 
     def key(input_cid: str) -> str:
-        text = '{"input":' + canonical_json(input_cid) + rest
+        quoted = f'"{input_cid}"' if input_cid.isalnum() else canonical_json(input_cid)
+        text = '{"input":' + quoted + rest
         return hashlib.sha256(text.encode()).hexdigest()
 
     return key

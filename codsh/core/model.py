@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, fields
 from enum import StrEnum
+from functools import cache
 from typing import Any
 
 
@@ -165,13 +166,20 @@ class FileResult:
     def from_dict(cls, entry: dict[str, Any]) -> FileResult:
         """The inverse of `as_dict`; records written before outcomes were typed get one inferred
         from their message (the only place a message is read)."""
-        known = {f.name for f in fields(cls)}
-        values = {k: v for k, v in entry.items() if k in known}
+        known = _result_fields()
+        values = (
+            dict(entry) if known.issuperset(entry) else {k: entry[k] for k in known & set(entry)}
+        )
         if "outcome" in values:
             values["outcome"] = Outcome(values["outcome"])
         else:
             values["outcome"] = _legacy_outcome(values.get("error"), values.get("exit_code"))
         return cls(**values)
+
+
+@cache
+def _result_fields() -> frozenset[str]:
+    return frozenset(f.name for f in fields(FileResult))
 
 
 def _legacy_outcome(error: str | None, code: int | None) -> Outcome:

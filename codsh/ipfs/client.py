@@ -200,17 +200,34 @@ class KuboClient:
         content: AsyncIterator[bytes] | bytes = b"",
         headers: dict[str, str] | None = None,
     ) -> AsyncIterator[Any]:
-        async with self._stream(command, params, content, headers) as response:
-            items: list[Any] = []
-            lines = Lines(command, items.append)
-            async for chunk in response.aiter_stream():
-                lines.feed(chunk)
+        items: list[Any] = []
+        lines = Lines(command, items.append)
+        async with self._pieces(command, params, content, headers) as pieces:
+            async for piece in pieces:
+                lines.feed(piece)
                 for item in items:
                     yield item
                 items.clear()
             lines.end()
             for item in items:
                 yield item
+
+    @asynccontextmanager
+    async def _pieces(
+        self,
+        command: str,
+        params: Params,
+        content: AsyncIterator[bytes] | bytes,
+        headers: dict[str, str] | None,
+    ) -> AsyncIterator[AsyncIterator[bytes]]:
+        """An answer's body as it arrives; without a request body, in the large pieces of
+        `_body` (a listing of 10,000s of lines came one ~line-sized HTTP chunk at a time)."""
+        if content == b"" and not headers:
+            async with self._body(command, params) as body:
+                yield body.pieces()
+        else:
+            async with self._stream(command, params, content, headers) as response:
+                yield response.aiter_stream()
 
     # -- node ------------------------------------------------------------------------------
 

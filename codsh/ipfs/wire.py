@@ -6,6 +6,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
+import orjson
+
 from codsh.errors import CodshError, ServiceUnavailable
 
 START_HINT = "start one with `codsh devstack up` (then `eval $(codsh devstack env)`), or point --ipfs / CODSH_IPFS at a running kubo API"
@@ -58,7 +60,7 @@ class Lines:
 
 def item(command: str, line: bytes) -> Any:
     """One JSON line of an answer; kubo's `{"Type": "error"}` lines raise its message."""
-    value = json.loads(line)
+    value = orjson.loads(line)
     if isinstance(value, dict) and value.get("Type") == "error":
         raise KuboError(command, str(value.get("Message", value)))
     return value

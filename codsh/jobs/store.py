@@ -17,6 +17,8 @@ from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
+import orjson
+
 from codsh.core.memo import memo_keys, reusable
 from codsh.core.model import FileResult, Outcome
 from codsh.core.vote import tally
@@ -259,14 +261,12 @@ class JobStore:
         self, job_id: str, results: list[FileResult], memo_of: JobSpec | None = None
     ) -> None:
         """Record per-file results of job `job_id`, and (given its spec) remember the reusable ones."""
-        rows = [(job_id, r.path, json.dumps(r.as_dict())) for r in results]
+        rows = [(job_id, r.path, _result_json(r)) for r in results]
         now = time.time()
         memo = []
         if memo_of is not None:
             key = memo_keys(memo_of)
-            memo = [
-                (key(r.input_cid), json.dumps(r.as_dict()), now) for r in results if reusable(r)
-            ]
+            memo = [(key(r.input_cid), _result_json(r), now) for r in results if reusable(r)]
         with self._lock, self._db:
             self._db.executemany("INSERT OR REPLACE INTO job_files VALUES (?, ?, ?)", rows)
             self._db.executemany("INSERT OR REPLACE INTO memo VALUES (?, ?, ?)", memo)
@@ -282,13 +282,13 @@ class JobStore:
             marks = ", ".join("?" for _ in batch)
             rows = self._read(f"SELECT key, result FROM memo WHERE key IN ({marks})", batch)
             for row in rows:
-                found[by_key[row["key"]]] = FileResult.from_dict(json.loads(row["result"]))
+                found[by_key[row["key"]]] = FileResult.from_dict(orjson.loads(row["result"]))
         return found
 
     def results(self, job_id: str) -> dict[str, FileResult]:
         """The per-file results recorded so far, by input path."""
         rows = self._read("SELECT result FROM job_files WHERE job_id = ?", [job_id])
-        found = [FileResult.from_dict(json.loads(row["result"])) for row in rows]
+        found = [FileResult.from_dict(orjson.loads(row["result"])) for row in rows]
         return {result.path: result for result in found}
 
     def notable_results(self, job_id: str) -> tuple[int, list[FileResult]]:
@@ -302,7 +302,7 @@ class JobStore:
             ", 0)",
             [job_id, str(Outcome.OK), str(Outcome.NO_MATCH)],
         )
-        notable = [FileResult.from_dict(json.loads(row["result"])) for row in rows]
+        notable = [FileResult.from_dict(orjson.loads(row["result"])) for row in rows]
         return count[0]["n"], notable
 
     def node_tallies(self) -> dict[str, tuple[int, int]]:
@@ -377,6 +377,12 @@ class JobStore:
     def _read(self, query: str, args: list[Any]) -> list[sqlite3.Row]:
         with self._lock:
             return self._db.execute(query, args).fetchall()
+
+
+def _result_json(result: FileResult) -> str:
+    """A per-file result as stored: orjson, ~15x faster than json.dumps, which took ~1 s of a
+    30,000-file rerun's recording (SQLite's json_extract reads either)."""
+    return orjson.dumps(result.as_dict()).decode()
 
 
 def new_id() -> str:

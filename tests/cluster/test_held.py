@@ -114,7 +114,8 @@ def test_the_block_index_answers_big_questions_as_kubo_does(
     assert indexed == exact and index._built > built  # a pin gone: every block listed again
     built = index._built
     new_file.write_text("an output this node stored and pinned\n")
-    output = ipfs("add", "-Q", "--raw-leaves", "--cid-version=1", str(new_file))
+    output = ipfs("add", "-Q", "--raw-leaves", "--cid-version=1", "--pin=false", str(new_file))
+    ipfs("pin", "add", "--recursive=false", output)  # a one-block output, as the node pins it
     index.note([output])  # as the node does after pinning a shard's outputs
     assert output in run(lambda: index.stored(process.api_url, [*question, output]))
     assert index._built == built

@@ -11,8 +11,10 @@ from codsh.core.unixfs import (
     DIRECTORY,
     FILE,
     Link,
+    block_key,
     dag_pb_cid,
     encode_node,
+    is_raw_block,
     parse_cid,
     raw_cid,
     unixfs_directory_data,
@@ -189,3 +191,24 @@ def test_parse_cid_raises_value_error_on_garbage(garbage: str) -> None:
     with pytest.raises(ValueError) as info:
         parse_cid(garbage)
     assert str(info.value)  # carries the decoder's reason, never an empty message
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_block_key_is_the_digests_last_64_bits_for_every_cid_form(seed: int) -> None:
+    block = hashlib.sha256(str(seed).encode()).digest()[: seed + 1]
+    for text in (raw_cid(block), dag_pb_cid(block)):
+        cid = CID.decode(text)
+        expected = int.from_bytes(bytes(cid.digest)[-8:], "big")
+        assert block_key(text) == expected
+        assert (
+            block_key(cid.set(base="base58btc", version=0, codec="dag-pb").encode()) == expected
+        )  # CIDv0
+        assert block_key(cid.encode("base58btc")) == expected
+
+
+def test_is_raw_block_tells_raw_leaves_from_dag_pb_nodes() -> None:
+    raw, node = raw_cid(b"x"), dag_pb_cid(b"x")
+    assert is_raw_block(raw) and is_raw_block(CID.decode(raw).encode("base58btc"))
+    assert not is_raw_block(node) and not is_raw_block(
+        CID.decode(node).set(base="base58btc", version=0).encode()
+    )

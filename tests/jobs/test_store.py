@@ -98,6 +98,30 @@ def test_remembered_results_are_recalled_by_input_cid_under_the_same_spec(tmp_pa
     assert len(store.recall(SPEC, [f"bafk{i}" for i in range(1200)] + ["bafkin1"])) == 1
 
 
+def test_every_field_of_a_result_comes_back_as_it_was_saved(tmp_path: Path) -> None:
+    store = JobStore(tmp_path / "jobs.sqlite")
+    odd = FileResult(
+        "día 1/a\nb \u00e9\u2603.txt",
+        "bafkreiinput",
+        7,
+        exit_code=1,
+        output_cid="bafkreioutput",
+        output_size=3,
+        stderr="line one\n\x00binary \u00ff\n",
+        seconds=0.125,
+        node="node1",
+        outcome=EXITED,
+        error="exit status 1",
+        vote={"agreed": ["n1", "n2"], "outvoted": []},
+        replica_use=[{"node": "n1", "cpu_seconds": 1e-7, "cost": 2.5e-9}],
+        cpu_seconds=1 / 3,
+        peak_memory=2**40,
+    )
+    store.save_results("job", [odd], SPEC)
+    assert store.results("job") == {odd.path: odd}
+    assert store.recall(SPEC, ["bafkreiinput"]) == {"bafkreiinput": odd}
+
+
 def test_results_saved_without_a_spec_are_not_remembered(tmp_path: Path) -> None:
     store = JobStore(tmp_path / "jobs.sqlite")
     job = store.create(SPEC, "this node")
