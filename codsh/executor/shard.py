@@ -202,8 +202,10 @@ class _ShardRun:
                         break
                 nursery.cancel_scope.cancel()
         finally:
-            await ready.adiscard()
             await streams.aclose()
+            pool = self.runner.pool
+            if pool is None or not pool.discard_later(ready):
+                await ready.adiscard()
 
     async def _watch(self, container: ShardContainer) -> None:
         self.exit = await container.wait()

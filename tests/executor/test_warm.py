@@ -76,8 +76,25 @@ def test_the_next_shard_takes_the_started_container_and_runs_only_its_own_job(
     second = shard_with(kubo, engine, image_id, tmp_path, pool, [b"rain 2\n"], "sed s/rain/sun/")
     assert [cat(kubo, r.output_cid) for r in second] == [b"sun 2\n"]
     until(lambda: pool.waiting() == 1)
-    assert started not in pooled(engine, pool.owner)  # used once, then removed
+    until(lambda: started not in pooled(engine, pool.owner))  # used once, then removed
     assert len(pooled(engine, pool.owner)) == 1  # and replaced
+
+
+def test_a_used_container_is_removed_after_its_shard_answers_and_before_close_returns(
+    kubo: KuboProcess, engine: docker.DockerClient, image_id: str, tmp_path: Path
+) -> None:
+    pool = WarmPool(engine, f"test-{uuid.uuid4().hex[:8]}", depth=1)
+    try:
+        shard_with(kubo, engine, image_id, tmp_path, pool, [b"rain\n"])  # started its own
+        until(lambda: pool.waiting() == 1)
+        (ready,) = pooled(engine, pool.owner)
+        (second,) = shard_with(kubo, engine, image_id, tmp_path, pool, [b"rain 2\n"])
+        assert second.exit_code == 0
+    finally:
+        pool.close()  # waits for the removals the shards left to its threads
+    assert ready not in pooled(engine, pool.owner)
+    assert pooled(engine, pool.owner) == []
+    assert list(tmp_path.iterdir()) == []  # nor their scratch folders
 
 
 def test_a_different_recipe_starts_its_own_and_a_stale_one_is_replaced(
