@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import asdict, dataclass, replace
+from typing import TypeGuard
 
 from codsh.core.model import FileResult, InputFile, Outcome
 from codsh.core.spec import JobSpec, canonical_json
@@ -120,6 +121,26 @@ class Work:
         return self.kept + ran + with_twins(ran, self.twins)
 
 
+def resumed(earlier: FileResult | None, file: InputFile) -> TypeGuard[FileResult]:
+    """Whether `earlier`, an earlier run's result for `file`'s path, is kept by a resume."""
+    return earlier is not None and earlier.input_cid == file.cid and kept_on_resume(earlier)
+
+
+def may_run(
+    files: Iterable[InputFile], done: Mapping[str, FileResult], known: Mapping[str, FileResult]
+) -> list[str]:
+    """The input CIDs of the files `split` may send to run: not kept from an earlier run, and
+    without a remembered output (one whose output is gone runs too, but that is known only once
+    the nodes answer). Only these need their holders found: a rerun after 1% new files asks the
+    nodes about 300 inputs, not 30,300."""
+    cids: set[str] = set()
+    for file in files:
+        hit = known.get(file.cid)
+        if not resumed(done.get(file.path), file) and (hit is None or not hit.output_cid):
+            cids.add(file.cid)
+    return sorted(cids)
+
+
 def split(
     files: Iterable[InputFile],
     done: Mapping[str, FileResult],
@@ -137,7 +158,7 @@ def split(
     for file in files:
         earlier = done.get(file.path)
         hit = known.get(file.cid)
-        if earlier is not None and earlier.input_cid == file.cid and kept_on_resume(earlier):
+        if resumed(earlier, file):
             kept.append(earlier)
         elif hit is not None and hit.output_cid in available:
             kept.append(reuse(hit, file))

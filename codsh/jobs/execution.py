@@ -33,7 +33,8 @@ class Run(Protocol):
 
     async def available(self, inputs: list[str], outputs: set[str]) -> set[str]:
         """Which of `outputs` (remembered results) are still stored where they can be linked;
-        `inputs` are the job's input CIDs (the cluster asks who holds them in the same round)."""
+        `inputs` are the input CIDs of the files that may run (the cluster asks who holds them in
+        the same round, for its placement: a file whose input was not asked runs unplaced)."""
         ...
 
     async def execute(self, files: list[InputFile], on_file: OnFile) -> Ran:

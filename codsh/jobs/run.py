@@ -12,7 +12,7 @@ import trio
 
 from codsh import publish
 from codsh.core.bill import Limit
-from codsh.core.memo import split
+from codsh.core.memo import may_run, split
 from codsh.core.model import FileResult
 from codsh.core.names import check_input
 from codsh.core.spec import CONCAT, JobSpec
@@ -60,8 +60,13 @@ async def run_job(
         known = await trio.to_thread.run_sync(memo.recall, spec, inputs)
     outputs = {r.output_cid for r in known.values() if r.output_cid}
     async with execution.open(spec, ipfs) as run:
-        available = await run.available(inputs, outputs)
+        asked = may_run(tree.files, done or {}, known)
+        available = await run.available(asked, outputs)
         work = split(tree.files, done or {}, known, available, dedupe=use_memo)
+        lost = {f.cid for f in work.todo}.difference(asked)
+        if lost:  # remembered outputs are gone: their files run, and need their inputs' holders
+            available = await run.available(sorted(lost.union(asked)), outputs)
+            work = split(tree.files, done or {}, known, available, dedupe=use_memo)
         for result in work.kept:
             events.file(result)
         ran, limit, stopped = Ran(), None, False

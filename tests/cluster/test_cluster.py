@@ -19,6 +19,7 @@ import wasmtime
 
 from codsh import devstack, images
 from codsh.cluster.execution import ClusterExecution
+from codsh.config import kubo_binary
 from codsh.core.spec import CONCAT, PER_FILE, PYTHON, PYTHON_IMAGE, WASM, JobSpec
 from codsh.functions.bundle import make_bundle
 from codsh.images.python import pip_target
@@ -196,6 +197,39 @@ def test_a_rerun_on_a_grown_dataset_runs_only_the_new_files_where_they_are(
     ]
     assert rerun.placement is not None and rerun.placement.locality == 1.0
     assert rerun.output_cid == cluster_run(stack, grown_spec).output_cid  # a full run's CID
+
+
+def forget_everywhere(stack: list[devstack.NodeStatus], cid: str) -> None:
+    """Unpin `cid` on every node that pins it and collect garbage there: no node stores it."""
+    for node in stack:
+        env = {**os.environ, "IPFS_PATH": str(node.repo)}
+        subprocess.run([kubo_binary(), "pin", "rm", cid], env=env, capture_output=True, timeout=60)
+        gc = subprocess.run([kubo_binary(), "repo", "gc"], env=env, capture_output=True, timeout=60)
+        assert gc.returncode == 0, gc.stderr
+
+
+def test_a_remembered_output_gone_from_every_node_runs_its_file_again_where_its_input_is(
+    stack: list[devstack.NodeStatus],
+    dataset: str,
+    image_id: str,
+    tmp_path: Path,
+) -> None:
+    """The inventory asks only about the inputs of files that may run; a file whose remembered
+    output is gone learns its input's holders in a second round, so it still runs in place."""
+    store = JobStore(tmp_path / "jobs.sqlite")
+    spec = JobSpec("tr 0-9 a-j", dataset, image_digest=image_id)  # no output is an input
+    first = cluster_run(stack, spec)
+    store.save_results("day1", first.files, memo_of=spec)
+    outputs = [r.output_cid for r in first.files]
+    lost = next(r for r in first.files if outputs.count(r.output_cid) == 1)
+    assert lost.output_cid is not None
+    forget_everywhere(stack, lost.output_cid)
+
+    rerun = cluster_run(stack, spec, memo=store)
+    assert rerun.ok and len(rerun.files) == len(first.files)
+    assert [r.path for r in rerun.files if not r.reused] == [lost.path]
+    assert rerun.placement is not None and rerun.placement.locality == 1.0
+    assert rerun.output_cid == first.output_cid
 
 
 def test_a_wasm_module_runs_on_every_node_like_on_one(

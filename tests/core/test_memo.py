@@ -10,6 +10,7 @@ from codsh.core.memo import (
     RETRIED_ON_RESUME,
     distinct,
     kept_on_resume,
+    may_run,
     memo_key,
     memo_keys,
     reusable,
@@ -173,6 +174,24 @@ def test_a_kept_result_of_other_input_bytes_is_not_kept() -> None:
     file = InputFile("a", "cid-new", 1)
     work = split([file], {"a": recorded("a", Outcome.OK)}, {}, set())
     assert work.todo == [file] and work.kept == []
+
+
+def test_only_the_files_that_may_run_have_their_holders_asked() -> None:
+    """A file kept from an earlier run or with a remembered output needs no holder found; the
+    rest may run, and every file whose split sends it to run with all outputs gone is among them
+    or its remembered output was gone (run.py then asks again)."""
+    files = [InputFile(p, f"cid-{p}", 1) for p in ("new", "resumed", "retried", "memo", "twin")]
+    files.append(InputFile("memo-twin", "cid-memo", 1))
+    done = {"resumed": recorded("resumed", Outcome.OK)}
+    done["retried"] = recorded("retried", Outcome.CONTAINER_LOST)
+    known = {"cid-memo": replace(ran(), input_cid="cid-memo", output_cid="bafkmemo")}
+    known["cid-twin"] = replace(ran(), input_cid="cid-twin", output_cid=None)
+    asked = may_run(files, done, known)
+    assert asked == ["cid-new", "cid-retried", "cid-twin"]
+    held = split(files, done, known, {"bafkmemo"})
+    assert sorted(f.cid for f in held.todo) == asked  # what runs is exactly what was asked
+    gone = split(files, done, known, set())
+    assert {f.cid for f in gone.todo} - set(asked) == {"cid-memo"}  # known only after the round
 
 
 def test_a_sampled_jobs_results_are_kept_apart() -> None:
