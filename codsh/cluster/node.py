@@ -313,8 +313,10 @@ async def _run_shard(
         # the node keeps what it produced (one request: a pin per output costs ~1 ms each); a
         # one-block output is pinned directly, so the recursive pins an inventory lists stay few
         outputs = sorted({r.output_cid for r in finished if r.output_cid})
-        blocks = [cid for cid in outputs if is_raw_block(cid)]
-        dags = [cid for cid in outputs if not is_raw_block(cid)]
+        blocks: list[str] = []
+        dags: list[str] = []
+        for cid in outputs:
+            (blocks if is_raw_block(cid) else dags).append(cid)
         with trio.move_on_after(PIN_WAIT if error else math.inf):  # bounded when stopping
             try:
                 if blocks:

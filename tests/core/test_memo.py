@@ -178,8 +178,8 @@ def test_a_kept_result_of_other_input_bytes_is_not_kept() -> None:
 
 def test_only_the_files_that_may_run_have_their_holders_asked() -> None:
     """A file kept from an earlier run or with a remembered output needs no holder found; the
-    rest may run, and every file whose split sends it to run with all outputs gone is among them
-    or its remembered output was gone (run.py then asks again)."""
+    others may run. A file whose remembered output turns out gone runs too, which is known only
+    after the nodes answer (run.py then asks again)."""
     files = [InputFile(p, f"cid-{p}", 1) for p in ("new", "resumed", "retried", "memo", "twin")]
     files.append(InputFile("memo-twin", "cid-memo", 1))
     done = {"resumed": recorded("resumed", Outcome.OK)}
