@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import TypeGuard
 
 from codsh.core.model import FileResult, InputFile, Outcome
@@ -88,7 +88,10 @@ def kept_on_resume(earlier: FileResult) -> bool:
 
 def reuse(result: FileResult, file: InputFile) -> FileResult:
     """`result` as the result of `file` (same input bytes, maybe another path)."""
-    return replace(result, path=file.path, input_cid=file.cid, input_size=file.size, reused=True)
+    copied = result.copy()
+    copied.path, copied.input_cid, copied.input_size = file.path, file.cid, file.size
+    copied.reused = True
+    return copied
 
 
 def distinct(files: Iterable[InputFile]) -> tuple[list[InputFile], dict[str, list[InputFile]]]:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 from codsh.core.hamt import ShardingError, build_hamt, needs_sharding
 from codsh.core.model import path_order
@@ -25,9 +26,9 @@ from codsh.core.unixfs import (
 FANOUT = 174  # kubo's balanced layout puts at most 174 links in a file node
 
 
-@dataclass(frozen=True)
-class Output:
-    """One file's output as stored: its CID, its byte length and its DAG size (kubo's `Size`)."""
+class Output(NamedTuple):
+    """One file's output as stored: its CID, its byte length and its DAG size (kubo's `Size`).
+    A tuple: a merge makes one per file, 10,000s, ~4x faster than a frozen dataclass."""
 
     path: str
     cid: str

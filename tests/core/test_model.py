@@ -94,6 +94,21 @@ def test_as_dict_and_from_dict_round_trip_through_json() -> None:
     assert FileResult.from_dict({**entry, "added_later": 1}) == original  # unknown keys ignored
 
 
+def test_a_record_missing_fields_added_since_gets_their_defaults() -> None:
+    entry = result().as_dict()
+    del entry["fuel"], entry["replica_use"]
+    decoded = FileResult.from_dict(entry)
+    assert decoded == result() and decoded.fuel == 0 and decoded.replica_use is None
+
+
+def test_a_copy_is_equal_and_changing_it_leaves_the_original() -> None:
+    original = result()
+    copied = original.copy()
+    assert copied == original and copied is not original
+    copied.path, copied.reused = "other.txt", True
+    assert (original.path, original.reused) == ("logs/a.txt", False)
+
+
 def legacy(error: str | None, exit_code: int | None, output: str | None = "bafkout") -> FileResult:
     """A record written before outcomes were typed: no "outcome" key."""
     entry = result(exit_code, output).as_dict()
