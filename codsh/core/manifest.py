@@ -4,7 +4,7 @@ here without I/O; jobs/finish stores it."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import asdict
 
 from codsh import __version__
@@ -38,14 +38,6 @@ def summary(results: Sequence[FileResult], seconds: float) -> dict[str, float | 
     }
 
 
-def entry(result: FileResult) -> str:
-    """One file's manifest entry, encoded: a rerun encodes those of its 10,000s of kept results
-    while its new files run (`build_manifest`'s `encoded`)."""
-    fields = result.as_dict()
-    fields["stderr"] = excerpt(result.stderr, STDERR_EXCERPT)
-    return canonical_json(fields)
-
-
 def build_manifest(
     spec: JobSpec,
     output_cid: str,
@@ -54,14 +46,13 @@ def build_manifest(
     placement: LocalityReport | None = None,
     setup: Sequence[Setup] = (),
     shards: Sequence[ShardUse] = (),
-    encoded: Mapping[str, str] | None = None,
 ) -> str:
-    """The manifest's canonical JSON; files in input path order. `encoded`: the entries of
-    some of `results` made ahead, by path; the same bytes as encoding them here."""
-    encoded = encoded or {}
-    files = [
-        encoded.get(r.path) or entry(r) for r in sorted(results, key=lambda r: path_order(r.path))
-    ]
+    """The manifest's canonical JSON; files in input path order."""
+    files = []
+    for r in sorted(results, key=lambda r: path_order(r.path)):
+        entry = r.as_dict()
+        entry["stderr"] = excerpt(r.stderr, STDERR_EXCERPT)
+        files.append(entry)
     manifest = {
         "codsh": __version__,
         "spec": asdict(spec),
@@ -71,8 +62,6 @@ def build_manifest(
         "setup": [asdict(s) for s in setup],
         "shards": [asdict(s) for s in sorted(shards, key=lambda s: (s.node, s.index))],
         "bill": bill(results),  # use summed per node, x each node's price list (core/bill)
+        "files": files,
     }
-    before = canonical_json({k: v for k, v in manifest.items() if k < "files"})
-    after = canonical_json({k: v for k, v in manifest.items() if k > "files"})
-    # what canonical_json would give with "files" in its sorted place, its entries spliced in
-    return f'{before[:-1]},"files":[{",".join(files)}],{after[1:]}'
+    return canonical_json(manifest)

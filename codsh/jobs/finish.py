@@ -4,14 +4,12 @@ and say how it went. The layout and the manifest are decided in core/; this stor
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-import trio
-
-from codsh.core.manifest import build_manifest, entry
+from codsh.core.manifest import build_manifest
 from codsh.core.merge import Merged, MergeError, Output, merge_concat, merge_per_file, pin_batches
-from codsh.core.model import FileResult, Setup
+from codsh.core.model import FileResult, Setup, ShardUse
 from codsh.core.plan import LocalityReport
 from codsh.core.publish import Report
 from codsh.core.spec import CONCAT, JobSpec
@@ -20,7 +18,6 @@ from codsh.errors import InputError
 from codsh.inputs import InputTree
 from codsh.ipfs.blocks import put_blocks
 from codsh.ipfs.client import AddOptions, KuboClient
-from codsh.jobs.execution import Ran
 
 EMPTY_RAW = raw_cid(b"")
 
@@ -66,32 +63,24 @@ async def finish_job(
     tree: InputTree,
     results: list[FileResult],
     started: float,
-    ran: Ran,
+    placement: LocalityReport | None = None,
+    setup: list[Setup] | None = None,
     outputs_here: bool = True,
-    encoded: Mapping[str, str] | None = None,
+    shards: Sequence[ShardUse] = (),
 ) -> JobResult:
     """Merge by reference, store the manifest, and say how it went (one node and cluster alike).
 
     Without `outputs_here` (a cluster run) the outputs live on the nodes that made them, which
     pinned them; the driver's kubo then stores and pins only the new merge nodes, fetching no output.
-    `ran`: what the execution did (placement, setup, shards); `encoded`: manifest entries made
-    ahead (`encode_ahead`), by path.
     """
     merged = await store_merge(ipfs, spec, tree, results, outputs_here)
     seconds = round(time.monotonic() - started, 3)
-    placement, setup = ran.placement, ran.setup
-    manifest = build_manifest(
-        spec, merged.cid, results, seconds, placement, setup, ran.shards, encoded
-    )
+    manifest = build_manifest(spec, merged.cid, results, seconds, placement, setup or (), shards)
     manifest_cid = (await ipfs.add_bytes(manifest.encode(), AddOptions())).cid
     failed = [r for r in results if not r.ok]
-    return JobResult(merged.cid, manifest_cid, results, seconds, spec, failed, placement, setup)
-
-
-async def encode_ahead(results: Sequence[FileResult], into: dict[str, str]) -> None:
-    """The manifest entries of `results`, final before the run (a rerun's 10,000s of kept ones),
-    encoded in a thread while the other files run: ~0.3 s less after the last file."""
-    into.update(await trio.to_thread.run_sync(lambda: {r.path: entry(r) for r in results}))
+    return JobResult(
+        merged.cid, manifest_cid, results, seconds, spec, failed, placement, setup or []
+    )
 
 
 async def store_merge(

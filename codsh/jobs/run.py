@@ -20,7 +20,7 @@ from codsh.inputs import InputTree, list_input
 from codsh.ipfs.client import KuboClient
 from codsh.jobs.events import Events, NoEvents, WithTwins
 from codsh.jobs.execution import Execution, Ran
-from codsh.jobs.finish import JobResult, encode_ahead, finish_job
+from codsh.jobs.finish import JobResult, finish_job
 from codsh.jobs.limit import execute_within
 
 
@@ -70,19 +70,18 @@ async def run_job(
         for result in work.kept:
             events.file(result)
         ran, limit, stopped = Ran(), None, False
-        ahead: dict[str, str] = {}  # the kept results' manifest entries, made as the rest run
         if work.todo:  # nothing to prepare (a module, an environment) when all is remembered
             sink = WithTwins(events, work.twins).file
-            async with trio.open_nursery() as nursery:
-                nursery.start_soon(encode_ahead, work.kept, ahead)
-                if spec.target.max_price is None:
-                    ran = await run.execute(work.todo, sink)
-                else:  # stopped when the bill reaches it: what finished is kept
-                    limit = Limit(spec.target.max_price)
-                    ran, stopped = await execute_within(run, work.todo, sink, limit)
+            if spec.target.max_price is None:
+                ran = await run.execute(work.todo, sink)
+            else:  # stopped when the bill reaches it: what finished is kept
+                limit = Limit(spec.target.max_price)
+                ran, stopped = await execute_within(run, work.todo, sink, limit)
         outputs_here = run.outputs_here
     results = work.complete(ran.results)
-    job = await finish_job(ipfs, spec, tree, results, started, ran, outputs_here, ahead)
+    job = await finish_job(
+        ipfs, spec, tree, results, started, ran.placement, ran.setup, outputs_here, ran.shards
+    )
     not_run = len(tree.files) - len(results)
     if stopped and limit is not None and not_run:  # stopped at the last file: it is done
         job.stopped = f"{limit.line()}; {not_run} files not run"

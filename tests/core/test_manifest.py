@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from codsh.core.manifest import STDERR_EXCERPT, build_manifest, entry, excerpt
+from codsh.core.manifest import STDERR_EXCERPT, build_manifest, excerpt
 from codsh.core.model import FileResult, Outcome, exit_error, timeout_error
-from codsh.core.spec import JobSpec, canonical_json
+from codsh.core.spec import JobSpec
 
 SPEC = JobSpec("grep rain", "bafyroot", image_digest="sha256:aaa")
 OUT = "bafyout"
@@ -37,16 +37,6 @@ def test_files_are_in_input_path_order() -> None:
 def test_the_manifest_does_not_depend_on_the_order_results_came_in() -> None:
     files = results()
     assert build_manifest(SPEC, OUT, files, 1.5) == build_manifest(SPEC, OUT, files[::-1], 1.5)
-
-
-def test_the_manifest_is_the_canonical_json_of_its_fields_with_entries_made_ahead_or_not() -> None:
-    """The entries are spliced into the rest as text: the bytes (so the manifest's CID) are the
-    canonical JSON of the whole, whether a rerun encoded some entries ahead or none."""
-    files = results()
-    built = build_manifest(SPEC, OUT, files, 1.5)
-    assert built == canonical_json(json.loads(built))
-    ahead = {r.path: entry(r) for r in files[:2]}
-    assert build_manifest(SPEC, OUT, files, 1.5, encoded=ahead) == built
 
 
 def test_each_file_has_its_outcome_and_exit_code() -> None:
