@@ -7,16 +7,18 @@ with a short busy timeout, and any failure gives no candidates: a completion mus
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator
 from contextlib import closing, contextmanager
+from typing import TYPE_CHECKING
 
 import click
 from click.shell_completion import CompletionItem, get_completion_class
 
 from codsh.config import jobs_db
-from codsh.jobs.store import INTERRUPTED, RUNNING
-from codsh.processes import pid_alive
+from codsh.jobs.states import INTERRUPTED, RUNNING
+
+if TYPE_CHECKING:
+    import sqlite3
 
 SHELLS = ("bash", "zsh", "fish")
 PROG_NAME = "codsh"
@@ -39,7 +41,10 @@ def script(shell: str, command: click.Command) -> str:
 
 @contextmanager
 def _history() -> Iterator[sqlite3.Connection]:
-    """The job records, read-only: a missing file fails instead of being created."""
+    """The job records, read-only: a missing file fails instead of being created. SQLite is
+    loaded here, when a shell completes a job ID, not by every command that offers it."""
+    import sqlite3
+
     uri = jobs_db().absolute().as_uri() + "?mode=ro"
     with closing(sqlite3.connect(uri, uri=True, timeout=0.2)) as db:
         yield db
@@ -56,6 +61,8 @@ def _recent_jobs() -> list[tuple[str, str, str, str, str | None]]:
             ).fetchall()
     except Exception:  # absent, locked, corrupt or an older schema: no candidates, no noise
         return []
+    from codsh.processes import pid_alive
+
     jobs = []
     for job_id, state, pid, command, input_path, output in rows:
         if state == RUNNING and not pid_alive(pid):

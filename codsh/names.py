@@ -151,7 +151,7 @@ async def publish(
 async def publish_job(ipfs: KuboClient, store: JobStore, job_id: str) -> str | None:
     """After job `job_id` ended: publish its output under its name, if it has one and every file
     succeeded. Returns what to tell the user (None for a job without a name)."""
-    from codsh.jobs.store import SUCCEEDED
+    from codsh.jobs.states import SUCCEEDED
 
     record = store.get(job_id)
     if not record.name:

@@ -1,4 +1,5 @@
-"""What a running job shows on stderr: a rich progress bar while it runs, one summary line after."""
+"""The progress bars a job and `codsh add` draw on stderr while they run: rich, loaded only when
+a bar is shown (on a terminal); the lines before and after are codsh/terminal.py's."""
 
 from __future__ import annotations
 
@@ -6,57 +7,36 @@ import time
 from types import TracebackType
 from typing import TYPE_CHECKING, Self
 
-from rich.console import Console
-from rich.filesize import decimal
-from rich.progress import (
-    BarColumn,
-    MofNCompleteColumn,
-    Progress,
-    TaskID,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-
 from codsh.core.model import FileResult
+from codsh.terminal import console, decimal
 
 if TYPE_CHECKING:
-    from codsh.inputs import InputTree  # an annotation only: importing it loads the kubo client
+    from rich.progress import Progress, TaskID
 
-stderr = Console(stderr=True, highlight=False, soft_wrap=True)
+    from codsh.inputs import InputTree  # an annotation only: importing it loads the kubo client
 
 
 class JobProgress:
     """Files done/failed, bytes processed, ETA; silent when `enabled` is false (e.g. --json)."""
 
     def __init__(self, enabled: bool = True) -> None:
-        self._progress = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("[red]{task.fields[failed]} failed"),
-            TextColumn("{task.fields[bytes]}"),
-            TimeElapsedColumn(),
-            TextColumn("ETA"),
-            TimeRemainingColumn(),
-            console=stderr,
-            transient=True,
-            disable=not enabled,
-        )
+        self._progress: Progress | None = _bar(enabled)
         self._files: TaskID | None = None
         self._failed = 0
         self._bytes_total = 0
         self._bytes_done = 0
 
     def __enter__(self) -> Self:
-        self._progress.__enter__()
-        self._files = self._progress.add_task("listing input", total=None, failed=0, bytes="")
+        if self._progress is not None:
+            self._progress.__enter__()
+            self._files = self._progress.add_task("listing input", total=None, failed=0, bytes="")
         return self
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._progress.__exit__(kind, exc, tb)
+        if self._progress is not None:
+            self._progress.__exit__(kind, exc, tb)
 
     def listed(self, tree: InputTree) -> None:
         """A job's input is listed (again for each stage of a pipeline: the bar starts over)."""
@@ -70,18 +50,47 @@ class JobProgress:
     ) -> None:
         """`files` of `size` bytes in all, `done` of them (`size_done` bytes, `failed` of them
         failed) already: a job followed from its events."""
-        assert self._files is not None
+        if self._progress is None or self._files is None:
+            return
         self._failed, self._bytes_done, self._bytes_total = failed, size_done, size
         shown = f"{decimal(size_done)}/{decimal(size)}" if size_done else ""
         self._progress.reset(self._files, total=files, completed=done, failed=failed, bytes=shown)
         self._progress.update(self._files, description="running")
 
     def counted_file(self, ok: bool, size: int) -> None:
-        assert self._files is not None
+        if self._progress is None or self._files is None:
+            return
         self._failed += 0 if ok else 1
         self._bytes_done += size
         done = f"{decimal(self._bytes_done)}/{decimal(self._bytes_total)}"
         self._progress.update(self._files, advance=1, failed=self._failed, bytes=done)
+
+
+def _bar(enabled: bool) -> Progress | None:
+    """A job's bar; None (and rich not loaded) when it is not shown."""
+    if not enabled:
+        return None
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("[red]{task.fields[failed]} failed"),
+        TextColumn("{task.fields[bytes]}"),
+        TimeElapsedColumn(),
+        TextColumn("ETA"),
+        TimeRemainingColumn(),
+        console=console(),
+        transient=True,
+    )
 
 
 class AddProgress:
@@ -89,13 +98,21 @@ class AddProgress:
     directories and the pin come after the last byte); drawn at most 10 times a second."""
 
     def __init__(self, files: int, size: int) -> None:
+        from rich.progress import (
+            BarColumn,
+            MofNCompleteColumn,
+            Progress,
+            TextColumn,
+            TimeElapsedColumn,
+        )
+
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
             TextColumn("files  {task.fields[bytes]}"),
             TimeElapsedColumn(),
-            console=stderr,
+            console=console(),
             transient=True,
         )
         self._files = files

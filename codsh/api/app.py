@@ -28,7 +28,8 @@ from codsh.core.manifest import excerpt
 from codsh.core.spec import spec_from_request
 from codsh.errors import CodshError, InputError, ServiceUnavailable
 from codsh.jobs.resumable import kept_results
-from codsh.jobs.store import RUNNING, JobRecord
+from codsh.jobs.states import RUNNING
+from codsh.jobs.store import JobRecord
 
 MAX_BODY = 1024 * 1024  # bytes of a request body: a spec is a few hundred
 KEEPALIVE = 15.0  # seconds between comments on a quiet event stream (proxies drop idle ones)

@@ -27,7 +27,8 @@ from codsh.jobs.finish import JobResult
 from codsh.jobs.pipeline import describe, new_pipeline, run_pipeline
 from codsh.jobs.recorded import run_recorded
 from codsh.jobs.resumable import kept_results
-from codsh.jobs.store import INTERRUPTED, JobRecord, JobStore
+from codsh.jobs.states import INTERRUPTED
+from codsh.jobs.store import JobRecord, JobStore
 from codsh.jobs.where import Where
 from codsh.names import NameStore, check_name, check_owner, publish_job
 

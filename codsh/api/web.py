@@ -34,7 +34,7 @@ from codsh.api.tokens import User
 from codsh.core.manifest import excerpt
 from codsh.core.model import FileResult
 from codsh.errors import CodshError, InputError
-from codsh.jobs.store import RUNNING
+from codsh.jobs.states import RUNNING
 
 if TYPE_CHECKING:
     from codsh.api.app import Api

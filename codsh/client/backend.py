@@ -13,7 +13,6 @@ if TYPE_CHECKING:
     from codsh.core.spec import JobSpec
     from codsh.images.python import PipTarget
 
-RUNNING = "running"  # codsh.jobs.store.RUNNING, without importing the store
 END_KEYS = ("state", "output", "manifest", "files", "failed", "reused", "seconds", "error")
 
 

@@ -8,9 +8,10 @@ import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
-from codsh.client.backend import RUNNING, Failure
+from codsh.client.backend import Failure
 from codsh.core.model import FileResult
 from codsh.errors import EXIT_FAILURES, CodshError
+from codsh.jobs.states import RUNNING
 
 if TYPE_CHECKING:
     from codsh.client.sdk import Client

@@ -23,12 +23,13 @@ from typing import TYPE_CHECKING, Any, TypeVar, TypeVarTuple
 import trio
 
 from codsh.api.service import JobFeed
-from codsh.client.backend import RUNNING, end_event
+from codsh.client.backend import end_event
 from codsh.config import jobs_db
 from codsh.core.manifest import excerpt
 from codsh.errors import CodshError, InputError
 from codsh.ipfs.client import AddOptions, KuboClient, KuboError
 from codsh.jobs.recorded import run_recorded
+from codsh.jobs.states import RUNNING
 from codsh.jobs.store import JobStore
 from codsh.jobs.where import Where
 

@@ -14,8 +14,9 @@ from typing import TYPE_CHECKING, Any
 from urllib.parse import urlencode
 
 from codsh.client.api import ApiClient, ApiError, read_all
-from codsh.client.backend import RUNNING, end_event
+from codsh.client.backend import end_event
 from codsh.errors import CodshError, InputError, ServiceUnavailable
+from codsh.jobs.states import RUNNING
 
 if TYPE_CHECKING:
     from codsh.core.spec import JobSpec

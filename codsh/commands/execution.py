@@ -11,7 +11,6 @@ from typing import Any, NoReturn
 
 import click
 import docker
-from rich.filesize import decimal
 
 from codsh.client.api import ApiClient
 from codsh.commands.cluster import tls_option
@@ -35,7 +34,8 @@ from codsh.jobs.resumable import check_resumable, kept_results
 from codsh.jobs.store import JobStore
 from codsh.jobs.where import Where
 from codsh.processes import spawn
-from codsh.progress import JobProgress, stderr
+from codsh.progress import JobProgress
+from codsh.terminal import decimal, stderr
 
 
 def execute(

@@ -56,6 +56,6 @@ def publish(
     if as_json:
         click.echo(json.dumps([r.record() for r in reports], ensure_ascii=False))
     for report in reports:
-        from codsh.progress import stderr  # rich: only when a report is printed
+        from codsh.terminal import stderr
 
         stderr.print(report.summary(), markup=False)

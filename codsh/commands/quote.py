@@ -93,7 +93,7 @@ def check_quote(
     """`--max-price`: quote the job, say the quote, and refuse to start (exit 2) when it is
     over `limit`."""
     from codsh.jobs.quote import over_limit
-    from codsh.progress import stderr
+    from codsh.terminal import stderr
 
     quoted, job_id = run_quote(settings, spec, where, engine)
     stderr.print(quoted.line(), markup=False)

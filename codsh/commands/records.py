@@ -16,7 +16,8 @@ from codsh.commands.settings import Settings, pass_settings, run_async
 from codsh.completion import job_ids
 from codsh.config import jobs_db
 from codsh.errors import InputError
-from codsh.jobs.store import FINAL, RUNNING, JobRecord, JobStore
+from codsh.jobs.states import FINAL, RUNNING
+from codsh.jobs.store import JobRecord, JobStore
 
 
 def load(job_id: str) -> JobRecord:

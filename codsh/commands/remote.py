@@ -26,7 +26,7 @@ from codsh.core.spec import (
 )
 from codsh.core.unixfs import safe_join
 from codsh.errors import EXIT_USAGE, InputError
-from codsh.jobs.store import FINAL, RUNNING
+from codsh.jobs.states import FINAL, RUNNING
 
 
 def api_spec(spec: JobSpec) -> dict[str, Any]:
@@ -115,7 +115,8 @@ def pipe(
 
 def follow(api: ApiClient, job_id: str, quiet: bool = False) -> None:
     """Read the job's events to its end, moving a progress bar (on a terminal, unless quiet)."""
-    from codsh.progress import JobProgress, stderr
+    from codsh.progress import JobProgress
+    from codsh.terminal import stderr
 
     with JobProgress(enabled=not quiet and stderr.is_terminal) as progress:
         for event in api.events(job_id):
@@ -139,7 +140,7 @@ def finish(record: dict[str, Any], api: ApiClient, as_json: bool) -> None:
 
 
 def summary(record: dict[str, Any], where: str) -> None:
-    from codsh.progress import stderr
+    from codsh.terminal import stderr
 
     files, failed, reused = record.get("files"), record.get("failed") or 0, record.get("reused")
     if files is None:

@@ -14,7 +14,6 @@ from codsh.commands.run_options import RunOptions, run_options
 from codsh.commands.settings import Settings, pass_settings
 from codsh.config import jobs_db
 from codsh.core.spec import CONCAT, PER_FILE, JobSpec, Limits
-from codsh.jobs.store import JobStore
 
 if TYPE_CHECKING:
     import docker
@@ -180,6 +179,8 @@ def submit(
         from codsh.commands.quote import check_quote
 
         check_quote(settings, spec, options.where, engine, max_price)
+    from codsh.jobs.store import JobStore  # a job run here: not loaded for the orchestrator's
+
     store = JobStore(jobs_db())
     record = (
         store.adopt(job_id) if job_id else store.create(spec, options.where.runs_on, options.name)

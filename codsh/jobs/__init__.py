@@ -10,4 +10,5 @@ quote       the quote's sample, run as a recorded job of its own (core/quote est
 recorded    a job with its record kept in the store, whatever its end
 pipeline    a pipeline's steps, each a recorded job fed by the last
 store       job records, per-file results and the memo, in SQLite
+states      a record's states and their exit codes (clients read them without the store)
 """

@@ -20,7 +20,8 @@ from codsh.jobs.events import Events
 from codsh.jobs.execution import Execution
 from codsh.jobs.finish import JobResult
 from codsh.jobs.recorded import run_recorded
-from codsh.jobs.store import CANCELLED, JobRecord, JobStore, new_id
+from codsh.jobs.states import CANCELLED
+from codsh.jobs.store import JobRecord, JobStore, new_id
 
 
 class PipelineEvents(Events, Protocol):

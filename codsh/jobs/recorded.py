@@ -17,7 +17,8 @@ from codsh.jobs.events import Events, Fanout, NoEvents, Recorder
 from codsh.jobs.execution import Execution
 from codsh.jobs.finish import JobResult
 from codsh.jobs.run import run_job
-from codsh.jobs.store import CANCELLED, JobStore
+from codsh.jobs.states import CANCELLED
+from codsh.jobs.store import JobStore
 
 
 async def run_recorded(

@@ -7,7 +7,8 @@ from __future__ import annotations
 from codsh.core.memo import kept_on_resume
 from codsh.core.model import FileResult
 from codsh.errors import InputError
-from codsh.jobs.store import RUNNING, SUCCEEDED, JobRecord, JobStore
+from codsh.jobs.states import RUNNING, SUCCEEDED
+from codsh.jobs.store import JobRecord, JobStore
 
 
 def check_resumable(record: JobRecord, running: str) -> None:

@@ -23,21 +23,12 @@ from codsh.core.memo import memo_keys, reusable
 from codsh.core.model import FileResult, Outcome
 from codsh.core.vote import tally
 from codsh.errors import InputError
+from codsh.jobs.states import ERROR, INTERRUPTED, PARTIAL, RUNNING, SUCCEEDED
 from codsh.processes import pid_alive
 
 if TYPE_CHECKING:
     from codsh.jobs.finish import JobResult
 from codsh.core.spec import JobSpec
-
-RUNNING, SUCCEEDED, PARTIAL, ERROR, CANCELLED, INTERRUPTED = (
-    "running",
-    "succeeded",
-    "partial",
-    "error",
-    "cancelled",
-    "interrupted",
-)
-FINAL = {SUCCEEDED: 0, PARTIAL: 1, ERROR: 2, CANCELLED: 2, INTERRUPTED: 2}  # state -> exit code
 
 SCHEMA = """
 CREATE TABLE IF NOT EXISTS jobs (

@@ -14,7 +14,8 @@ from codsh.core.plan import LocalityReport
 from codsh.core.spec import JobSpec
 from codsh.errors import InputError
 from codsh.jobs.finish import JobResult
-from codsh.jobs.store import ERROR, INTERRUPTED, PARTIAL, RUNNING, SUCCEEDED, JobStore
+from codsh.jobs.states import ERROR, INTERRUPTED, PARTIAL, RUNNING, SUCCEEDED
+from codsh.jobs.store import JobStore
 
 EXITED, TIMED_OUT = Outcome.EXITED, Outcome.TIMED_OUT
 SPEC = JobSpec("grep rain", "bafkreihdwdcefgh4dqkjv67uzcmw7ojee6xedzdetojuzjevtenxquvyku")
