@@ -138,6 +138,80 @@ def test_the_orchestrator_runs_jobs_on_the_cluster_with_a_token_for_the_user(
     assert record["output"] == local.cid
 
 
+def clients_added() -> int:
+    """How many clients have connected to the devstack's scheduler since it started."""
+    from codsh.cluster.execution import connect
+
+    scheduler = devstack.scheduler_info()
+    assert scheduler is not None
+    client = connect(scheduler["address"], devstack.tls_dir())
+    try:
+        events = client.get_events("all")
+        return sum(1 for _, event in events if event.get("action") == "add-client") - 1
+    finally:
+        client.close()
+
+
+def finished(token: str, jobs: list[str]) -> dict[str, Any]:
+    """The records of `jobs` once none is running."""
+    deadline, records = time.monotonic() + 120, {}
+    while len(records) < len(jobs):
+        assert time.monotonic() < deadline
+        for job in set(jobs) - set(records):
+            record = api_call(f"/v1/jobs/{job}", token)[1]
+            if record["state"] != "running":
+                records[job] = record
+        time.sleep(0.2)
+    return records
+
+
+def test_jobs_at_once_share_the_orchestrators_one_client_and_each_gets_its_own_results(
+    stack: list[devstack.NodeStatus], tmp_path: Path
+) -> None:
+    """The orchestrator keeps one Dask client for its cluster jobs (a job pays no connect and
+    close); jobs running at once on it each get their own per-file messages and results."""
+    token = devstack.token_file().read_text().strip()
+    tree = {f"d{i % 3}/f{i}.log": f"file {i}\n".encode() * 50 for i in range(12)}
+    root = run(devstack.add_spread, write_tree(tmp_path / "in", tree), 1, urls(stack))
+    first = api_call("/v1/jobs", token, {"command": "cat", "input": root})[1]["id"]
+    finished(token, [first])  # the orchestrator's client is connected by now
+    before = clients_added()
+    commands = ["sed s/file/A/", "sed s/file/B/"] * 2
+    body = {"input": root, "target": {"memo": False}}
+    submitted = [api_call("/v1/jobs", token, {**body, "command": c}) for c in commands]
+    assert [status for status, _ in submitted] == [201] * len(commands), submitted
+    jobs = [job["id"] for _, job in submitted]
+    records = finished(token, jobs)
+    outputs = [records[job]["output"] for job in jobs]
+    assert all(records[job]["state"] == "succeeded" for job in jobs), records
+    assert outputs[0] == outputs[2] and outputs[1] == outputs[3] and outputs[0] != outputs[1]
+    env = {k: v for k, v in os.environ.items() if k not in devstack.CLIENT_VARIABLES}
+    env["CODSH_IPFS"] = str(stack[0].api_url)
+    local = codsh("run", "-e", commands[1], "-c", root, env=env)
+    assert local.code == 0, local.err
+    assert outputs[1] == local.cid
+    assert clients_added() - before == 1  # the count's own client before: none per job
+
+
+def test_the_orchestrators_client_outlives_a_scheduler_restart_between_jobs(
+    stack: list[devstack.NodeStatus], tmp_path: Path
+) -> None:
+    """The kept client reconnects to the scheduler started again (or a new one replaces it):
+    the next job runs as if nothing happened."""
+    token = devstack.token_file().read_text().strip()
+    tree = {f"f{i}.log": f"line {i}\n".encode() for i in range(4)}
+    root = run(devstack.add_spread, write_tree(tmp_path / "in", tree), 1, urls(stack))
+    body = {"command": "sed s/line/LINE/", "input": root, "target": {"memo": False}}
+    before = finished(token, [api_call("/v1/jobs", token, body)[1]["id"]])
+    os.kill(int((devstack.devstack_dir() / "scheduler.pid").read_text()), signal.SIGKILL)
+    time.sleep(1)
+    assert devstack.up(3)  # the scheduler again, on its address; the orchestrator kept
+    after = finished(token, [api_call("/v1/jobs", token, body)[1]["id"]])
+    [first], [second] = before.values(), after.values()
+    assert second["state"] == "succeeded", second
+    assert second["output"] == first["output"]
+
+
 def test_each_member_has_its_own_certificate_and_users_get_none(
     stack: list[devstack.NodeStatus],
 ) -> None:

@@ -33,6 +33,7 @@ from codsh.jobs.where import Where
 from codsh.names import NameStore, check_name, check_owner, publish_job
 
 if TYPE_CHECKING:
+    from codsh.cluster.execution import SharedClient
     from codsh.executor.warm import WarmPool
     from codsh.jobs.execution import Execution
 
@@ -153,23 +154,30 @@ class Orchestrator:
         self._owners: dict[str, str] = {}  # running job (never a pipeline's stage) -> its user
         self._nursery: trio.Nursery | None = None
         self.pool: WarmPool | None = None  # started containers for jobs run here (warm.py)
+        self.shared: SharedClient | None = None  # the client to the cluster, kept between jobs
 
     async def run(self, task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED) -> None:
         """Serve jobs until cancelled (then every running job is cancelled and recorded so)."""
         if self.warm and not self.where.scheduler:
             self.pool = await trio.to_thread.run_sync(warm_pool, self.warm)
+        if self.where.scheduler and self.where.tls:
+            from codsh.cluster.execution import SharedClient  # Dask: only for a cluster
+
+            self.shared = SharedClient(self.where.scheduler, self.where.tls)
         try:
             async with trio.open_nursery() as nursery:
                 self._nursery = nursery
                 task_status.started()
                 await trio.sleep_forever()
         finally:
-            if self.pool is not None:
-                with trio.CancelScope(shield=True):
+            with trio.CancelScope(shield=True):
+                if self.pool is not None:
                     await trio.to_thread.run_sync(self.pool.close)
+                if self.shared is not None:
+                    await trio.to_thread.run_sync(self.shared.close)
 
     def execution(self, job_id: str, suspects: frozenset[str] = frozenset()) -> Execution:
-        return self.where.execution(job_id, suspects=suspects, pool=self.pool)
+        return self.where.execution(job_id, suspects=suspects, pool=self.pool, shared=self.shared)
 
     async def submit(self, spec: JobSpec, user: User, name: str | None = None) -> JobRecord:
         """Record job `spec` as `user`'s and start it; its image is pinned by ID here, as the

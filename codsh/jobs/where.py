@@ -11,6 +11,7 @@ from codsh.errors import InputError
 if TYPE_CHECKING:
     import docker
 
+    from codsh.cluster.execution import SharedClient
     from codsh.core.spec import JobSpec
     from codsh.executor.warm import WarmPool
     from codsh.jobs.execution import Execution
@@ -50,14 +51,16 @@ class Where:
         engine: docker.DockerClient | None = None,
         suspects: frozenset[str] = frozenset(),
         pool: WarmPool | None = None,
+        shared: SharedClient | None = None,
     ) -> Execution:
         """How job `job_id` runs; `suspects`: nodes outvoted before (--verify checks all theirs);
-        `pool`: started containers a long-lived process keeps for running here (warm.py)."""
+        `pool`: started containers a long-lived process keeps for running here (warm.py);
+        `shared`: the client to the cluster such a process keeps (cluster/execution.py)."""
         tls = self.checked().tls
         if self.scheduler and tls:
             from codsh.cluster.execution import ClusterExecution  # imports Dask: only when used
 
-            return ClusterExecution(self.scheduler, tls, job_id, suspects)
+            return ClusterExecution(self.scheduler, tls, job_id, suspects, shared)
         from codsh.executor.container import JOB_LABEL, docker_client
         from codsh.jobs.local import LocalExecution
 
