@@ -96,7 +96,8 @@ def wait_for_nodes(
 class SharedClient:
     """One client to the scheduler for every cluster job of a long-lived process (the
     orchestrator): a job then pays no connect (~25 ms) and no close (~15 ms). The jobs share its
-    one topic of per-file messages (FileNews: Dask keeps one handler a topic). A job that finds
+    one topic of per-file messages (FileNews: Dask keeps one handler a topic; the scheduler keeps
+    the last 1,000 messages of a topic, so they do not pile up while it lives). A job that finds
     it not connected (the scheduler gone, or back and not yet reconnected) gets a new one, which
     fails fast when nothing listens, as a job's own would; the old one is left to the jobs still
     riding out the restart on it, and closed with the rest."""
@@ -110,10 +111,10 @@ class SharedClient:
 
     async def get(self) -> tuple[Client, FileNews]:
         async with self._lock:
-            if self._client is None or self._client.status != "running":
-                if self._client is not None:
-                    self._retired.append(self._client)
-                    self._client = None
+            if self._client is not None and self._client.status != "running":
+                self._retired.append(self._client)
+                self._client = None
+            if self._client is None:  # (again at the next job when connecting fails)
                 self._client = await trio.to_thread.run_sync(connect, self.scheduler, self.tls)
                 self._news = FileNews(self._client)
             assert self._news is not None

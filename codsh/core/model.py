@@ -188,8 +188,8 @@ _OUTCOMES = {str(outcome): outcome for outcome in Outcome}
 
 
 def _filled(values: dict[str, Any]) -> FileResult:
-    """A FileResult with exactly `values`, every field among them, without running __init__
-    (~10x slower: a rerun decodes and copies 10,000s of remembered results)."""
+    """A FileResult with exactly `values`, every field among them, made without running
+    __init__, which costs ~10x more (a rerun decodes and copies 10,000s of remembered results)."""
     result = object.__new__(FileResult)
     result.__dict__.update(values)
     return result
