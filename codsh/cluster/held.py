@@ -62,6 +62,21 @@ class BlockIndex:
         with self._lock:
             return {cid for cid in cids if self._has(block_key(cid))}
 
+    async def freshen(self, api_url: str) -> bool:
+        """Take in what was pinned since (or list every block again past MAX_AGE) between
+        rounds, so a round after a new dataset pin does not walk it (~0.3-0.8 s for 10,000
+        files); an index no big question built stays unbuilt. Whether there was one."""
+        if self._built == -math.inf:
+            return False
+        await self._refresh(api_url)
+        return True
+
+    @property
+    def roots(self) -> frozenset[str]:
+        """The recursive pins whose blocks the index holds."""
+        with self._lock:
+            return self._roots
+
     def _has(self, key: int) -> bool:
         at = bisect_left(self._sorted, key)
         return (at < len(self._sorted) and self._sorted[at] == key) or key in self._extra

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import logging
 import math
 import shutil
 import signal
@@ -52,7 +53,9 @@ from codsh.executor.warm import WarmPool
 from codsh.ipfs.client import KuboClient
 
 PLUGIN = "codsh"
+log = logging.getLogger(__name__)
 WATCH_EVERY = 0.5  # seconds between looks for shard tasks whose Dask task was released
+FRESHEN_EVERY = 20.0  # seconds between looks for new pins, for the block index (when idle)
 STOP_WAIT = 4.0  # seconds `stop_job` waits for its shards to remove their own containers
 PIN_WAIT = 10.0  # seconds a stopped or broken shard may take to pin what it finished
 STOPPED = "stopped: the job was cancelled"
@@ -105,6 +108,7 @@ class CodshNode(WorkerPlugin):
         self._lock = threading.Lock()
         self._running: list[_Running] = []
         self._watch: asyncio.Task[None] | None = None
+        self._freshen: asyncio.Task[None] | None = None
 
     @property
     def scratch(self) -> Path:
@@ -127,11 +131,14 @@ class CodshNode(WorkerPlugin):
         shutil.rmtree(self.scratch, ignore_errors=True)
         self.scratch.mkdir(parents=True)
         self.pool = WarmPool(self.docker, self.identity, self.warm) if self.warm else None
-        self._watch = asyncio.get_running_loop().create_task(self._watch_released(worker))
+        loop = asyncio.get_running_loop()
+        self._watch = loop.create_task(self._watch_released(worker))
+        self._freshen = loop.create_task(self._freshen_index())
 
     def teardown(self, worker: Worker) -> None:
-        if self._watch is not None:
-            self._watch.cancel()
+        for task in (self._watch, self._freshen):
+            if task is not None:
+                task.cancel()
         self.stop_where(lambda _: True)
         if self.pool is not None:
             self.pool.close()
@@ -162,6 +169,19 @@ class CodshNode(WorkerPlugin):
         while True:
             await asyncio.sleep(WATCH_EVERY)
             self.stop_where(partial(_released, worker.state.tasks))
+
+    async def _freshen_index(self) -> None:
+        """Between jobs (no shard running), take the pins made since into the block index, so
+        the next round finds it ready (a nightly job on a dataset pinned hours before)."""
+        while True:
+            await asyncio.sleep(FRESHEN_EVERY)
+            with self._lock:
+                busy = bool(self._running)
+            if not busy:
+                try:
+                    await asyncio.to_thread(trio.run, self.held.freshen, self.ipfs_api)
+                except Exception as exc:  # noqa: BLE001 - kubo away: the next round says so
+                    log.debug("the block index was not freshened: %s", exc)
 
 
 def scratch_folder(node_id: str, cluster: str = "") -> Path:

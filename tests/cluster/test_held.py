@@ -3,6 +3,7 @@ pins a node holds (issue 16, finding 11: ~144k pins made every job's inventory t
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import time
@@ -14,7 +15,7 @@ import pytest
 from codsh import kubo_daemon
 from codsh.cluster.held import BIG, BlockIndex, split_responses, stored
 from codsh.config import kubo_binary
-from codsh.core.unixfs import raw_cid
+from codsh.core.unixfs import block_key, raw_cid
 from codsh.ipfs.client import KuboClient
 from codsh.kubo_daemon import KuboProcess
 from tests.conftest import run
@@ -119,3 +120,29 @@ def test_the_block_index_answers_big_questions_as_kubo_does(
     index.note([output])  # as the node does after pinning a shard's outputs
     assert output in run(lambda: index.stored(process.api_url, [*question, output]))
     assert index._built == built
+
+
+def test_between_rounds_the_index_takes_in_new_pins_and_an_unbuilt_one_stays_unbuilt(
+    crowded: tuple[KuboProcess, list[str]], tmp_path: Path
+) -> None:
+    """A node freshens its index when idle (cluster/node.py): a dataset pinned since is walked
+    then, not in the next round, which finds it taken in already."""
+    process, _ = crowded
+    idle = BlockIndex()
+    assert not run(lambda: idle.freshen(process.api_url)) and idle._built == -math.inf
+    index = BlockIndex()
+    files = [raw_cid(f"tiny {index}\n".encode()) for index in range(0, PINS, 5)]
+    assert run(lambda: index.stored(process.api_url, files)) == set(files)
+    folder = tmp_path / "dataset"
+    folder.mkdir()
+    for number in range(3):
+        (folder / f"{number}.txt").write_text(f"pinned between rounds {number}\n")
+    env = {**os.environ, "IPFS_PATH": str(process.repo)}
+    args = [kubo_binary(), "add", "-r", "-Q", "--raw-leaves", "--cid-version=1", str(folder)]
+    root = subprocess.run(args, env=env, check=True, capture_output=True).stdout.decode().strip()
+    assert root not in index.roots
+    assert run(lambda: index.freshen(process.api_url))
+    assert root in index.roots
+    new = [raw_cid(f"pinned between rounds {number}\n".encode()) for number in range(3)]
+    with index._lock:  # taken in: the round that asks finds them without walking
+        assert all(index._has(block_key(cid)) for cid in [root, *new])
