@@ -172,7 +172,8 @@ class CodshNode(WorkerPlugin):
 
     async def _freshen_index(self) -> None:
         """Between jobs (no shard running), take the pins made since into the block index, so
-        the next round finds it ready (a nightly job on a dataset pinned hours before)."""
+        the next round finds it ready (a nightly job on a dataset pinned hours before). Past
+        MAX_AGE this lists every block again (~2 s for 62,000), at most once in that time."""
         while True:
             await asyncio.sleep(FRESHEN_EVERY)
             with self._lock:
