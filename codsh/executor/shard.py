@@ -180,6 +180,7 @@ class _ShardRun:
         streams, container = ready.streams(), ready.container
         self.meter = cgroup.ShardMeter(ready.group)
         self.exit = None
+        ended = False  # ran to its end: else (cancelled, failed) the container goes at once
         try:
             end = len(self.files)
             limits = self.spec.limits
@@ -201,10 +202,11 @@ class _ShardRun:
                     if not usable:
                         break
                 nursery.cancel_scope.cancel()
+            ended = True
         finally:
             await streams.aclose()
-            pool = self.runner.pool
-            if pool is None or not pool.discard_later(ready):
+            pool = self.runner.pool  # a cancelled job's containers are gone before it is over
+            if not ended or pool is None or not pool.discard_later(ready):
                 await ready.adiscard()
 
     async def _watch(self, container: ShardContainer) -> None:
