@@ -4,6 +4,7 @@ job's 0.3 s); its lines are what rich would print there, without the styles."""
 
 from __future__ import annotations
 
+import os
 import re
 import sys
 from functools import cache
@@ -20,7 +21,18 @@ STYLE_TAG = re.compile(r"\[(?:/|/?(?:red|yellow|green|bold))\]")
 class Stderr:
     @property
     def is_terminal(self) -> bool:
-        return sys.stderr.isatty()
+        """As rich decides it: TTY_COMPATIBLE=0/1 and FORCE_COLOR (https://force-color.org/)
+        say so outright; else whether stderr is a TTY."""
+        compatible = os.environ.get("TTY_COMPATIBLE", "")
+        if compatible in ("0", "1"):
+            return compatible == "1"
+        force = os.environ.get("FORCE_COLOR")
+        if force is not None:
+            return force != ""
+        try:
+            return sys.stderr.isatty()
+        except ValueError:  # closed (the end of a test run): no terminal any more
+            return False
 
     def print(self, text: str, markup: bool = True) -> None:
         if self.is_terminal:
