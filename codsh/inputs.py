@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from codsh.core.model import InputFile
@@ -19,10 +19,14 @@ from codsh.ipfs.client import Entry, KuboClient, KuboError
 
 @dataclass(frozen=True)
 class InputTree:
-    """The files of an input (path '' when the input is one file) and its directories."""
+    """The files of an input (path '' when the input is one file) and its directories; `folders`
+    gives each directory's CID (what the folder memo, core/folders.py, is keyed by), and only
+    when `files` are all of them: a listing cut down to some files has none, or the memo would
+    remember a folder from part of it."""
 
     files: list[InputFile]
     directories: list[str]
+    folders: dict[str, str] = field(default_factory=dict)
 
 
 @asynccontextmanager
@@ -60,14 +64,14 @@ async def list_input(
 ) -> InputTree:
     """Every file under `path` (a directory or one file), waiting at most `find_timeout` to find it."""
     files: list[InputFile] = []
-    directories: list[str] = []
+    folders: dict[str, str] = {}
     async with explained(path, find_timeout):
         async for entry in ipfs.walk(path, timeout=f"{find_timeout:g}s"):
             if entry.is_dir:
-                directories.append(entry.path)
+                folders[entry.path] = entry.cid
             else:
                 files.append(InputFile(entry.path, entry.cid, entry.size))
-    return InputTree(files, directories)
+    return InputTree(files, list(folders), folders)
 
 
 async def list_entries(

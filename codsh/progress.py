@@ -13,6 +13,7 @@ from codsh.terminal import console, decimal
 if TYPE_CHECKING:
     from rich.progress import Progress, TaskID
 
+    from codsh.core.folders import KeptFolder
     from codsh.inputs import InputTree  # an annotation only: importing it loads the kubo client
 
 
@@ -45,6 +46,9 @@ class JobProgress:
     def file(self, result: FileResult) -> None:
         self.counted_file(result.ok, result.input_size)
 
+    def folder(self, kept: KeptFolder) -> None:
+        self.counted_file(True, kept.bytes_in, kept.files)
+
     def counted(
         self, files: int, size: int, done: int = 0, failed: int = 0, size_done: int = 0
     ) -> None:
@@ -57,13 +61,13 @@ class JobProgress:
         self._progress.reset(self._files, total=files, completed=done, failed=failed, bytes=shown)
         self._progress.update(self._files, description="running")
 
-    def counted_file(self, ok: bool, size: int) -> None:
+    def counted_file(self, ok: bool, size: int, files: int = 1) -> None:
         if self._progress is None or self._files is None:
             return
-        self._failed += 0 if ok else 1
+        self._failed += 0 if ok else files
         self._bytes_done += size
         done = f"{decimal(self._bytes_done)}/{decimal(self._bytes_total)}"
-        self._progress.update(self._files, advance=1, failed=self._failed, bytes=done)
+        self._progress.update(self._files, advance=files, failed=self._failed, bytes=done)
 
 
 def _bar(enabled: bool) -> Progress | None:

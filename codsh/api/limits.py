@@ -51,12 +51,12 @@ async def list_within(
     TooManyFiles naming the limit and the count when it has more than `user` may run at once."""
     most = user.max_files or default
     files: list[InputFile] = []
-    directories: list[str] = []
+    folders: dict[str, str] = {}
     counted = 0
     async with explained(path, find_timeout):
         async for entry in ipfs.walk(path, timeout=f"{find_timeout:g}s"):
             if entry.is_dir:
-                directories.append(entry.path)
+                folders[entry.path] = entry.cid
                 continue
             counted += 1
             if counted <= most:
@@ -71,4 +71,4 @@ async def list_within(
             "run it in parts (e.g. over each folder of it), or ask the orchestrator's operator "
             f"for a higher limit (`codsh serve token limits {user.name} --max-files N`)",
         )
-    return InputTree(files, directories)
+    return InputTree(files, list(folders), folders)

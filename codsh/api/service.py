@@ -14,6 +14,7 @@ import trio
 
 from codsh.api.limits import DEFAULT_MAX_FILES, OverLimit, check_running, list_within
 from codsh.api.tokens import User
+from codsh.core.folders import KeptFolder
 from codsh.core.manifest import excerpt
 from codsh.core.model import FileResult
 from codsh.core.oci import content_cid
@@ -89,6 +90,13 @@ class JobFeed:
         if not result.ok:  # as GET /v1/jobs/ID gives it, so a page shows it at once
             entry["stderr"] = excerpt(result.stderr, 800)
         self._publish({"event": "file", **entry})
+
+    def folder(self, kept: KeptFolder) -> None:
+        """Counted, as reused files are; the counts go out before what follows."""
+        self.done += kept.files
+        self.done_bytes += kept.bytes_in
+        self.reused += kept.files
+        self.counted_only += kept.files
 
     def stage(self, number: int, total: int, step: Step) -> None:
         self._publish({"event": "stage", "stage": number, "of": total, "command": describe(step)})

@@ -17,6 +17,7 @@ from codsh.commands.cluster import tls_option
 from codsh.commands.settings import Settings, pass_settings, run_async
 from codsh.completion import job_ids
 from codsh.config import jobs_db
+from codsh.core.folders import KeptFolder
 from codsh.core.manifest import excerpt
 from codsh.core.model import FileResult, Outcome
 from codsh.core.pipeline import Step
@@ -173,16 +174,19 @@ def result_record(result: JobResult) -> dict[str, object]:
 
 def report(result: JobResult, job_id: str) -> None:
     """The one-line summary on stderr, then the first failures and where to read the rest."""
-    n_in = sum(r.input_size for r in result.files)
-    n_out = sum(r.output_size for r in result.files)
+    kept = result.folders  # linked whole: every file of them succeeded
+    n_in = sum(r.input_size for r in result.files) + sum(k.bytes_in for k in kept)
+    n_out = sum(r.output_size for r in result.files) + sum(k.size for k in kept)
     style = "green" if result.ok else "yellow"
     reused = f", {result.reused} reused" if result.reused else ""
     no_match = sum(1 for r in result.files if r.outcome is Outcome.NO_MATCH)
+    no_match += sum(k.no_match for k in kept)
     matched = f" ({no_match} no match)" if no_match else ""
     disputed = sum(1 for r in result.files if r.outcome is Outcome.DISPUTED)
     undecided = f" ({disputed} disputed)" if disputed else ""
+    files = result.file_count
     stderr.print(
-        f"[{style}]{len(result.files)} files, {len(result.files) - len(result.failed)} ok{matched}, "
+        f"[{style}]{files} files, {files - len(result.failed)} ok{matched}, "
         f"{len(result.failed)} failed{undecided}{reused}[/] | {decimal(n_in)} in, {decimal(n_out)} out | "
         f"{result.seconds:.2f}s | job {job_id} | manifest {result.manifest_cid}"
     )
@@ -223,6 +227,9 @@ class StagePrinter(PipelineEvents):
 
     def file(self, result: FileResult) -> None:
         self.progress.file(result)
+
+    def folder(self, kept: KeptFolder) -> None:
+        self.progress.folder(kept)
 
     def stage(self, number: int, total: int, step: Step) -> None:
         if self.enabled:

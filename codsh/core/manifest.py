@@ -9,6 +9,7 @@ from dataclasses import asdict
 
 from codsh import __version__
 from codsh.core.bill import bill
+from codsh.core.folders import KeptFolder
 from codsh.core.model import FileResult, Outcome, Setup, ShardUse, path_order
 from codsh.core.plan import LocalityReport
 from codsh.core.spec import JobSpec, canonical_json
@@ -25,15 +26,20 @@ def excerpt(text: str, limit: int) -> str:
     return f"{text[:head]}\n[...]\n{text[len(text) - (limit - head) :]}"
 
 
-def summary(results: Sequence[FileResult], seconds: float) -> dict[str, float | int]:
+def summary(
+    results: Sequence[FileResult], seconds: float, kept: Sequence[KeptFolder] = ()
+) -> dict[str, float | int]:
+    """The counts over every file, those of folders linked whole (all succeeded, reused) too."""
+    files = sum(k.files for k in kept)
     return {
-        "files": len(results),
-        "ok": sum(1 for r in results if r.ok),
-        "no_match": sum(1 for r in results if r.outcome is Outcome.NO_MATCH),
+        "files": len(results) + files,
+        "ok": sum(1 for r in results if r.ok) + files,
+        "no_match": sum(1 for r in results if r.outcome is Outcome.NO_MATCH)
+        + sum(k.no_match for k in kept),
         "failed": sum(1 for r in results if not r.ok),
-        "reused": sum(1 for r in results if r.reused),
-        "bytes_in": sum(r.input_size for r in results),
-        "bytes_out": sum(r.output_size for r in results),
+        "reused": sum(1 for r in results if r.reused) + files,
+        "bytes_in": sum(r.input_size for r in results) + sum(k.bytes_in for k in kept),
+        "bytes_out": sum(r.output_size for r in results) + sum(k.size for k in kept),
         "seconds": seconds,
     }
 
@@ -46,8 +52,11 @@ def build_manifest(
     placement: LocalityReport | None = None,
     setup: Sequence[Setup] = (),
     shards: Sequence[ShardUse] = (),
+    kept: Sequence[KeptFolder] = (),
 ) -> str:
-    """The manifest's canonical JSON; files in input path order."""
+    """The manifest's canonical JSON; files in input path order. Folders linked whole from the
+    folder memo are listed as folders (their files' records are in the manifests of the job that
+    ran them), under "folders", only when there are some."""
     files = []
     for r in sorted(results, key=lambda r: path_order(r.path)):
         entry = r.as_dict()
@@ -57,11 +66,13 @@ def build_manifest(
         "codsh": __version__,
         "spec": asdict(spec),
         "output": output_cid,
-        "summary": summary(results, seconds),
+        "summary": summary(results, seconds, kept),
         "placement": asdict(placement) if placement else None,
         "setup": [asdict(s) for s in setup],
         "shards": [asdict(s) for s in sorted(shards, key=lambda s: (s.node, s.index))],
         "bill": bill(results),  # use summed per node, x each node's price list (core/bill)
         "files": files,
     }
+    if kept:
+        manifest["folders"] = [k.entry() for k in sorted(kept, key=lambda k: path_order(k.path))]
     return canonical_json(manifest)

@@ -49,24 +49,30 @@ class Merged:
     size: int  # bytes of file content under the root
     tsize: int
     blocks: list[Block] = field(default_factory=list)  # to store, children before parents
+    # every folder's output by input path (CID, bytes, DAG size): what the folder memo keeps
+    folders: dict[str, tuple[str, int, int]] = field(default_factory=dict)
 
 
 class MergeError(ValueError):
     """The merged layout cannot be built (e.g. a path is both a file and a directory)."""
 
 
-def merge_per_file(outputs: list[Output], directories: Sequence[str] = ()) -> Merged:
-    """A directory tree mirroring the input paths; `directories` keeps empty input folders too.
+def merge_per_file(
+    outputs: list[Output], directories: Sequence[str] = (), whole: Sequence[Output] = ()
+) -> Merged:
+    """A directory tree mirroring the input paths; `directories` keeps empty input folders too;
+    `whole`: folders whose output subtree is already stored (the folder memo), linked as they
+    are (their own folders and files are not in `outputs` nor `directories`).
 
     A single output at path '' (the input was one file) is returned as is.
     """
-    if len(outputs) == 1 and outputs[0].path == "" and not directories:
+    if len(outputs) == 1 and outputs[0].path == "" and not directories and not whole:
         only = outputs[0]
         return Merged(only.cid, only.size, only.tsize)
     tree: dict[str, object] = {}
     for directory in directories:
         _subtree(tree, directory.split("/"))
-    for output in outputs:
+    for output in [*outputs, *whole]:
         *parents, name = output.path.split("/")
         parent = _subtree(tree, parents)
         if name in parent:
@@ -75,8 +81,9 @@ def merge_per_file(outputs: list[Output], directories: Sequence[str] = ()) -> Me
             )
         parent[name] = output
     blocks: list[Block] = []
-    root = _directory(tree, blocks, "")
-    return Merged(root.cid, root.size, root.tsize, blocks)
+    folders: dict[str, tuple[str, int, int]] = {}
+    root = _directory(tree, blocks, "", folders)
+    return Merged(root.cid, root.size, root.tsize, blocks, folders)
 
 
 def _subtree(tree: dict[str, object], parts: list[str]) -> dict[str, object]:
@@ -89,13 +96,20 @@ def _subtree(tree: dict[str, object], parts: list[str]) -> dict[str, object]:
     return node
 
 
-def _directory(tree: dict[str, object], blocks: list[Block], where: str) -> Merged:
+def _directory(
+    tree: dict[str, object],
+    blocks: list[Block],
+    where: str,
+    folders: dict[str, tuple[str, int, int]],
+) -> Merged:
     links: list[Link] = []
     size = 0
     for name in sorted(tree, key=lambda n: n.encode("utf-8")):
         child = tree[name]
         if isinstance(child, dict):
-            merged = _directory(child, blocks, f"{where}/{name}")
+            path = f"{where}/{name}" if where else name
+            merged = _directory(child, blocks, path, folders)
+            folders[path] = (merged.cid, merged.size, merged.tsize)
         else:
             assert isinstance(child, Output)
             merged = Merged(child.cid, child.size, child.tsize)
@@ -104,7 +118,7 @@ def _directory(tree: dict[str, object], blocks: list[Block], where: str) -> Merg
     try:
         nodes, cid, tsize = directory_nodes(links)
     except ShardingError as exc:
-        raise MergeError(f"the output directory {where or '/'} cannot be sharded: {exc}") from None
+        raise MergeError(f"the output directory /{where} cannot be sharded: {exc}") from None
     blocks.extend(nodes)
     return Merged(cid, size, tsize)
 

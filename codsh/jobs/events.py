@@ -8,6 +8,7 @@ from typing import Protocol
 
 import trio
 
+from codsh.core.folders import KeptFolder
 from codsh.core.memo import with_twins
 from codsh.core.model import FileResult, InputFile
 from codsh.core.spec import JobSpec
@@ -22,12 +23,18 @@ class Events(Protocol):
     def file(self, result: FileResult) -> None:
         """One file's final result (run now, reused from the memo, or lost), once per file."""
 
+    def folder(self, kept: KeptFolder) -> None:
+        """A folder linked whole from the folder memo: its files, all succeeded, are done."""
+
 
 class NoEvents:
     def listed(self, tree: InputTree) -> None:
         pass
 
     def file(self, result: FileResult) -> None:
+        pass
+
+    def folder(self, kept: KeptFolder) -> None:
         pass
 
 
@@ -44,6 +51,10 @@ class Fanout:
     def file(self, result: FileResult) -> None:
         for sink in self._sinks:
             sink.file(result)
+
+    def folder(self, kept: KeptFolder) -> None:
+        for sink in self._sinks:
+            sink.folder(kept)
 
 
 class WithTwins:

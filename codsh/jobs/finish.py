@@ -7,6 +7,7 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
+from codsh.core.folders import KeptFolder, outside, to_remember
 from codsh.core.manifest import build_manifest
 from codsh.core.merge import Merged, MergeError, Output, merge_concat, merge_per_file, pin_batches
 from codsh.core.model import FileResult, Setup, ShardUse
@@ -34,22 +35,29 @@ class JobResult:
     setup: list[Setup] = field(default_factory=list)  # environments built or reused, per node
     published: list[Report] = field(default_factory=list)  # where the output was copied (--publish)
     stopped: str = ""  # why the job stopped before every file ran (its price limit), if it did
+    folders: list[KeptFolder] = field(default_factory=list)  # linked whole from the folder memo
+    remember: list[KeptFolder] = field(default_factory=list)  # folders the memo may keep now
 
     @property
     def ok(self) -> bool:
         return not self.failed and not self.stopped
 
     @property
+    def file_count(self) -> int:
+        """Every file of the input the job accounts for: `files` and those of kept folders."""
+        return len(self.files) + sum(k.files for k in self.folders)
+
+    @property
     def reused(self) -> int:
         """Files not run: their result came from the memo or from a file with the same CID."""
-        return sum(1 for r in self.files if r.reused)
+        return sum(1 for r in self.files if r.reused) + sum(k.files for k in self.folders)
 
     def counts(self) -> dict[str, str | int | float]:
         """Output and manifest CIDs and the counts: what a summary, JSON or lineage shows."""
         return {
             "output": self.output_cid,
             "manifest": self.manifest_cid,
-            "files": len(self.files),
+            "files": self.file_count,
             "failed": len(self.failed),
             "reused": self.reused,
             "seconds": self.seconds,
@@ -67,20 +75,29 @@ async def finish_job(
     setup: list[Setup] | None = None,
     outputs_here: bool = True,
     shards: Sequence[ShardUse] = (),
+    kept: Sequence[KeptFolder] = (),
 ) -> JobResult:
     """Merge by reference, store the manifest, and say how it went (one node and cluster alike).
 
     Without `outputs_here` (a cluster run) the outputs live on the nodes that made them, which
     pinned them; the driver's kubo then stores and pins only the new merge nodes, fetching no output.
+    `kept`: folders linked whole (core/folders.py); the job's result says which folders the memo
+    may remember now.
     """
-    merged = await store_merge(ipfs, spec, tree, results, outputs_here)
+    merged = await store_merge(ipfs, spec, tree, results, outputs_here, kept)
     seconds = round(time.monotonic() - started, 3)
-    manifest = build_manifest(spec, merged.cid, results, seconds, placement, setup or (), shards)
+    manifest = build_manifest(
+        spec, merged.cid, results, seconds, placement, setup or (), shards, kept
+    )
     manifest_cid = (await ipfs.add_bytes(manifest.encode(), AddOptions())).cid
     failed = [r for r in results if not r.ok]
-    return JobResult(
+    job = JobResult(
         merged.cid, manifest_cid, results, seconds, spec, failed, placement, setup or []
     )
+    job.folders = list(kept)
+    if spec.mode != CONCAT and job.file_count == len(tree.files):  # (not when stopped early)
+        job.remember = to_remember(tree.folders, results, kept, merged.folders, manifest_cid)
+    return job
 
 
 async def store_merge(
@@ -89,8 +106,10 @@ async def store_merge(
     tree: InputTree,
     results: list[FileResult],
     outputs_here: bool = True,
+    kept: Sequence[KeptFolder] = (),
 ) -> Merged:
-    """Merge the outputs by reference and store the new nodes; files without output get an empty one."""
+    """Merge the outputs by reference and store the new nodes; files without output get an empty
+    one; kept folders are linked whole (their nodes are stored and pinned from their first run)."""
     outputs = [
         Output(r.path, r.output_cid, r.output_size, r.output_tsize)
         if r.output_cid
@@ -105,7 +124,8 @@ async def store_merge(
         if spec.mode == CONCAT:
             merged = merge_concat(outputs)
         else:
-            merged = merge_per_file(outputs, tree.directories)
+            whole = [Output(k.path, k.output_cid, k.size, k.tsize) for k in kept]
+            merged = merge_per_file(outputs, outside(tree.directories, kept), whole)
     except MergeError as exc:
         raise InputError(str(exc)) from exc
     await put_blocks(ipfs, merged.blocks, "a merge node")  # a batch a request

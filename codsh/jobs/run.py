@@ -12,8 +12,9 @@ import trio
 
 from codsh import publish
 from codsh.core.bill import Limit
+from codsh.core.folders import KeptFolder, candidates, files_outside, still_held
 from codsh.core.memo import may_run, split
-from codsh.core.model import FileResult
+from codsh.core.model import FileResult, InputFile
 from codsh.core.names import check_input
 from codsh.core.spec import CONCAT, JobSpec
 from codsh.inputs import InputTree, list_input
@@ -25,9 +26,17 @@ from codsh.jobs.limit import execute_within
 
 
 class Memo(Protocol):
+    """The memo (jobs/store.py); blocking: run in a thread."""
+
     def recall(self, spec: JobSpec, cids: list[str]) -> Mapping[str, FileResult]:
-        """Remembered results of input CIDs `cids` under `spec` (blocking: run in a thread)."""
+        """Remembered results of input CIDs `cids` under `spec`."""
         ...
+
+    def recall_folders(self, spec: JobSpec, cids: list[str]) -> Mapping[str, KeptFolder]:
+        """Remembered outputs of folders `cids` under `spec` (core/folders.py)."""
+        ...
+
+    def remember_folders(self, spec: JobSpec, folders: list[KeptFolder]) -> None: ...
 
 
 async def run_job(
@@ -53,20 +62,25 @@ async def run_job(
     if spec.mode != CONCAT:  # a tree the merge would refuse is refused before anything runs
         check_input(spec.input, [f.path for f in tree.files], tree.directories)
     events.listed(tree)
-    inputs = sorted({f.cid for f in tree.files})
     use_memo = memo is not None and spec.target.memo
-    known: Mapping[str, FileResult] = {}
-    if memo is not None and use_memo:
-        known = await trio.to_thread.run_sync(memo.recall, spec, inputs)
+    kept = await kept_folders(spec, tree, ipfs, memo) if use_memo else []
+    files = files_outside(tree.files, kept)
+    known = await recalled(spec, files, memo if use_memo else None)
     outputs = {r.output_cid for r in known.values() if r.output_cid}
     async with execution.open(spec, ipfs) as run:
-        asked = may_run(tree.files, done or {}, known)
-        available = await run.available(asked, outputs)
-        work = split(tree.files, done or {}, known, available, dedupe=use_memo)
+        asked = may_run(files, done or {}, known)
+        available = await run.available(asked, outputs.union(*(k.outputs for k in kept)))
+        if len(held := still_held(kept, available)) < len(kept):  # go file by file in the rest
+            kept, files = held, files_outside(tree.files, held)
+            known = await recalled(spec, files, memo)
+        work = split(files, done or {}, known, available, dedupe=use_memo)
         lost = {f.cid for f in work.todo}.difference(asked)
         if lost:  # remembered outputs are gone: their files run, and need their inputs' holders
+            outputs = {r.output_cid for r in known.values() if r.output_cid}
             available = await run.available(sorted(lost.union(asked)), outputs)
-            work = split(tree.files, done or {}, known, available, dedupe=use_memo)
+            work = split(files, done or {}, known, available, dedupe=use_memo)
+        for folder in kept:
+            events.folder(folder)
         for result in work.kept:
             events.file(result)
         ran, limit, stopped = Ran(), None, False
@@ -80,9 +94,11 @@ async def run_job(
         outputs_here = run.outputs_here
     results = work.complete(ran.results)
     job = await finish_job(
-        ipfs, spec, tree, results, started, ran.placement, ran.setup, outputs_here, ran.shards
+        ipfs, spec, tree, results, started, ran.placement, ran.setup, outputs_here, ran.shards, kept
     )
-    not_run = len(tree.files) - len(results)
+    if memo is not None and job.remember:
+        await trio.to_thread.run_sync(memo.remember_folders, spec, job.remember)
+    not_run = len(tree.files) - job.file_count
     if stopped and limit is not None and not_run:  # stopped at the last file: it is done
         job.stopped = f"{limit.line()}; {not_run} files not run"
     if spec.target.publish:
@@ -91,3 +107,25 @@ async def run_job(
             ipfs, job.output_cid, target.publish, target.overwrite
         )
     return job
+
+
+async def kept_folders(
+    spec: JobSpec, tree: InputTree, ipfs: KuboClient, memo: Memo | None
+) -> list[KeptFolder]:
+    """The outermost folders of the input whose output the memo remembers and whose output's
+    root this kubo still has (the merge's nodes live where the job was merged)."""
+    if memo is None or spec.mode == CONCAT or not tree.folders:
+        return []
+    cids = sorted(set(tree.folders.values()))
+    known = await trio.to_thread.run_sync(memo.recall_folders, spec, cids)
+    found = candidates(tree.folders, known)
+    return [k for k in found if await ipfs.has_block(k.output_cid)]
+
+
+async def recalled(
+    spec: JobSpec, files: list[InputFile], memo: Memo | None
+) -> Mapping[str, FileResult]:
+    """What the memo remembers of `files`' inputs (nothing without a memo)."""
+    if memo is None or not files:
+        return {}
+    return await trio.to_thread.run_sync(memo.recall, spec, sorted({f.cid for f in files}))

@@ -12,6 +12,7 @@ import sqlite3
 import threading
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from types import TracebackType
@@ -19,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Self
 
 import orjson
 
+from codsh.core.folders import KeptFolder, folder_keys
 from codsh.core.memo import memo_keys, reusable
 from codsh.core.model import FileResult, Outcome
 from codsh.core.vote import tally
@@ -203,7 +205,7 @@ class JobStore:
             state=SUCCEEDED if result.ok else PARTIAL,
             output=result.output_cid,
             manifest=result.manifest_cid,
-            files=len(result.files),
+            files=result.file_count,
             failed=len(result.failed),
             seconds=result.seconds,
             placement=placement,
@@ -264,17 +266,34 @@ class JobStore:
 
     def recall(self, spec: JobSpec, cids: list[str]) -> dict[str, FileResult]:
         """The remembered results of input CIDs `cids` under `spec` (see codsh/core/memo.py)."""
-        key = memo_keys(spec)
+        found = self._remembered(memo_keys(spec), cids)
+        return {cid: FileResult.from_dict(orjson.loads(text)) for cid, text in found.items()}
+
+    def recall_folders(self, spec: JobSpec, cids: list[str]) -> dict[str, KeptFolder]:
+        """The remembered outputs of folders (by CID) under `spec` (see codsh/core/folders.py)."""
+        found = self._remembered(folder_keys(spec), cids)
+        return {cid: KeptFolder.from_dict(orjson.loads(text)) for cid, text in found.items()}
+
+    def _remembered(self, key: Callable[[str], str], cids: list[str]) -> dict[str, str]:
+        """The memo's entries for `cids` (keyed by `key`), as stored, a query per batch."""
         by_key = {key(cid): cid for cid in cids}
         keys = list(by_key)
-        found: dict[str, FileResult] = {}
+        found: dict[str, str] = {}
         for start in range(0, len(keys), RECALL_BATCH):
             batch = keys[start : start + RECALL_BATCH]
             marks = ", ".join("?" for _ in batch)
             rows = self._read(f"SELECT key, result FROM memo WHERE key IN ({marks})", batch)
             for row in rows:
-                found[by_key[row["key"]]] = FileResult.from_dict(orjson.loads(row["result"]))
+                found[by_key[row["key"]]] = row["result"]
         return found
+
+    def remember_folders(self, spec: JobSpec, folders: list[KeptFolder]) -> None:
+        """Remember `folders`' outputs under `spec`, by their input CIDs."""
+        key = folder_keys(spec)
+        now = time.time()
+        rows = [(key(k.input_cid), orjson.dumps(k.as_dict()).decode(), now) for k in folders]
+        with self._lock, self._db:
+            self._db.executemany("INSERT OR REPLACE INTO memo VALUES (?, ?, ?)", rows)
 
     def results(self, job_id: str) -> dict[str, FileResult]:
         """The per-file results recorded so far, by input path."""

@@ -20,6 +20,7 @@ import wasmtime
 from codsh import devstack, images
 from codsh.cluster.execution import ClusterExecution
 from codsh.config import kubo_binary
+from codsh.core.folders import MIN_FILES
 from codsh.core.spec import CONCAT, PER_FILE, PYTHON, PYTHON_IMAGE, WASM, JobSpec
 from codsh.functions.bundle import make_bundle
 from codsh.images.python import pip_target
@@ -230,6 +231,39 @@ def test_a_remembered_output_gone_from_every_node_runs_its_file_again_where_its_
     assert [r.path for r in rerun.files if not r.reused] == [lost.path]
     assert rerun.placement is not None and rerun.placement.locality == 1.0
     assert rerun.output_cid == first.output_cid
+
+
+def test_a_rerun_links_unchanged_folders_whole_while_every_node_still_holds_their_outputs(
+    stack: list[devstack.NodeStatus], image_id: str, tmp_path: Path
+) -> None:
+    """The folder memo on the cluster: the nodes are asked about a kept folder's outputs as about
+    a file's; one gone from every node sends that folder's files through the file memo."""
+    store = JobStore(tmp_path / "jobs.sqlite")
+    urls = [n.api_url for n in stack if n.api_url]
+    root = weather_logs(tmp_path / "logs", 2 * MIN_FILES)  # 2016/ and 2017/, MIN_FILES each
+    spec = JobSpec("tr 0-9 a-j", run(devstack.add_spread, root, 1, urls), image_digest=image_id)
+    first = cluster_run(stack, spec, memo=store)  # remembers its folders
+    assert first.ok and not first.folders
+    store.save_results("day1", first.files, memo_of=spec)  # as a recorded job's events do
+    (root / "2018").mkdir()
+    (root / "2018" / "new.log").write_text("2018-01-01T00:00:00Z,38.731946,-9.141685\n")
+    grown = replace(spec, input=run(devstack.add_spread, root, 1, urls))
+
+    rerun = cluster_run(stack, grown, memo=store)
+    assert sorted(k.path for k in rerun.folders) == ["2016", "2017"]
+    assert [(r.path, r.reused) for r in rerun.files] == [("2018/new.log", False)]
+    assert (rerun.file_count, rerun.reused) == (2 * MIN_FILES + 1, 2 * MIN_FILES)
+    assert rerun.output_cid == cluster_run(stack, grown).output_cid  # a full run's CID
+    store.save_results("day2", rerun.files, memo_of=grown)
+
+    lost = next(r for r in first.files if r.path.startswith("2016/"))
+    assert lost.output_cid is not None
+    forget_everywhere(stack, lost.output_cid)
+    again = cluster_run(stack, grown, memo=store)
+    assert [k.path for k in again.folders] == ["2017"]
+    assert [r.path for r in again.files if not r.reused] == [lost.path]
+    assert again.placement is not None and again.placement.locality == 1.0
+    assert again.output_cid == rerun.output_cid
 
 
 def test_a_wasm_module_runs_on_every_node_like_on_one(
