@@ -3,6 +3,7 @@ the job did not give a complete output."""
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from collections.abc import Iterator
@@ -89,8 +90,10 @@ class Job:
         record = self._ended(timeout)
         if not record.get("manifest"):
             raise JobFailed(record)
-        manifest = json.loads(self.client._backend.read(record["manifest"]))
-        return [FileResult.from_dict(entry) for entry in manifest["files"]]
+        from codsh.core.manifest import every_file  # (the manifest's module, only when asked)
+
+        read = functools.cache(lambda cid: json.loads(self.client._backend.read(cid)))
+        return [FileResult.from_dict(entry) for entry in every_file(read(record["manifest"]), read)]
 
     def events(self) -> Iterator[dict[str, Any]]:
         """The job's events until its end: `progress` (the counts so far), `listed`, `file` (one

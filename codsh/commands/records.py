@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import signal
@@ -210,7 +211,10 @@ def logs(
 
         return run_async(local)
 
-    files = json.loads(read(record["manifest"]))["files"]
+    from codsh.core.manifest import every_file
+
+    manifest_of = functools.cache(lambda cid: json.loads(read(cid)))  # kept folders' share one
+    files = every_file(manifest_of(record["manifest"]), manifest_of)
     if only_failed:
         files = [f for f in files if failed(f)]
         if not files:

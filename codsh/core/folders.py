@@ -41,12 +41,14 @@ class KeptFolder:
     bytes_in: int
     outputs: tuple[str, ...]  # its files' distinct output CIDs: reused only while all are held
     manifest: str = ""  # the manifest of the job that made it: its files' records
+    origin: str = ""  # its path in that job's input (it may sit elsewhere in a later one)
 
     def at(self, path: str) -> KeptFolder:
         return replace(self, path=path)
 
     def as_dict(self) -> dict[str, Any]:
         return {
+            "path": self.origin,
             "input": self.input_cid,
             "output": self.output_cid,
             "size": self.size,
@@ -71,6 +73,7 @@ class KeptFolder:
             data["bytes_in"],
             tuple(data["outputs"]),
             data.get("manifest", ""),
+            data.get("path", ""),
         )
 
     def entry(self) -> dict[str, Any]:
@@ -82,6 +85,7 @@ class KeptFolder:
             "output": self.output_cid,
             "files": self.files,
             "manifest": self.manifest,
+            "from": self.origin,
         }
 
 
@@ -204,6 +208,7 @@ def to_remember(
                 tally.bytes_in,
                 outputs,
                 manifest,
+                path,
             )
         )
     return fresh

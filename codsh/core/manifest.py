@@ -4,8 +4,9 @@ here without I/O; jobs/finish stores it."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import asdict
+from typing import Any
 
 from codsh import __version__
 from codsh.core.bill import bill
@@ -76,3 +77,18 @@ def build_manifest(
     if kept:
         manifest["folders"] = [k.entry() for k in sorted(kept, key=lambda k: path_order(k.path))]
     return canonical_json(manifest)
+
+
+def every_file(
+    manifest: Mapping[str, Any], read: Callable[[str], Mapping[str, Any]]
+) -> list[dict[str, Any]]:
+    """Every file's entry of `manifest`, in input path order, those of its kept folders too: read
+    (`read`: a manifest by CID) from the manifests of the jobs that ran them, under the path the
+    folder has here, as reused."""
+    files = [dict(entry) for entry in manifest["files"]]
+    for folder in manifest.get("folders", []):
+        source, here = folder["from"], folder["path"]
+        for entry in every_file(read(folder["manifest"]), read):
+            if entry["path"].startswith(source + "/"):
+                files.append({**entry, "path": here + entry["path"][len(source) :], "reused": True})
+    return sorted(files, key=lambda entry: path_order(entry["path"]))

@@ -4,10 +4,12 @@ has a job store of its own."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from pathlib import Path
 
 from codsh.core.folders import MIN_FILES
+from codsh.core.model import path_order
 from codsh.kubo_daemon import KuboProcess
 from tests.commands.cli import Tree, add, codsh, fetch
 from tests.commands.test_memo_cli import home, local_run, manifest, ran, run_json
@@ -57,6 +59,13 @@ def test_a_rerun_links_unchanged_folders_whole_and_runs_the_rest(
     assert third["output"] == second["output"]
     text = codsh("job", "describe", third["job"], env=home).out.decode()
     assert f"{2 * MIN_FILES + 2} (0 failed, {2 * MIN_FILES + 2} reused)" in text
+    logs = codsh("job", "logs", third["job"], "--json", env=home)  # every file's record
+    entries = [json.loads(line) for line in logs.lines]
+    assert [e["path"] for e in entries] == sorted(day2, key=path_order)
+    assert all(e["reused"] and e["exit_code"] == 0 for e in entries)
+    assert {e["output_cid"] for e in entries if e["path"] == "feb/r007.txt"} == {
+        f["output_cid"] for f in job["files"] if f["path"] == "feb/r007.txt"
+    }
 
 
 def test_a_folder_with_a_failure_is_never_linked_whole(

@@ -75,7 +75,13 @@ def test_folders_whose_every_file_succeeded_are_remembered_with_their_merged_out
     assert [k.path for k in fresh] == ["a", "a/deep"]  # b has a failure; c has no file
     a = fresh[0]
     assert (a.output_cid, a.size, a.tsize) == merged["a"]
-    assert (a.files, a.no_match, a.bytes_in, a.manifest) == (2, 1, 20, "bafymanifest")
+    assert (a.files, a.no_match, a.bytes_in, a.manifest, a.origin) == (
+        2,
+        1,
+        20,
+        "bafymanifest",
+        "a",
+    )
     assert set(a.outputs) == {results[0].output_cid, results[1].output_cid}
 
 
@@ -108,6 +114,7 @@ def test_a_kept_folder_merges_into_the_same_tree_as_its_files() -> None:
 
 
 def test_a_kept_folder_round_trips_through_its_stored_form() -> None:
-    folder = KeptFolder("x/y", "bafyin", "bafyout", 1, 2, 3, 4, 5, ("o1", "o2"), "bafym")
+    folder = KeptFolder("x/y", "bafyin", "bafyout", 1, 2, 3, 4, 5, ("o1", "o2"), "bafym", "old")
     assert KeptFolder.from_dict(folder.as_dict(), "x/y") == folder
     assert KeptFolder.from_dict(folder.as_dict()).at("z") == replace(folder, path="z")
+    assert folder.entry()["from"] == "old"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from dataclasses import replace
 
-from codsh.core.manifest import STDERR_EXCERPT, build_manifest, excerpt
+from codsh.core.manifest import STDERR_EXCERPT, build_manifest, every_file, excerpt
 from codsh.core.model import FileResult, Outcome, exit_error, timeout_error
 from codsh.core.spec import JobSpec
 
@@ -86,3 +86,29 @@ def test_the_manifest_records_the_spec_with_its_target_and_the_output() -> None:
     assert built["spec"]["command"] == "grep rain"
     assert (built["spec"]["target"]["shard_size"], built["spec"]["target"]["memo"]) == (7, False)
     assert (built["placement"], built["setup"]) == (None, [])
+
+
+def test_every_file_reads_a_kept_folders_records_from_the_manifest_that_ran_them() -> None:
+    def entry(path: str, reused: bool = False) -> dict[str, object]:
+        return {"path": path, "exit_code": 0, "reused": reused}
+
+    first = {"files": [entry("old/a"), entry("old/b"), entry("other/c")]}  # ran both folders
+    second = {  # kept old/ as new/, then ran d
+        "files": [entry("new/d")],
+        "folders": [{"path": "new", "from": "old", "manifest": "m1"}],
+    }
+    third = {  # kept new/ (remembered by the second job) at the top
+        "files": [],
+        "folders": [{"path": "top/new", "from": "new", "manifest": "m2"}],
+    }
+    manifests = {"m1": first, "m2": second}
+    assert every_file(second, manifests.__getitem__) == [
+        entry("new/a", True),
+        entry("new/b", True),
+        entry("new/d"),
+    ]
+    assert [f["path"] for f in every_file(third, manifests.__getitem__)] == [
+        "top/new/a",
+        "top/new/b",
+        "top/new/d",
+    ]
