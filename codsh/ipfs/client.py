@@ -485,6 +485,15 @@ class KuboClient:
                 raise KuboError(command, str(item["Err"]))
             yield str(item["Ref"])
 
+    async def links(self, cids: Sequence[str]) -> AsyncIterator[str]:
+        """The blocks `cids` link to directly, from this kubo alone (a missing one is a
+        KuboError), in one request."""
+        params = (*(("arg", cid) for cid in cids), ("unique", "true"), ("offline", "true"))
+        async for item in self._ndjson("refs", params):
+            if item.get("Err"):
+                raise KuboError("refs", str(item["Err"]))
+            yield str(item["Ref"])
+
     # -- swarm -----------------------------------------------------------------------------
 
     async def swarm_connect(self, address: str) -> None:

@@ -146,3 +146,41 @@ def test_between_rounds_the_index_takes_in_new_pins_and_an_unbuilt_one_stays_unb
     new = [raw_cid(f"pinned between rounds {number}\n".encode()) for number in range(3)]
     with index._lock:  # taken in: the round that asks finds them without walking
         assert all(index._has(block_key(cid)) for cid in [root, *new])
+
+
+def test_a_new_pin_is_walked_only_below_what_the_index_does_not_hold(
+    crowded: tuple[KuboProcess, list[str]], tmp_path: Path
+) -> None:
+    """A day's dataset shares its unchanged folders with the day before's: taking it in walks its
+    root and its new files, not the 50 files of the folder already held."""
+    process, _ = crowded
+    env = {**os.environ, "IPFS_PATH": str(process.repo)}
+
+    def add_folder(folder: Path) -> str:
+        args = [kubo_binary(), "add", "-r", "-Q", "--raw-leaves", "--cid-version=1", str(folder)]
+        return (
+            subprocess.run(args, env=env, check=True, capture_output=True).stdout.decode().strip()
+        )
+
+    for day in ("day1", "day2"):
+        (tmp_path / day / "logs").mkdir(parents=True)
+        for number in range(50):
+            (tmp_path / day / "logs" / f"{number}.txt").write_text(f"old reading {number}\n")
+    (tmp_path / "day2" / "new.txt").write_text("the new reading\n")
+    index = BlockIndex()
+    files = [raw_cid(f"tiny {index}\n".encode()) for index in range(0, PINS, 5)]
+    assert run(lambda: index.stored(process.api_url, files)) == set(files)
+    add_folder(tmp_path / "day1")
+    assert run(lambda: index.freshen(process.api_url))
+    day2 = add_folder(tmp_path / "day2")
+
+    async def walked() -> list[int]:
+        async with KuboClient(process.api_url) as ipfs:
+            return await index._unknown_blocks(ipfs, [day2])
+
+    assert sorted(run(walked)) == sorted(
+        block_key(c) for c in [day2, raw_cid(b"the new reading\n")]
+    )
+    assert run(lambda: index.freshen(process.api_url)) and day2 in index.roots
+    new, old = raw_cid(b"the new reading\n"), raw_cid(b"old reading 7\n")
+    assert run(lambda: index.stored(process.api_url, [*files, new, old])) == {*files, new, old}
