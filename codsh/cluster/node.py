@@ -30,6 +30,7 @@ import trio
 from distributed import Worker, WorkerPlugin, get_worker
 
 from codsh.cluster.held import BlockIndex
+from codsh.cluster.keep import keep_outputs
 from codsh.cluster.messages import FileDone, InventoryAnswer, ShardAnswer, Wire
 from codsh.cluster.sealed import Openings
 from codsh.cluster.tls import cluster_id, security
@@ -37,7 +38,6 @@ from codsh.config import scratch_root
 from codsh.core.bill import PriceList
 from codsh.core.model import FileResult, InputFile, Setup, Shard, ShardUse
 from codsh.core.spec import JobSpec
-from codsh.core.unixfs import is_raw_block
 from codsh.engines import engine_problem
 from codsh.errors import CodshError, InfrastructureError
 from codsh.executor.container import (
@@ -331,20 +331,9 @@ async def _run_shard(
                 error = None
             except InfrastructureError as exc:  # said plainly: the driver may try another node
                 error = exc.message
-        # the node keeps what it produced (one request: a pin per output costs ~1 ms each); a
-        # one-block output is pinned directly, so the recursive pins an inventory lists stay few
-        outputs = sorted({r.output_cid for r in finished if r.output_cid})
-        blocks: list[str] = []
-        dags: list[str] = []
-        for cid in outputs:
-            (blocks if is_raw_block(cid) else dags).append(cid)
         with trio.move_on_after(PIN_WAIT if error else math.inf):  # bounded when stopping
-            try:
-                if blocks:
-                    await ipfs.pin_add(*blocks, recursive=False)
-                if dags:
-                    await ipfs.pin_add(*dags)
-                plugin.held.note(blocks, dags)
+            try:  # the node keeps what it produced (cluster/keep.py)
+                plugin.held.note(*await keep_outputs(ipfs, finished))
             except CodshError as exc:  # stored but not pinned: kept, and said
                 error = error or f"could not pin the outputs: {exc.message}"
     return finished, setup, error
