@@ -6,7 +6,7 @@ need no pickled codsh class in common, and per-file messages pass Dask's msgpack
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -14,6 +14,7 @@ from codsh.core.model import FileResult, Setup, ShardUse
 
 Wire = dict[str, Any]
 FILE_DONE = "codsh.file-done"  # the kind of a per-file message (other events share its topic)
+FILES_DONE = "codsh.files-done"  # several of them in one event (cluster/news.py)
 
 
 @dataclass(frozen=True)
@@ -113,3 +114,16 @@ class FileDone:
         result = FileResult.from_dict(dict(wire["result"]))
         job, attempt, node = str(wire["job"]), int(wire["attempt"]), str(wire["node"])
         return cls(job, attempt, node, result, str(wire.get("task", "")))
+
+
+def files_done(messages: Sequence[Wire]) -> Wire:
+    """Several FileDone messages (their wire forms) as one event (cluster/news.py)."""
+    return {"kind": FILES_DONE, "files": list(messages)}
+
+
+def news_of(wire: Any) -> list[FileDone]:
+    """The FileDone messages of an event on the topic: one, several, or none (another event)."""
+    if isinstance(wire, Mapping) and wire.get("kind") == FILES_DONE:
+        return [done for item in wire["files"] if (done := FileDone.from_wire(item))]
+    done = FileDone.from_wire(wire)
+    return [done] if done is not None else []

@@ -32,6 +32,7 @@ from distributed import Worker, WorkerPlugin, get_worker
 from codsh.cluster.held import BlockIndex
 from codsh.cluster.keep import keep_outputs
 from codsh.cluster.messages import FileDone, InventoryAnswer, ShardAnswer, Wire
+from codsh.cluster.news import NewsBatch, reporting
 from codsh.cluster.sealed import Openings
 from codsh.cluster.tls import cluster_id, security
 from codsh.config import scratch_root
@@ -265,7 +266,7 @@ def run_shard_task(
     topic: str,
 ) -> Wire:
     """A Dask task: run one shard on this node, pin its outputs here, and tell the driver each
-    file's result (on `topic`) as it is stored; the answer repeats them all."""
+    file's result (on `topic`, within news.EVERY of its being stored); the answer repeats them all."""
     worker = get_worker()
     key = str(worker.get_current_task())
     shard = Shard(index, tuple(InputFile(path, cid, size) for path, cid, size in files))
@@ -275,13 +276,18 @@ def run_shard_task(
     # a replicated job's answers travel as commitments, opened when the driver asks
     sealed = plugin.openings.sealer(job, str(worker.name)) if spec.replicas > 1 else _as_is
 
+    def post(event: Wire) -> None:
+        with contextlib.suppress(Exception):  # the answer carries them anyway
+            worker.log_event(topic, event)
+
+    news = NewsBatch(post)  # a few files a message (cluster/news.py)
+
     def send(result: FileResult) -> None:
-        message = FileDone(job, attempt, worker.address, sealed(result), key).to_wire()
-        with contextlib.suppress(Exception):  # the answer carries it anyway
-            worker.log_event(topic, message)
+        news.add(FileDone(job, attempt, worker.address, sealed(result), key).to_wire())
 
     started = time.monotonic()
-    results, setup, error = trio.run(_run_shard, plugin, spec, shard, job, key, send)
+    shard_run = partial(_run_shard, plugin, spec, shard, job, key, send)
+    results, setup, error = trio.run(reporting, news, shard_run)
     usage = ShardUse.of(index, "", results, time.monotonic() - started)
     answer = tuple(sealed(r) for r in results)
     return ShardAnswer(worker.address, answer, setup, error, usage).to_wire()

@@ -21,7 +21,7 @@ from typing import Any
 import trio
 from distributed import Client, Future
 
-from codsh.cluster.messages import FileDone, ShardAnswer
+from codsh.cluster.messages import FileDone, ShardAnswer, news_of
 from codsh.cluster.node import run_shard_task, stop_job
 from codsh.cluster.reconnect import GIVE_UP, STUCK, nudge
 from codsh.core.model import FileResult, Setup, ShardUse
@@ -68,8 +68,7 @@ class FileNews:
                 self.client.unsubscribe_topic(self.topic)
 
     def _on_event(self, event: tuple[float, Any]) -> None:
-        done = FileDone.from_wire(event[1])
-        if done is not None:
+        for done in news_of(event[1]):
             for inbox in list(self._inboxes):
                 inbox.put(("file", done))
 

@@ -33,7 +33,7 @@ class Copier(WorkerPlugin):
         async def copying(plugin: Any, spec: Any, shard: Any, job: str, key: str, send: Any) -> Any:
             from distributed import get_client
 
-            from codsh.cluster.messages import FileDone
+            from codsh.cluster.messages import news_of
 
             client = get_client()
             copied = []
@@ -42,15 +42,14 @@ class Copier(WorkerPlugin):
                 found = None
                 while found is None and time.monotonic() < deadline:
                     for events in client.get_events().values():
-                        for _, message in events:
-                            done = FileDone.from_wire(message)
-                            if (
-                                done is not None
-                                and done.job == job
-                                and done.node != address
-                                and done.result.path == file.path
-                            ):
-                                found = done.result
+                        for _, message in events:  # one file's message, or several
+                            for done in news_of(message):
+                                if (
+                                    done.job == job
+                                    and done.node != address
+                                    and done.result.path == file.path
+                                ):
+                                    found = done.result
                     if found is None:
                         time.sleep(0.2)
                 if found is not None:

@@ -207,7 +207,7 @@ def forget_everywhere(stack: list[devstack.NodeStatus], cid: str) -> None:
     for node in stack:
         env = {**os.environ, "IPFS_PATH": str(node.repo)}
 
-        def ipfs(*args: str) -> list[str]:
+        def ipfs(*args: str, env: dict[str, str] = env) -> list[str]:
             done = subprocess.run(
                 [kubo_binary(), *args], env=env, capture_output=True, text=True, timeout=60
             )
