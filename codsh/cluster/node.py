@@ -266,7 +266,8 @@ def run_shard_task(
     topic: str,
 ) -> Wire:
     """A Dask task: run one shard on this node, pin its outputs here, and tell the driver each
-    file's result (on `topic`, within news.EVERY of its being stored); the answer repeats them all."""
+    file's result (on `topic`, within news.EVERY of its being stored); the answer repeats them
+    all."""
     worker = get_worker()
     key = str(worker.get_current_task())
     shard = Shard(index, tuple(InputFile(path, cid, size) for path, cid, size in files))
