@@ -6,15 +6,19 @@ CID, a wrong path or an unreachable node reads the same everywhere.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from codsh.core.model import InputFile
+from codsh.core.folders import KeptFolder
+from codsh.core.model import InputFile, path_order
 from codsh.core.spec import DEFAULT_FIND_TIMEOUT
 from codsh.errors import InputError
-from codsh.ipfs.client import Entry, KuboClient, KuboError
+from codsh.ipfs.client import Entry, KuboClient, KuboError, Prune
+
+# The folders (path -> CID) the folder memo keeps whole, of some folders (path -> CID) listed
+KeptLookup = Callable[[dict[str, str]], Awaitable[dict[str, KeptFolder]]]
 
 
 @dataclass(frozen=True)
@@ -27,6 +31,34 @@ class InputTree:
     files: list[InputFile]
     directories: list[str]
     folders: dict[str, str] = field(default_factory=dict)
+    # folders not walked into: the folder memo keeps their output (their files are not listed)
+    pruned: list[KeptFolder] = field(default_factory=list)
+
+    @property
+    def file_count(self) -> int:
+        return len(self.files) + sum(k.files for k in self.pruned)
+
+    @property
+    def byte_count(self) -> int:
+        return sum(f.size for f in self.files) + sum(k.bytes_in for k in self.pruned)
+
+
+class Pruning:
+    """A walk's `prune`: it leaves out the folders `lookup` says the memo keeps, and says which."""
+
+    def __init__(self, lookup: KeptLookup | None) -> None:
+        self._lookup = lookup
+        self.kept: dict[str, KeptFolder] = {}  # by path
+
+    @property
+    def prune(self) -> Prune | None:
+        return self._prune if self._lookup is not None else None
+
+    async def _prune(self, folders: list[Entry]) -> set[str]:
+        assert self._lookup is not None
+        found = await self._lookup({folder.path: folder.cid for folder in folders})
+        self.kept.update(found)
+        return set(found)
 
 
 @asynccontextmanager
@@ -60,18 +92,40 @@ async def stat_input(
 
 
 async def list_input(
-    ipfs: KuboClient, path: str, find_timeout: float = DEFAULT_FIND_TIMEOUT
+    ipfs: KuboClient,
+    path: str,
+    find_timeout: float = DEFAULT_FIND_TIMEOUT,
+    kept: KeptLookup | None = None,
 ) -> InputTree:
-    """Every file under `path` (a directory or one file), waiting at most `find_timeout` to find it."""
+    """Every file under `path` (a directory or one file), waiting at most `find_timeout` to find
+    it; not those of folders `kept` says the folder memo keeps whole (the tree's `pruned`)."""
     files: list[InputFile] = []
     folders: dict[str, str] = {}
+    pruning = Pruning(kept)
     async with explained(path, find_timeout):
-        async for entry in ipfs.walk(path, timeout=f"{find_timeout:g}s"):
+        async for entry in ipfs.walk(path, f"{find_timeout:g}s", pruning.prune):
             if entry.is_dir:
                 folders[entry.path] = entry.cid
             else:
                 files.append(InputFile(entry.path, entry.cid, entry.size))
-    return InputTree(files, list(folders), folders)
+    return InputTree(files, list(folders), folders, list(pruning.kept.values()))
+
+
+async def listed_after_all(
+    ipfs: KuboClient, path: str, tree: InputTree, folders: Sequence[KeptFolder], find_timeout: float
+) -> InputTree:
+    """`tree` (the listing of `path`) with the files of its pruned `folders` listed after all: the
+    memo's output of them turned out gone."""
+    files, directories, cids = list(tree.files), list(tree.directories), dict(tree.folders)
+    for folder in folders:
+        inside = await list_input(ipfs, f"{path.rstrip('/')}/{folder.path}", find_timeout)
+        files += [InputFile(f"{folder.path}/{f.path}", f.cid, f.size) for f in inside.files]
+        directories += [f"{folder.path}/{d}" for d in inside.directories]
+        cids.update({f"{folder.path}/{d}": cid for d, cid in inside.folders.items()})
+    files.sort(key=lambda f: path_order(f.path))  # the walk's order
+    directories.sort(key=path_order)
+    gone = {folder.path for folder in folders}
+    return InputTree(files, directories, cids, [k for k in tree.pruned if k.path not in gone])
 
 
 async def list_entries(

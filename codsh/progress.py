@@ -41,7 +41,7 @@ class JobProgress:
 
     def listed(self, tree: InputTree) -> None:
         """A job's input is listed (again for each stage of a pipeline: the bar starts over)."""
-        self.counted(len(tree.files), sum(f.size for f in tree.files))
+        self.counted(tree.file_count, tree.byte_count)
 
     def file(self, result: FileResult) -> None:
         self.counted_file(result.ok, result.input_size)

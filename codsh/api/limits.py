@@ -10,7 +10,7 @@ from __future__ import annotations
 from codsh.api.tokens import User
 from codsh.core.model import InputFile
 from codsh.errors import CodshError
-from codsh.inputs import InputTree, explained
+from codsh.inputs import InputTree, KeptLookup, Pruning, explained
 from codsh.ipfs.client import KuboClient
 
 DEFAULT_MAX_FILES = 100_000  # files per job unless a token or `--max-files` says otherwise
@@ -45,18 +45,26 @@ def check_running(user: User, running: int, default: int) -> None:
 
 
 async def list_within(
-    ipfs: KuboClient, path: str, find_timeout: float, user: User, default: int
+    ipfs: KuboClient,
+    path: str,
+    find_timeout: float,
+    user: User,
+    default: int,
+    kept: KeptLookup | None = None,
 ) -> InputTree:
-    """The files and folders of input `path` (as inputs.list_input lists them), or a
-    TooManyFiles naming the limit and the count when it has more than `user` may run at once."""
+    """The files and folders of input `path` (as inputs.list_input lists them, `kept` too), or a
+    TooManyFiles naming the limit and the count when it has more than `user` may run at once
+    (a kept folder's files count)."""
     most = user.max_files or default
     files: list[InputFile] = []
     folders: dict[str, str] = {}
     counted = 0
+    pruning = Pruning(kept)
     async with explained(path, find_timeout):
-        async for entry in ipfs.walk(path, timeout=f"{find_timeout:g}s"):
+        async for entry in ipfs.walk(path, f"{find_timeout:g}s", pruning.prune):
             if entry.is_dir:
                 folders[entry.path] = entry.cid
+                counted += pruning.kept[entry.path].files if entry.path in pruning.kept else 0
                 continue
             counted += 1
             if counted <= most:
@@ -71,4 +79,4 @@ async def list_within(
             "run it in parts (e.g. over each folder of it), or ask the orchestrator's operator "
             f"for a higher limit (`codsh serve token limits {user.name} --max-files N`)",
         )
-    return InputTree(files, list(folders), folders)
+    return InputTree(files, list(folders), folders, list(pruning.kept.values()))

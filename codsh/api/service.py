@@ -28,6 +28,7 @@ from codsh.jobs.finish import JobResult
 from codsh.jobs.pipeline import describe, new_pipeline, run_pipeline
 from codsh.jobs.recorded import run_recorded
 from codsh.jobs.resumable import kept_results
+from codsh.jobs.run import folder_lookup
 from codsh.jobs.states import INTERRUPTED
 from codsh.jobs.store import JobRecord, JobStore
 from codsh.jobs.where import Where
@@ -66,8 +67,8 @@ class JobFeed:
     counted_only: int = 0  # reused files counted since the last event that was sent
 
     def listed(self, tree: InputTree) -> None:
-        self.files = len(tree.files)
-        self.bytes = sum(f.size for f in tree.files)
+        self.files = tree.file_count
+        self.bytes = tree.byte_count
         self._publish({"event": "listed", "files": self.files, "bytes": self.bytes})
 
     def file(self, result: FileResult) -> None:
@@ -238,7 +239,8 @@ class Orchestrator:
         """The input of `spec`, listed here (a TooManyFiles past the user's files per job)."""
         async with KuboClient(self.ipfs_api) as ipfs:
             timeout = spec.target.find_timeout
-            return await list_within(ipfs, spec.input, timeout, user, self.max_files)
+            lookup = folder_lookup(spec, self.store) if spec.target.memo else None
+            return await list_within(ipfs, spec.input, timeout, user, self.max_files, lookup)
 
     def _failed(self, job_id: str, error: CodshError) -> Work:
         """A job whose input could not be listed: recorded with that error, as run_recorded

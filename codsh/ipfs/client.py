@@ -25,7 +25,15 @@ from __future__ import annotations
 
 import json
 import posixpath
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Iterable, Sequence
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Awaitable,
+    Callable,
+    Iterable,
+    Sequence,
+)
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -61,6 +69,10 @@ class Entry:
     cid: str
     size: int
     is_dir: bool
+
+
+# Which of a directory's subdirectories (given as entries) a walk leaves out, by path
+Prune = Callable[[list[Entry]], Awaitable[set[str]]]
 
 
 @dataclass(frozen=True)
@@ -350,9 +362,12 @@ class KuboClient:
             is_dir=kind == "directory",
         )
 
-    async def walk(self, path: str, timeout: str | None = None) -> AsyncIterator[Entry]:
+    async def walk(
+        self, path: str, timeout: str | None = None, prune: Prune | None = None
+    ) -> AsyncIterator[Entry]:
         """Every file and directory under `path` with relative paths, in input path order: depth
-        first, names sorted bytewise, each directory right before its contents.
+        first, names sorted bytewise, each directory right before its contents. `prune`, given
+        a directory's subdirectories, says (by path) which not to walk into.
 
         A file root yields one entry with path ''.
         """
@@ -360,15 +375,22 @@ class KuboClient:
         if not root.is_dir:
             yield root
             return
-        async for entry in self._walk_dir("", root.cid, timeout):
+        async for entry in self._walk_dir("", root.cid, timeout, prune):
             yield entry
 
-    async def _walk_dir(self, prefix: str, cid: str, timeout: str | None) -> AsyncIterator[Entry]:
+    async def _walk_dir(
+        self, prefix: str, cid: str, timeout: str | None, prune: Prune | None
+    ) -> AsyncIterator[Entry]:
+        children = []
         for child in sorted(await self.ls(cid, timeout), key=lambda e: e.path.encode()):
             rel = posixpath.join(prefix, child.path) if prefix else child.path
-            yield Entry(rel, child.cid, child.size, child.is_dir)
-            if child.is_dir:
-                async for entry in self._walk_dir(rel, child.cid, timeout):
+            children.append(Entry(rel, child.cid, child.size, child.is_dir))
+        folders = [child for child in children if child.is_dir]
+        skipped = await prune(folders) if prune is not None and folders else set()
+        for child in children:
+            yield child
+            if child.is_dir and child.path not in skipped:
+                async for entry in self._walk_dir(child.path, child.cid, timeout, prune):
                     yield entry
 
     # -- blocks and DAGs -------------------------------------------------------------------

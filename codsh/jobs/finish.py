@@ -95,7 +95,7 @@ async def finish_job(
         merged.cid, manifest_cid, results, seconds, spec, failed, placement, setup or []
     )
     job.folders = list(kept)
-    if spec.mode != CONCAT and job.file_count == len(tree.files):  # (not when stopped early)
+    if spec.mode != CONCAT and job.file_count == tree.file_count:  # (not when stopped early)
         job.remember = to_remember(tree.folders, results, kept, merged.folders, manifest_cid)
     return job
 

@@ -40,7 +40,12 @@ async def quote_job(
     files = [f for f in tree.files if f.path in picks]
     execution = execution_for(record.id)
     result = await run_recorded(
-        store, record.id, sample, ipfs, execution, tree=replace(tree, files=files, folders={})
+        store,
+        record.id,
+        sample,
+        ipfs,
+        execution,
+        tree=replace(tree, files=files, folders={}, pruned=[]),
     )
     costs = {r.input_cid: cost_of(r) for r in result.files if r.ran}
     starts = {r.input_cid: starts_of(r) for r in result.files if r.ran}

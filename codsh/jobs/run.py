@@ -17,7 +17,7 @@ from codsh.core.memo import may_run, split
 from codsh.core.model import FileResult, InputFile
 from codsh.core.names import check_input
 from codsh.core.spec import CONCAT, JobSpec
-from codsh.inputs import InputTree, list_input
+from codsh.inputs import InputTree, KeptLookup, list_input, listed_after_all
 from codsh.ipfs.client import KuboClient
 from codsh.jobs.events import Events, NoEvents, WithTwins
 from codsh.jobs.execution import Execution, Ran
@@ -57,13 +57,15 @@ async def run_job(
     started = time.monotonic()
     if spec.target.publish:  # a target it could not publish to is refused before it runs
         await publish.preflight(spec.target.publish, spec.target.overwrite)
+    use_memo = memo is not None and spec.target.memo
     if tree is None:
-        tree = await list_input(ipfs, spec.input, spec.target.find_timeout)
+        lookup = folder_lookup(spec, memo) if use_memo else None
+        tree = await list_input(ipfs, spec.input, spec.target.find_timeout, lookup)
     if spec.mode != CONCAT:  # a tree the merge would refuse is refused before anything runs
         check_input(spec.input, [f.path for f in tree.files], tree.directories)
     events.listed(tree)
-    use_memo = memo is not None and spec.target.memo
     kept = await kept_folders(spec, tree, ipfs, memo) if use_memo else []
+    tree = await listed_unkept(ipfs, spec, tree, kept)
     files = files_outside(tree.files, kept)
     known = await recalled(spec, files, memo if use_memo else None)
     outputs = {r.output_cid for r in known.values() if r.output_cid}
@@ -71,7 +73,9 @@ async def run_job(
         asked = may_run(files, done or {}, known)
         available = await run.available(asked, outputs.union(*(k.outputs for k in kept)))
         if len(held := still_held(kept, available)) < len(kept):  # go file by file in the rest
-            kept, files = held, files_outside(tree.files, held)
+            kept = held
+            tree = await listed_unkept(ipfs, spec, tree, kept)
+            files = files_outside(tree.files, kept)
             known = await recalled(spec, files, memo)
         work = split(files, done or {}, known, available, dedupe=use_memo)
         lost = {f.cid for f in work.todo}.difference(asked)
@@ -98,7 +102,7 @@ async def run_job(
     )
     if memo is not None and job.remember:
         await trio.to_thread.run_sync(memo.remember_folders, spec, job.remember)
-    not_run = len(tree.files) - job.file_count
+    not_run = tree.file_count - job.file_count
     if stopped and limit is not None and not_run:  # stopped at the last file: it is done
         job.stopped = f"{limit.line()}; {not_run} files not run"
     if spec.target.publish:
@@ -120,6 +124,32 @@ async def kept_folders(
     known = await trio.to_thread.run_sync(memo.recall_folders, spec, cids)
     found = candidates(tree.folders, known)
     return [k for k in found if await ipfs.has_block(k.output_cid)]
+
+
+def folder_lookup(spec: JobSpec, memo: Memo | None) -> KeptLookup | None:
+    """What a listing asks the folder memo of the folders it walks into (inputs.Pruning): a
+    folder the memo keeps is not listed (the job links its output whole)."""
+    if memo is None or spec.mode == CONCAT:
+        return None
+
+    async def lookup(folders: dict[str, str]) -> dict[str, KeptFolder]:
+        cids = sorted(set(folders.values()))
+        known = await trio.to_thread.run_sync(memo.recall_folders, spec, cids)
+        return {path: known[cid].at(path) for path, cid in folders.items() if cid in known}
+
+    return lookup
+
+
+async def listed_unkept(
+    ipfs: KuboClient, spec: JobSpec, tree: InputTree, kept: list[KeptFolder]
+) -> InputTree:
+    """`tree` with the files of the folders its listing left out and the job does not keep
+    after all (their output's root or some file's output is gone): they run file by file."""
+    taken = {k.path for k in kept}
+    unkept = [k for k in tree.pruned if k.path not in taken]
+    if not unkept:
+        return tree
+    return await listed_after_all(ipfs, spec.input, tree, unkept, spec.target.find_timeout)
 
 
 async def recalled(

@@ -14,6 +14,8 @@ from codsh.api import limits
 from codsh.api.limits import TooManyFiles, list_within
 from codsh.api.tokens import TokenStore, User
 from codsh.commands import serve
+from codsh.core.folders import KeptFolder
+from codsh.inputs import InputTree
 from codsh.ipfs.client import KuboClient
 from codsh.kubo_daemon import KuboProcess
 from tests.api.conftest import Orchestrator, codsh
@@ -127,3 +129,32 @@ def test_token_limits_are_stored_and_an_old_tokens_file_is_upgraded(tmp_path: Pa
 
 def test_the_clis_default_is_the_apis() -> None:
     assert serve.DEFAULT_MAX_FILES == limits.DEFAULT_MAX_FILES
+
+
+def test_a_folder_the_memo_keeps_is_not_listed_and_its_files_still_count(
+    kubo: KuboProcess, tmp_path: Path
+) -> None:
+    env = {k: v for k, v in os.environ.items() if k not in ("CODSH_API", "CODSH_TOKEN")}
+    env |= {"CODSH_IPFS": kubo.api_url, "CODSH_HOME": str(tmp_path / "home")}
+    cid = add(env, tmp_path / "in", files(25))  # d0/ 13 files, d1/ 12
+    asked: list[dict[str, str]] = []
+
+    async def keeps_d1(folders: dict[str, str]) -> dict[str, KeptFolder]:
+        asked.append(folders)
+        return {
+            p: KeptFolder(p, c, "bafyout", 1, 1, 12, 0, 30, ())
+            for p, c in folders.items()
+            if p == "d1"
+        }
+
+    async def listed(default: int) -> InputTree:
+        async with KuboClient(kubo.api_url) as ipfs:
+            return await list_within(ipfs, cid, 10, User("zoe"), default, keeps_d1)
+
+    tree = run(listed, 25)
+    assert [list(a) for a in asked] == [["d0", "d1"]]  # asked once, of the root's folders
+    assert {f.path.split("/")[0] for f in tree.files} == {"d0"}
+    assert [k.path for k in tree.pruned] == ["d1"] and "d1" in tree.directories
+    assert (tree.file_count, tree.byte_count) == (25, sum(f.size for f in tree.files) + 30)
+    with pytest.raises(TooManyFiles, match="has 25 files, more than the 24 files"):
+        run(listed, 24)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import docker
 
+from codsh.core.folders import MIN_FILES
 from codsh.executor.container import job_containers
 from tests.api.conftest import Orchestrator, codsh
 from tests.commands.cli import add, cat
@@ -158,6 +159,25 @@ def test_another_users_rerun_reuses_the_first_users_results(
     second = orchestrator.wait(job["id"], user="bob")
     assert (first["reused"], second["reused"]) == (0, 2)
     assert second["output"] == first["output"] and second["owner"] == "bob"
+
+
+def test_a_rerun_through_the_api_links_a_remembered_folder_without_listing_it(
+    orchestrator: Orchestrator, tmp_path: Path
+) -> None:
+    """The orchestrator lists at submit; a folder the memo keeps is left out of the listing and
+    linked whole, and the job's counts and output are a full run's."""
+    logs = {f"logs/{i:03}.txt": f"reading {i} {tmp_path.name}\n".encode() for i in range(MIN_FILES)}
+    day1 = add(orchestrator.env, tmp_path / "v1", logs)
+    day2 = add(orchestrator.env, tmp_path / "v2", {**logs, "new.txt": b"new reading\n"})
+    spec = {"command": "tr a-z A-Z", "input": day1}
+    first = orchestrator.wait(orchestrator.call("POST", "/v1/jobs", body=spec)[1]["id"])
+    _, job = orchestrator.call("POST", "/v1/jobs", body=spec | {"input": day2})
+    rerun = orchestrator.wait(job["id"])
+    assert (first["state"], rerun["state"]) == ("succeeded", "succeeded")
+    assert (rerun["files"], rerun["reused"], rerun["failed"]) == (MIN_FILES + 1, MIN_FILES, 0)
+    fresh = spec | {"input": day2, "target": {"memo": False}}
+    full = orchestrator.wait(orchestrator.call("POST", "/v1/jobs", body=fresh)[1]["id"])
+    assert full["output"] == rerun["output"] and full["reused"] == 0
 
 
 def test_twenty_jobs_from_four_users_at_once_all_finish_right(
