@@ -33,6 +33,7 @@ class InputTree:
     folders: dict[str, str] = field(default_factory=dict)
     # folders not walked into: the folder memo keeps their output (their files are not listed)
     pruned: list[KeptFolder] = field(default_factory=list)
+    memo_asked: bool = False  # the listing asked the folder memo of every folder: see `pruned`
 
     @property
     def file_count(self) -> int:
@@ -108,7 +109,7 @@ async def list_input(
                 folders[entry.path] = entry.cid
             else:
                 files.append(InputFile(entry.path, entry.cid, entry.size))
-    return InputTree(files, list(folders), folders, list(pruning.kept.values()))
+    return InputTree(files, list(folders), folders, list(pruning.kept.values()), kept is not None)
 
 
 async def listed_after_all(
@@ -125,7 +126,8 @@ async def listed_after_all(
     files.sort(key=lambda f: path_order(f.path))  # the walk's order
     directories.sort(key=path_order)
     gone = {folder.path for folder in folders}
-    return InputTree(files, directories, cids, [k for k in tree.pruned if k.path not in gone])
+    pruned = [k for k in tree.pruned if k.path not in gone]
+    return InputTree(files, directories, cids, pruned, tree.memo_asked)
 
 
 async def list_entries(

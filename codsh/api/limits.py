@@ -79,4 +79,4 @@ async def list_within(
             "run it in parts (e.g. over each folder of it), or ask the orchestrator's operator "
             f"for a higher limit (`codsh serve token limits {user.name} --max-files N`)",
         )
-    return InputTree(files, list(folders), folders, list(pruning.kept.values()))
+    return InputTree(files, list(folders), folders, list(pruning.kept.values()), kept is not None)

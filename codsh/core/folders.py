@@ -13,7 +13,7 @@ Pure logic; the store is in codsh/jobs/store.py.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -157,6 +157,15 @@ class _Tally:
     outputs: set[str] = field(default_factory=set)
 
 
+def _above(tallies: Mapping[str, _Tally], path: str) -> Iterator[_Tally]:
+    """The tallies of the folders `path` is inside."""
+    parts = path.split("/")
+    for end in range(1, len(parts)):
+        tally = tallies.get("/".join(parts[:end]))
+        if tally is not None:
+            yield tally
+
+
 def to_remember(
     folders: Mapping[str, str],
     results: Iterable[FileResult],
@@ -171,24 +180,18 @@ def to_remember(
     `manifest`: the job's."""
     tallies = {path: _Tally() for path in folders}
     for result in results:
-        parts = result.path.split("/")
-        for end in range(1, len(parts)):
-            tally = tallies.get("/".join(parts[:end]))
-            if tally is not None:
-                tally.files += 1
-                tally.no_match += result.outcome is Outcome.NO_MATCH
-                tally.bytes_in += result.input_size
-                tally.bad = tally.bad or not settled(result)
-                tally.outputs.add(result.output_cid or "")
+        for tally in _above(tallies, result.path):
+            tally.files += 1
+            tally.no_match += result.outcome is Outcome.NO_MATCH
+            tally.bytes_in += result.input_size
+            tally.bad = tally.bad or not settled(result)
+            tally.outputs.add(result.output_cid or "")
     for folder in kept:  # counted as its files are
-        parts = folder.path.split("/")
-        for end in range(1, len(parts)):
-            tally = tallies.get("/".join(parts[:end]))
-            if tally is not None:
-                tally.files += folder.files
-                tally.no_match += folder.no_match
-                tally.bytes_in += folder.bytes_in
-                tally.outputs.update(folder.outputs)
+        for tally in _above(tallies, folder.path):
+            tally.files += folder.files
+            tally.no_match += folder.no_match
+            tally.bytes_in += folder.bytes_in
+            tally.outputs.update(folder.outputs)
     taken = {k.path for k in kept}
     fresh = []
     for path, tally in sorted(tallies.items()):

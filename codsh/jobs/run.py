@@ -117,12 +117,16 @@ async def kept_folders(
     spec: JobSpec, tree: InputTree, ipfs: KuboClient, memo: Memo | None
 ) -> list[KeptFolder]:
     """The outermost folders of the input whose output the memo remembers and whose output's
-    root this kubo still has (the merge's nodes live where the job was merged)."""
+    root this kubo still has (the merge's nodes live where the job was merged). A listing that
+    asked the memo already (and left them out) says which."""
     if memo is None or spec.mode == CONCAT or not tree.folders:
         return []
-    cids = sorted(set(tree.folders.values()))
-    known = await trio.to_thread.run_sync(memo.recall_folders, spec, cids)
-    found = candidates(tree.folders, known)
+    if tree.memo_asked:
+        found = tree.pruned
+    else:
+        cids = sorted(set(tree.folders.values()))
+        known = await trio.to_thread.run_sync(memo.recall_folders, spec, cids)
+        found = candidates(tree.folders, known)
     return [k for k in found if await ipfs.has_block(k.output_cid)]
 
 
