@@ -207,6 +207,12 @@ def _is_machinery(filename: str, runner: str) -> bool:
 # written at the start of every later file's stderr, as the import's own output is; one that
 # leaves the server unforkable (a thread, a file open for writing) makes it hand the next file
 # back and exit, and PID 1 starts a new one.
+#
+# A file may kill the server (it is the file's parent). Had the server waited with wait4, a file
+# that exits before the dying server runs again would be reaped by it and its status lost (PID 1
+# saw ECHILD and reported 137). So the server first waits without reaping (waitid WNOWAIT): a
+# SIGKILL pending by then ends it on that call's return, and the zombie passes to PID 1, which
+# reads the file's own status.
 
 CONTROL_FD = 3
 PR_SET_DUMPABLE = 4
@@ -261,6 +267,7 @@ def serve() -> int:
         control.sendall(f"started {pid}\n".encode())
         os.write(said, b"!")
         os.close(said)
+        os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT)  # ended, left unreaped: see above
         _, status, used = os.wait4(pid, 0)
         cpu = _micros(used)
         control.sendall(f"done {_shell_status(status)} cpu={cpu} rss={used.ru_maxrss}\n".encode())

@@ -95,6 +95,18 @@ def crash(infile):
     if data == b"raise":
         raise ValueError("no")
     return f"{IMPORTED} ok\\n"
+
+
+def outrun(infile, outfile):
+    """Kills the fork server and exits before it runs again: the server, at the lowest priority on
+    this file's CPU, wakes to its death only once this file is a zombie it could reap."""
+    os.sched_setaffinity(0, {min(os.sched_getaffinity(0))})
+    os.sched_setaffinity(os.getppid(), os.sched_getaffinity(0))
+    os.setpriority(os.PRIO_PROCESS, os.getppid(), 19)
+    outfile.write(infile.read() + b" done\\n")
+    outfile.flush()
+    os.kill(os.getppid(), 9)
+    os._exit(0)
 '''
 
 
@@ -214,6 +226,21 @@ def test_a_crash_a_killed_server_or_a_timeout_costs_one_file(
     assert imports[0] == imports[1] == imports[2]  # one server until one file killed it
     assert imports[3] == imports[4] == imports[5] != imports[2]  # a new one, continued after stop
     assert imports[6] != imports[5]  # a new container after the timeout
+
+
+def test_a_file_that_kills_the_server_and_exits_at_once_keeps_its_status(
+    kubo: KuboProcess,
+    engine: docker.DockerClient,
+    python_image: str,
+    target: PipTarget,
+    tmp_path: Path,
+) -> None:
+    """A dying server must not reap the file it served: its status reaches PID 1 (CI once saw
+    the race as 137, "killed at the memory limit", for a file that ended well)."""
+    contents = [f"f{i}".encode() for i in range(4)]
+    results = run_function_shard(kubo, engine, python_image, target, tmp_path, "outrun", contents)
+    assert [r.exit_code for r in results] == [0] * 4, [r.error for r in results]
+    assert outputs(kubo, results) == [f"f{i} done\n" for i in range(4)]
 
 
 @pytest.mark.parametrize(
