@@ -92,23 +92,45 @@ async def stat_input(
         return await ipfs.stat(path, timeout=f"{find_timeout:g}s")
 
 
+class TooManyListed(Exception):
+    """A listing past its `most` files: `counted` of them, or more when `capped` (it stopped)."""
+
+    def __init__(self, counted: int, capped: bool) -> None:
+        super().__init__(f"{'more than ' if capped else ''}{counted} files")
+        self.counted, self.capped = counted, capped
+
+
+COUNT_PAST = 10  # past `most`, files are counted up to this many times it, then "more than"
+
+
 async def list_input(
     ipfs: KuboClient,
     path: str,
     find_timeout: float = DEFAULT_FIND_TIMEOUT,
     kept: KeptLookup | None = None,
+    most: int | None = None,
 ) -> InputTree:
     """Every file under `path` (a directory or one file), waiting at most `find_timeout` to find
-    it; not those of folders `kept` says the folder memo keeps whole (the tree's `pruned`)."""
+    it; not those of folders `kept` says the folder memo keeps whole (the tree's `pruned`, whose
+    files count). More than `most` files: a TooManyListed, once they are counted (or past
+    COUNT_PAST times `most`), holding no more than `most` of them meanwhile."""
     files: list[InputFile] = []
     folders: dict[str, str] = {}
     pruning = Pruning(kept)
+    counted, stop = 0, None if most is None else most * COUNT_PAST
     async with explained(path, find_timeout):
         async for entry in ipfs.walk(path, f"{find_timeout:g}s", pruning.prune):
             if entry.is_dir:
                 folders[entry.path] = entry.cid
-            else:
+                counted += pruning.kept[entry.path].files if entry.path in pruning.kept else 0
+                continue
+            counted += 1
+            if most is None or counted <= most:
                 files.append(InputFile(entry.path, entry.cid, entry.size))
+            elif stop is not None and counted > stop:
+                raise TooManyListed(stop, capped=True)
+    if most is not None and counted > most:
+        raise TooManyListed(counted, capped=False)
     return InputTree(files, list(folders), folders, list(pruning.kept.values()), kept is not None)
 
 

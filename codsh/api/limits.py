@@ -8,13 +8,11 @@ a refused job leaves no trace; the listing is then the job's own (it is not list
 from __future__ import annotations
 
 from codsh.api.tokens import User
-from codsh.core.model import InputFile
 from codsh.errors import CodshError
-from codsh.inputs import InputTree, KeptLookup, Pruning, explained
+from codsh.inputs import InputTree, KeptLookup, TooManyListed, list_input
 from codsh.ipfs.client import KuboClient
 
 DEFAULT_MAX_FILES = 100_000  # files per job unless a token or `--max-files` says otherwise
-COUNT_PAST = 10  # past the limit, files are counted up to this many times it, then "more than"
 
 
 class OverLimit(CodshError):
@@ -56,27 +54,12 @@ async def list_within(
     TooManyFiles naming the limit and the count when it has more than `user` may run at once
     (a kept folder's files count)."""
     most = user.max_files or default
-    files: list[InputFile] = []
-    folders: dict[str, str] = {}
-    counted = 0
-    pruning = Pruning(kept)
-    async with explained(path, find_timeout):
-        async for entry in ipfs.walk(path, f"{find_timeout:g}s", pruning.prune):
-            if entry.is_dir:
-                folders[entry.path] = entry.cid
-                counted += pruning.kept[entry.path].files if entry.path in pruning.kept else 0
-                continue
-            counted += 1
-            if counted <= most:
-                files.append(InputFile(entry.path, entry.cid, entry.size))
-            elif counted > most * COUNT_PAST:
-                break
-    if counted > most:
-        count = f"more than {most * COUNT_PAST}" if counted > most * COUNT_PAST else str(counted)
+    try:
+        return await list_input(ipfs, path, find_timeout, kept, most)
+    except TooManyListed as exc:
         raise TooManyFiles(
-            f"{path} has {count} files, more than the {most} files per job "
+            f"{path} has {exc}, more than the {most} files per job "
             f"{user.name}'s token allows: nothing was run",
             "run it in parts (e.g. over each folder of it), or ask the orchestrator's operator "
             f"for a higher limit (`codsh serve token limits {user.name} --max-files N`)",
-        )
-    return InputTree(files, list(folders), folders, list(pruning.kept.values()), kept is not None)
+        ) from None
