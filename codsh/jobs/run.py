@@ -13,14 +13,14 @@ import trio
 from codsh import publish
 from codsh.core.bill import Limit
 from codsh.core.folders import KeptFolder, candidates, files_outside, still_held
-from codsh.core.memo import may_run, split
+from codsh.core.memo import Work, may_run, split
 from codsh.core.model import FileResult, InputFile
 from codsh.core.names import check_input
 from codsh.core.spec import CONCAT, JobSpec
 from codsh.inputs import InputTree, KeptLookup, list_input, listed_after_all
 from codsh.ipfs.client import KuboClient
 from codsh.jobs.events import Events, NoEvents, WithTwins
-from codsh.jobs.execution import Execution, Ran
+from codsh.jobs.execution import Execution, Ran, Run
 from codsh.jobs.finish import JobResult, finish_job
 from codsh.jobs.limit import execute_within
 
@@ -66,23 +66,10 @@ async def run_job(
     events.listed(tree)
     kept = await kept_folders(spec, tree, ipfs, memo) if use_memo else []
     tree = await listed_unkept(ipfs, spec, tree, kept)
-    files = files_outside(tree.files, kept)
-    known = await recalled(spec, files, memo if use_memo else None)
-    outputs = {r.output_cid for r in known.values() if r.output_cid}
     async with execution.open(spec, ipfs) as run:
-        asked = may_run(files, done or {}, known)
-        available = await run.available(asked, outputs.union(*(k.outputs for k in kept)))
-        if len(held := still_held(kept, available)) < len(kept):  # go file by file in the rest
-            kept = held
-            tree = await listed_unkept(ipfs, spec, tree, kept)
-            files = files_outside(tree.files, kept)
-            known = await recalled(spec, files, memo)
-        work = split(files, done or {}, known, available, dedupe=use_memo)
-        lost = {f.cid for f in work.todo}.difference(asked)
-        if lost:  # remembered outputs are gone: their files run, and need their inputs' holders
-            outputs = {r.output_cid for r in known.values() if r.output_cid}
-            available = await run.available(sorted(lost.union(asked)), outputs)
-            work = split(files, done or {}, known, available, dedupe=use_memo)
+        tree, kept, work = await what_to_run(
+            spec, ipfs, run, tree, kept, done or {}, memo if use_memo else None
+        )
         for folder in kept:
             events.folder(folder)
         for result in work.kept:
@@ -111,6 +98,39 @@ async def run_job(
             ipfs, job.output_cid, target.publish, target.overwrite
         )
     return job
+
+
+async def what_to_run(
+    spec: JobSpec,
+    ipfs: KuboClient,
+    run: Run,
+    tree: InputTree,
+    kept: list[KeptFolder],
+    done: Mapping[str, FileResult],
+    memo: Memo | None,
+) -> tuple[InputTree, list[KeptFolder], Work]:
+    """The files to run and the results kept (from `done`, or a `memo` whose outputs are still
+    held), asked in one inventory round with the inputs' holders; a `kept` folder with an output
+    gone goes file by file (its files listed now), and a file whose remembered output is gone
+    runs (a second round asks who holds its input)."""
+    files = files_outside(tree.files, kept)
+    known = await recalled(spec, files, memo)
+    outputs = {r.output_cid for r in known.values() if r.output_cid}
+    asked = may_run(files, done, known)
+    available = await run.available(asked, outputs.union(*(k.outputs for k in kept)))
+    if len(held := still_held(kept, available)) < len(kept):  # go file by file in the rest
+        kept = held
+        tree = await listed_unkept(ipfs, spec, tree, kept)
+        files = files_outside(tree.files, kept)
+        known = await recalled(spec, files, memo)
+    dedupe = memo is not None
+    work = split(files, done, known, available, dedupe=dedupe)
+    lost = {f.cid for f in work.todo}.difference(asked)
+    if lost:  # remembered outputs are gone: their files run, and need their inputs' holders
+        outputs = {r.output_cid for r in known.values() if r.output_cid}
+        available = await run.available(sorted(lost.union(asked)), outputs)
+        work = split(files, done, known, available, dedupe=dedupe)
+    return tree, kept, work
 
 
 async def kept_folders(
