@@ -31,7 +31,7 @@ from codsh.cluster.reveal import Reveal
 from codsh.cluster.tasks import FileNews, ShardTasks
 from codsh.cluster.tls import security
 from codsh.core.bill import Meter, PriceList
-from codsh.core.inventory import Verify, left_out, replica_plans
+from codsh.core.inventory import Verify, held_somewhere, left_out, replica_plans
 from codsh.core.model import FileResult, InputFile
 from codsh.core.plan import LocalityReport
 from codsh.core.reschedule import Reschedule
@@ -169,10 +169,10 @@ class ClusterRun:
 
     async def available(self, inputs: list[str], outputs: set[str]) -> set[str]:
         """One round: who holds which input, and which remembered outputs are still held."""
-        question = sorted(outputs.union(inputs))
+        asked = list(outputs)
         try:
             wire = await trio.to_thread.run_sync(
-                lambda: self.client.run(inventory, question, on_error="return")
+                lambda: self.client.run(inventory, inputs, outputs=asked, on_error="return")
             )
         except (OSError, TimeoutError) as exc:  # the scheduler went away during the round
             raise ServiceUnavailable(
@@ -180,7 +180,7 @@ class ClusterRun:
                 "check that it runs (`codsh devstack status` on a devstack), then submit again",
             ) from exc
         self.answers = {node: answer_of(reply) for node, reply in wire.items()}
-        return {cid for answer in self.answers.values() for cid in answer.held}
+        return held_somewhere(self.answers, asked)
 
     async def execute(self, files: list[InputFile], on_file: OnFile) -> Ran:
         """Run `files` once per replica, each replica of a file on another node; with more than

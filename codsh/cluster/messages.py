@@ -19,7 +19,9 @@ FILES_DONE = "codsh.files-done"  # several of them in one event (cluster/news.py
 
 @dataclass(frozen=True)
 class InventoryAnswer:
-    """A node's answer to the inventory round: am I healthy, who am I, which asked CIDs I pin."""
+    """A node's answer to the inventory round: am I healthy, who am I, which of the inputs asked
+    I hold, and which of the remembered outputs asked I lack (usually none: a rerun asks about
+    10,000s of outputs, and an answer naming each it holds cost more than the question)."""
 
     healthy: bool
     labels: Mapping[str, str] = field(default_factory=dict)
@@ -29,6 +31,7 @@ class InventoryAnswer:
     error: str = ""  # why it is not healthy
     codsh: bool = True  # False: a Dask worker without the codsh plugin (it is left out)
     prices: Mapping[str, float] = field(default_factory=dict)  # its published list (core/bill)
+    missing: tuple[str, ...] = ()  # the outputs asked that it does not hold
 
     def to_wire(self) -> Wire:
         return {
@@ -36,6 +39,7 @@ class InventoryAnswer:
             "labels": dict(self.labels),
             "held": list(self.held),
             "prices": dict(self.prices),
+            "missing": list(self.missing),
         }
 
     @classmethod
@@ -49,6 +53,7 @@ class InventoryAnswer:
             str(wire.get("error", "")),
             bool(wire.get("codsh", True)),
             {str(k): float(v) for k, v in dict(wire.get("prices", {})).items()},
+            tuple(wire.get("missing", ())),
         )
 
 

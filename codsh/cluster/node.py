@@ -209,8 +209,11 @@ def _plugin(worker: Worker | None = None) -> CodshNode:
     return plugin
 
 
-async def inventory(cids: Sequence[str], dask_worker: Worker) -> Wire:
-    """Answer the driver's one round of questions: am I healthy, what do I hold, who am I.
+async def inventory(
+    inputs: Sequence[str], dask_worker: Worker, outputs: Sequence[str] = ()
+) -> Wire:
+    """Answer the driver's one round of questions: am I healthy, which `inputs` do I hold,
+    which `outputs` (remembered results) do I lack, who am I.
 
     Run on every node at once by `client.run`; a node holds what its kubo stores, asked about
     the job's CIDs only (cluster/held.py), in a thread: the worker's event loop (its heartbeats,
@@ -228,9 +231,13 @@ async def inventory(cids: Sequence[str], dask_worker: Worker) -> Wire:
                 raise InfrastructureError(problem)
             async with KuboClient(plugin.ipfs_api) as ipfs:
                 peer = (await ipfs.id())["ID"]
-            held = tuple(sorted(await plugin.held.stored(plugin.ipfs_api, cids)))
+            found = await plugin.held.stored(plugin.ipfs_api, [*inputs, *outputs])  # one question
+        held = tuple(cid for cid in inputs if cid in found)
+        missing = tuple(cid for cid in outputs if cid not in found)
         prices = plugin.prices.as_dict()
-        return InventoryAnswer(True, plugin.labels, plugin.slots, held, peer, prices=prices)
+        return InventoryAnswer(
+            True, plugin.labels, plugin.slots, held, peer, prices=prices, missing=missing
+        )
 
     try:
         answer = await asyncio.to_thread(trio.run, ask)

@@ -49,6 +49,8 @@ class Inventory(Protocol):
     @property
     def held(self) -> Sequence[str]: ...
     @property
+    def missing(self) -> Sequence[str]: ...
+    @property
     def error(self) -> str: ...
     @property
     def codsh(self) -> bool: ...
@@ -61,6 +63,16 @@ def holders_of(answers: Mapping[str, Inventory]) -> dict[str, frozenset[str]]:
         for cid in answer.held:
             found.setdefault(cid, set()).add(address)
     return {cid: frozenset(where) for cid, where in found.items()}
+
+
+def held_somewhere(answers: Mapping[str, Inventory], outputs: Sequence[str]) -> set[str]:
+    """The `outputs` some healthy node holds: all but those every one of them lacks (a sick node,
+    or a worker that is no codsh node, holds nothing; no healthy node: none is held)."""
+    lacking: set[str] | None = None
+    for answer in answers.values():
+        if answer.healthy and answer.codsh:
+            lacking = set(answer.missing) if lacking is None else lacking & set(answer.missing)
+    return set() if lacking is None else set(outputs) - lacking
 
 
 def left_out(

@@ -18,7 +18,7 @@ def through_the_wire(wire: object) -> Any:
 
 
 def test_an_inventory_answer_round_trips() -> None:
-    answer = InventoryAnswer(True, {"gpu": "yes"}, 4, ("cid1", "cid2"), "12D3Koo")
+    answer = InventoryAnswer(True, {"gpu": "yes"}, 4, ("cid1", "cid2"), "12D3Koo", missing=("o1",))
     assert InventoryAnswer.from_wire(through_the_wire(answer.to_wire())) == answer
     sick = InventoryAnswer(False, slots=2, error="kubo does not answer")
     assert InventoryAnswer.from_wire(through_the_wire(sick.to_wire())) == sick

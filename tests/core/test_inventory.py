@@ -6,7 +6,7 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from codsh.core.inventory import holders_of, left_out, plan_from_inventory
+from codsh.core.inventory import held_somewhere, holders_of, left_out, plan_from_inventory
 from codsh.core.model import InputFile
 from codsh.errors import InputError, ServiceUnavailable
 
@@ -19,6 +19,7 @@ class Answer:  # the shape of cluster/messages.py InventoryAnswer, without impor
     held: tuple[str, ...] = ()
     error: str = ""
     codsh: bool = True
+    missing: tuple[str, ...] = ()
 
 
 FILES = [InputFile(f"f{i}", f"cid{i}", 100) for i in range(6)]
@@ -79,3 +80,23 @@ def test_a_dask_worker_that_is_not_a_codsh_node_is_left_out_and_named() -> None:
     assert left_out(answers, {"tcp://p": "plain"}) == {"plain (tcp://p)": "not a codsh node"}
     with pytest.raises(ServiceUnavailable, match=r"plain \(tcp://p\): not a codsh node"):
         plan_from_inventory({"tcp://p": plain}, FILES, {}, names={"tcp://p": "plain"})
+
+
+def test_an_output_is_held_unless_every_healthy_node_lacks_it() -> None:
+    """Nodes name the remembered outputs they lack, not the 10,000s they hold."""
+    answers = {
+        "tcp://a": Answer(True, missing=("out1", "out2")),
+        "tcp://b": Answer(True, missing=("out2", "out3")),
+        "tcp://c": Answer(False, error="no engine"),  # holds nothing it can give
+        "tcp://d": Answer(False, codsh=False),
+    }
+    outputs = ["out0", "out1", "out2", "out3"]
+    assert held_somewhere(answers, outputs) == {"out0", "out1", "out3"}
+    assert held_somewhere({"tcp://a": Answer(True)}, outputs) == set(outputs)
+    assert held_somewhere({"tcp://a": Answer(True, missing=tuple(outputs))}, outputs) == set()
+
+
+def test_no_healthy_node_holds_no_output() -> None:
+    answers = {"tcp://c": Answer(False, error="kubo does not answer"), "tcp://d": Answer(False)}
+    assert held_somewhere(answers, ["out0"]) == set()
+    assert held_somewhere({}, ["out0"]) == set()
