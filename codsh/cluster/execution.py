@@ -14,7 +14,7 @@ import socket
 import time
 import uuid
 from collections import Counter
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from collections.abc import Set as AbstractSet
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field, replace
@@ -31,7 +31,13 @@ from codsh.cluster.reveal import Reveal
 from codsh.cluster.tasks import FileNews, ShardTasks
 from codsh.cluster.tls import security
 from codsh.core.bill import Meter, PriceList
-from codsh.core.inventory import Verify, held_somewhere, left_out, replica_plans
+from codsh.core.inventory import (
+    Verify,
+    held_somewhere,
+    left_out,
+    output_questions,
+    replica_plans,
+)
 from codsh.core.model import FileResult, InputFile
 from codsh.core.plan import LocalityReport
 from codsh.core.reschedule import Reschedule
@@ -167,10 +173,12 @@ class ClusterRun:
     news: FileNews | None = None  # the shared client's topic (else the job's own, per execute)
     answers: dict[str, InventoryAnswer] = field(default_factory=dict)  # the inventory round's
 
-    async def available(self, inputs: list[str], outputs: set[str]) -> set[str]:
-        """One round: who holds which input, and which remembered outputs are still held."""
-        asked = list(outputs)
+    async def available(self, inputs: list[str], outputs: Mapping[str, str]) -> set[str]:
+        """One round: who holds which input, and which remembered outputs are still held (each
+        asked of the node that made it)."""
         try:
+            names = await trio.to_thread.run_sync(worker_names, self.client)
+            asked = output_questions(outputs, names.values())
             wire = await trio.to_thread.run_sync(
                 lambda: self.client.run(inventory, inputs, outputs=asked, on_error="return")
             )
@@ -180,7 +188,7 @@ class ClusterRun:
                 "check that it runs (`codsh devstack status` on a devstack), then submit again",
             ) from exc
         self.answers = {node: answer_of(reply) for node, reply in wire.items()}
-        return held_somewhere(self.answers, asked)
+        return held_somewhere(self.answers, asked, names)
 
     async def execute(self, files: list[InputFile], on_file: OnFile) -> Ran:
         """Run `files` once per replica, each replica of a file on another node; with more than

@@ -37,6 +37,7 @@ from codsh.cluster.sealed import Openings
 from codsh.cluster.tls import cluster_id, security
 from codsh.config import scratch_root
 from codsh.core.bill import PriceList
+from codsh.core.inventory import asked_of
 from codsh.core.model import FileResult, InputFile, Setup, Shard, ShardUse
 from codsh.core.spec import JobSpec
 from codsh.engines import engine_problem
@@ -210,10 +211,12 @@ def _plugin(worker: Worker | None = None) -> CodshNode:
 
 
 async def inventory(
-    inputs: Sequence[str], dask_worker: Worker, outputs: Sequence[str] = ()
+    inputs: Sequence[str],
+    dask_worker: Worker,
+    outputs: Mapping[str, Sequence[str]] | None = None,
 ) -> Wire:
     """Answer the driver's one round of questions: am I healthy, which `inputs` do I hold,
-    which `outputs` (remembered results) do I lack, who am I.
+    which of the remembered outputs asked of me (`outputs`, by node name) do I lack, who am I.
 
     Run on every node at once by `client.run`; a node holds what its kubo stores, asked about
     the job's CIDs only (cluster/held.py), in a thread: the worker's event loop (its heartbeats,
@@ -224,6 +227,8 @@ async def inventory(
     if not isinstance(plugin, CodshNode):
         return InventoryAnswer(False, error=NOT_CODSH, codsh=False).to_wire()
 
+    mine = asked_of(outputs or {}, str(dask_worker.name))
+
     async def ask() -> InventoryAnswer:
         with trio.fail_after(INVENTORY_WAIT):
             problem = await engine_problem(plugin.docker)  # no engine, no shard
@@ -231,9 +236,9 @@ async def inventory(
                 raise InfrastructureError(problem)
             async with KuboClient(plugin.ipfs_api) as ipfs:
                 peer = (await ipfs.id())["ID"]
-            found = await plugin.held.stored(plugin.ipfs_api, [*inputs, *outputs])  # one question
+            found = await plugin.held.stored(plugin.ipfs_api, [*inputs, *mine])  # one question
         held = tuple(cid for cid in inputs if cid in found)
-        missing = tuple(cid for cid in outputs if cid not in found)
+        missing = tuple(cid for cid in mine if cid not in found)
         prices = plugin.prices.as_dict()
         return InventoryAnswer(
             True, plugin.labels, plugin.slots, held, peer, prices=prices, missing=missing

@@ -42,9 +42,15 @@ class KeptFolder:
     outputs: tuple[str, ...]  # its files' distinct output CIDs: reused only while all are held
     manifest: str = ""  # the manifest of the job that made it: its files' records
     origin: str = ""  # its path in that job's input (it may sit elsewhere in a later one)
+    makers: tuple[str, ...] = ()  # the node that made each of `outputs` ("": not known)
 
     def at(self, path: str) -> KeptFolder:
         return replace(self, path=path)
+
+    def made(self) -> dict[str, str]:
+        """Each output and the node that made it (the one asked whether it still holds it)."""
+        makers = self.makers if len(self.makers) == len(self.outputs) else ("",) * len(self.outputs)
+        return dict(zip(self.outputs, makers, strict=True))
 
     def as_dict(self) -> dict[str, Any]:
         return {
@@ -58,6 +64,7 @@ class KeptFolder:
             "bytes_in": self.bytes_in,
             "outputs": list(self.outputs),
             "manifest": self.manifest,
+            "makers": list(self.makers),
         }
 
     @classmethod
@@ -74,6 +81,7 @@ class KeptFolder:
             tuple(data["outputs"]),
             data.get("manifest", ""),
             data.get("path", ""),
+            tuple(data.get("makers", ())),
         )
 
     def entry(self) -> dict[str, Any]:
@@ -154,7 +162,7 @@ class _Tally:
     no_match: int = 0
     bytes_in: int = 0
     bad: bool = False
-    outputs: set[str] = field(default_factory=set)
+    outputs: dict[str, str] = field(default_factory=dict)  # output CID -> the node that made it
 
 
 def _above(tallies: Mapping[str, _Tally], path: str) -> Iterator[_Tally]:
@@ -185,13 +193,13 @@ def to_remember(
             tally.no_match += result.outcome is Outcome.NO_MATCH
             tally.bytes_in += result.input_size
             tally.bad = tally.bad or not settled(result)
-            tally.outputs.add(result.output_cid or "")
+            tally.outputs.setdefault(result.output_cid or "", result.node)
     for folder in kept:  # counted as its files are
         for tally in _above(tallies, folder.path):
             tally.files += folder.files
             tally.no_match += folder.no_match
             tally.bytes_in += folder.bytes_in
-            tally.outputs.update(folder.outputs)
+            tally.outputs.update(folder.made())
     taken = {k.path for k in kept}
     fresh = []
     for path, tally in sorted(tallies.items()):
@@ -199,6 +207,7 @@ def to_remember(
             continue
         cid, size, tsize = merged[path]
         outputs = tuple(sorted(tally.outputs))
+        makers = tuple(tally.outputs[cid] for cid in outputs)
         fresh.append(
             KeptFolder(
                 path,
@@ -212,6 +221,7 @@ def to_remember(
                 outputs,
                 manifest,
                 path,
+                makers,
             )
         )
     return fresh

@@ -7,7 +7,7 @@ says so and takes no shard, and placement (core/plan.py) puts each file next to 
 from __future__ import annotations
 
 import random
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
@@ -65,14 +65,39 @@ def holders_of(answers: Mapping[str, Inventory]) -> dict[str, frozenset[str]]:
     return {cid: frozenset(where) for cid, where in found.items()}
 
 
-def held_somewhere(answers: Mapping[str, Inventory], outputs: Sequence[str]) -> set[str]:
-    """The `outputs` some healthy node holds: all but those every one of them lacks (a sick node,
-    or a worker that is no codsh node, holds nothing; no healthy node: none is held)."""
-    lacking: set[str] | None = None
-    for answer in answers.values():
+EVERY_NODE = ""  # output_questions' key for the outputs every node is asked about
+
+
+def output_questions(outputs: Mapping[str, str], nodes: Iterable[str]) -> dict[str, list[str]]:
+    """Remembered outputs (CID -> the node that made it) by the node to ask about them: the one
+    that made and pinned it, so a rerun's 10,000s of outputs are each asked once, not of every
+    node; an output whose maker is not known, or not among `nodes` now, is asked of every node."""
+    present = set(nodes)
+    asked: dict[str, list[str]] = {}
+    for cid, node in outputs.items():
+        asked.setdefault(node if node in present else EVERY_NODE, []).append(cid)
+    return asked
+
+
+def asked_of(questions: Mapping[str, Sequence[str]], node: str) -> list[str]:
+    """The outputs `node` is asked about."""
+    return [*questions.get(node, ()), *questions.get(EVERY_NODE, ())]
+
+
+def held_somewhere(
+    answers: Mapping[str, Inventory],
+    questions: Mapping[str, Sequence[str]],
+    names: Mapping[str, str],
+) -> set[str]:
+    """The outputs some healthy node said it holds: of those it was asked (`questions`, by node
+    name; `names`: address -> name), all but the ones it named missing. A sick node, or a worker
+    that is no codsh node, holds nothing."""
+    held: set[str] = set()
+    for address, answer in answers.items():
         if answer.healthy and answer.codsh:
-            lacking = set(answer.missing) if lacking is None else lacking & set(answer.missing)
-    return set() if lacking is None else set(outputs) - lacking
+            asked = asked_of(questions, names.get(address, address))
+            held.update(set(asked).difference(answer.missing))
+    return held
 
 
 def left_out(

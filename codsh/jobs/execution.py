@@ -3,7 +3,7 @@ cluster (cluster/execution.py). The life itself (jobs/run.py) is written once, a
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -31,9 +31,9 @@ class Run(Protocol):
 
     outputs_here: bool  # outputs are in the driver's kubo (else on the nodes that made them)
 
-    async def available(self, inputs: list[str], outputs: set[str]) -> set[str]:
-        """Which of `outputs` (remembered results) are still stored where they can be linked;
-        `inputs` are the input CIDs of the files that may run (the cluster asks who holds them in
+    async def available(self, inputs: list[str], outputs: Mapping[str, str]) -> set[str]:
+        """Which of `outputs` (remembered results' CIDs, each with the node that made it: the
+        node asked) are still stored where they can be linked; `inputs` are the input CIDs of the files that may run (the cluster asks who holds them in
         the same round, for its placement: a file whose input was not asked runs unplaced)."""
         ...
 

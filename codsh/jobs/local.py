@@ -44,7 +44,7 @@ class LocalRun:
     pool: WarmPool | None = None
     outputs_here: bool = True
 
-    async def available(self, inputs: list[str], outputs: set[str]) -> set[str]:
+    async def available(self, inputs: list[str], outputs: Mapping[str, str]) -> set[str]:
         """Which of `outputs` this kubo has (one offline `block/stat` each)."""
         found: set[str] = set()
         limiter = trio.CapacityLimiter(16)

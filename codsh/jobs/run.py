@@ -5,7 +5,7 @@ cluster, behind jobs/execution.py), collect, finish (merge, manifest). Records a
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Protocol
 
 import trio
@@ -115,9 +115,11 @@ async def what_to_run(
     runs (a second round asks who holds its input)."""
     files = files_outside(tree.files, kept)
     known = await recalled(spec, files, memo)
-    outputs = {r.output_cid for r in known.values() if r.output_cid}
+    outputs = made_by(known.values())
     asked = may_run(files, done, known)
-    available = await run.available(asked, outputs.union(*(k.outputs for k in kept)))
+    available = await run.available(
+        asked, outputs | {o: n for k in kept for o, n in k.made().items()}
+    )
     if len(held := still_held(kept, available)) < len(kept):  # go file by file in the rest
         kept = held
         tree = await listed_unkept(ipfs, spec, tree, kept)
@@ -127,10 +129,14 @@ async def what_to_run(
     work = split(files, done, known, available, dedupe=dedupe)
     lost = {f.cid for f in work.todo}.difference(asked)
     if lost:  # remembered outputs are gone: their files run, and need their inputs' holders
-        outputs = {r.output_cid for r in known.values() if r.output_cid}
-        available = await run.available(sorted(lost.union(asked)), outputs)
+        available = await run.available(sorted(lost.union(asked)), made_by(known.values()))
         work = split(files, done, known, available, dedupe=dedupe)
     return tree, kept, work
+
+
+def made_by(results: Iterable[FileResult]) -> dict[str, str]:
+    """The outputs of remembered `results`, each with the node that made it."""
+    return {r.output_cid: r.node for r in results if r.output_cid}
 
 
 async def kept_folders(

@@ -26,9 +26,11 @@ FOLDERS = {"a": "bafya", "a/deep": "bafydeep", "b": "bafyb", "c": "bafyc"}
 
 def result(path: str, outcome: Outcome = Outcome.OK, code: int | None = 0) -> FileResult:
     data = path.encode()
-    return FileResult(
+    made = FileResult(
         path, f"in-{path}", 10, code, raw_cid(data), len(data), len(data), outcome=outcome
     )
+    made.node = f"node-{path[0]}"
+    return made
 
 
 def kept(path: str, files: int = 2, outputs: tuple[str, ...] = ("o1",)) -> KeptFolder:
@@ -83,6 +85,7 @@ def test_folders_whose_every_file_succeeded_are_remembered_with_their_merged_out
         "a",
     )
     assert set(a.outputs) == {results[0].output_cid, results[1].output_cid}
+    assert a.made() == {r.output_cid: "node-a" for r in results[:2]}  # whom to ask about each
 
 
 def test_small_folders_and_unfinished_files_are_not_remembered() -> None:
@@ -93,12 +96,13 @@ def test_small_folders_and_unfinished_files_are_not_remembered() -> None:
 
 
 def test_a_folder_holding_a_kept_one_counts_its_files_and_outputs() -> None:
-    inner = KeptFolder("a/deep", "bafydeep", "bafyinner", 4, 50, 3, 0, 30, ("o9",))
+    inner = KeptFolder("a/deep", "bafydeep", "bafyinner", 4, 50, 3, 0, 30, ("o9",), makers=("n9",))
     results = [result("a/1")]
     fresh = to_remember(FOLDERS, results, [inner], {"a": ("bafyA", 5, 60)}, min_files=1)
     assert [k.path for k in fresh] == ["a"]  # the kept one itself is remembered already
     assert (fresh[0].files, fresh[0].bytes_in) == (4, 40)
     assert set(fresh[0].outputs) == {"o9", results[0].output_cid}
+    assert fresh[0].made() == {"o9": "n9", results[0].output_cid: "node-a"}
 
 
 def test_a_kept_folder_merges_into_the_same_tree_as_its_files() -> None:
@@ -116,5 +120,8 @@ def test_a_kept_folder_merges_into_the_same_tree_as_its_files() -> None:
 def test_a_kept_folder_round_trips_through_its_stored_form() -> None:
     folder = KeptFolder("x/y", "bafyin", "bafyout", 1, 2, 3, 4, 5, ("o1", "o2"), "bafym", "old")
     assert KeptFolder.from_dict(folder.as_dict(), "x/y") == folder
+    assert folder.made() == {"o1": "", "o2": ""}  # remembered before makers were: ask every node
+    made = replace(folder, makers=("n1", "n2"))
+    assert KeptFolder.from_dict(made.as_dict(), "x/y").made() == {"o1": "n1", "o2": "n2"}
     assert KeptFolder.from_dict(folder.as_dict()).at("z") == replace(folder, path="z")
     assert folder.entry()["from"] == "old"

@@ -6,7 +6,14 @@ from dataclasses import dataclass, field
 
 import pytest
 
-from codsh.core.inventory import held_somewhere, holders_of, left_out, plan_from_inventory
+from codsh.core.inventory import (
+    asked_of,
+    held_somewhere,
+    holders_of,
+    left_out,
+    output_questions,
+    plan_from_inventory,
+)
 from codsh.core.model import InputFile
 from codsh.errors import InputError, ServiceUnavailable
 
@@ -82,21 +89,35 @@ def test_a_dask_worker_that_is_not_a_codsh_node_is_left_out_and_named() -> None:
         plan_from_inventory({"tcp://p": plain}, FILES, {}, names={"tcp://p": "plain"})
 
 
-def test_an_output_is_held_unless_every_healthy_node_lacks_it() -> None:
-    """Nodes name the remembered outputs they lack, not the 10,000s they hold."""
+def test_each_output_is_asked_of_the_node_that_made_it_or_of_every_node() -> None:
+    """A rerun's 10,000s of outputs are asked once each: of their maker, while it is here."""
+    outputs = {"out0": "node0", "out1": "node1", "out2": "", "out3": "gone", "out4": "node0"}
+    asked = output_questions(outputs, ["node0", "node1", "node2"])
+    assert asked == {"node0": ["out0", "out4"], "node1": ["out1"], "": ["out2", "out3"]}
+    assert sorted(asked_of(asked, "node0")) == ["out0", "out2", "out3", "out4"]
+    assert sorted(asked_of(asked, "node2")) == ["out2", "out3"]
+
+
+def test_an_output_is_held_when_a_healthy_node_asked_about_it_does_not_lack_it() -> None:
+    outputs = {"out0": "node0", "out1": "node0", "out2": "node1", "out3": "", "out4": "node2"}
+    asked = output_questions(outputs, ["node0", "node1", "node2", "node3"])
+    names = {"tcp://a": "node0", "tcp://b": "node1", "tcp://c": "node2", "tcp://d": "node3"}
     answers = {
-        "tcp://a": Answer(True, missing=("out1", "out2")),
-        "tcp://b": Answer(True, missing=("out2", "out3")),
-        "tcp://c": Answer(False, error="no engine"),  # holds nothing it can give
-        "tcp://d": Answer(False, codsh=False),
+        "tcp://a": Answer(True, missing=("out1", "out3")),
+        "tcp://b": Answer(True, missing=("out3",)),
+        "tcp://c": Answer(False, error="no engine"),  # holds nothing it can give: out4 is gone
+        "tcp://d": Answer(True, missing=()),  # holds out3, the output of an unknown maker
     }
-    outputs = ["out0", "out1", "out2", "out3"]
-    assert held_somewhere(answers, outputs) == {"out0", "out1", "out3"}
-    assert held_somewhere({"tcp://a": Answer(True)}, outputs) == set(outputs)
-    assert held_somewhere({"tcp://a": Answer(True, missing=tuple(outputs))}, outputs) == set()
+    assert held_somewhere(answers, asked, names) == {"out0", "out2", "out3"}
+    answers["tcp://d"] = Answer(True, missing=("out3",))
+    assert held_somewhere(answers, asked, names) == {"out0", "out2"}
 
 
 def test_no_healthy_node_holds_no_output() -> None:
-    answers = {"tcp://c": Answer(False, error="kubo does not answer"), "tcp://d": Answer(False)}
-    assert held_somewhere(answers, ["out0"]) == set()
-    assert held_somewhere({}, ["out0"]) == set()
+    asked = output_questions({"out0": "node0", "out1": ""}, ["node0"])
+    names = {"tcp://a": "node0", "tcp://d": "tcp://d"}
+    answers = {"tcp://a": Answer(False, error="kubo does not answer"), "tcp://d": Answer(False)}
+    assert held_somewhere(answers, asked, names) == set()
+    assert held_somewhere({}, asked, names) == set()
+    not_codsh = {"tcp://a": Answer(True, codsh=False)}
+    assert held_somewhere(not_codsh, asked, names) == set()
