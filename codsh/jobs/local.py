@@ -18,7 +18,9 @@ from codsh.core.spec import JobSpec
 from codsh.errors import InfrastructureError
 from codsh.executor.runners import Runner, shard_runner
 from codsh.executor.warm import WarmPool
-from codsh.ipfs.client import KuboClient
+from codsh.ipfs.client import KuboClient, KuboUnavailable
+from codsh.ipfs.stored import KuboAnswerError, stored
+from codsh.ipfs.wire import LOST_HINT
 from codsh.jobs.execution import OnFile, Ran
 from codsh.jobs.where import Where
 
@@ -45,19 +47,19 @@ class LocalRun:
     outputs_here: bool = True
 
     async def available(self, inputs: list[str], outputs: Mapping[str, str]) -> set[str]:
-        """Which of `outputs` this kubo has (one offline `block/stat` each)."""
-        found: set[str] = set()
-        limiter = trio.CapacityLimiter(16)
-
-        async def check(cid: str) -> None:
-            async with limiter:
-                if await self.ipfs.has_block(cid):
-                    found.add(cid)
-
-        async with trio.open_nursery() as nursery:
-            for cid in outputs:
-                nursery.start_soon(check, cid)
-        return found
+        """Which of `outputs` this kubo has: one offline `block/stat` each, pipelined on one
+        connection (ipfs/stored.py; 30,000 outputs of a rerun: ~3 s, against ~19 s for 16
+        requests at a time through the client)."""
+        if not outputs:
+            return set()
+        try:
+            return await stored(self.ipfs.api_url, list(outputs))
+        except (KuboAnswerError, OSError) as exc:
+            raise KuboUnavailable(
+                f"lost kubo at {self.ipfs.api_url} while checking which remembered outputs it "
+                f"still has ({exc}): nothing was run",
+                LOST_HINT,
+            ) from exc
 
     async def execute(self, files: list[InputFile], on_file: OnFile) -> Ran:
         target = self.spec.target
