@@ -31,6 +31,7 @@ from codsh.cluster.reveal import Reveal
 from codsh.cluster.tasks import FileNews, ShardTasks
 from codsh.cluster.tls import security
 from codsh.core.bill import Meter, PriceList
+from codsh.core.folders import KeptFolder
 from codsh.core.inventory import (
     Verify,
     held_somewhere,
@@ -173,9 +174,11 @@ class ClusterRun:
     news: FileNews | None = None  # the shared client's topic (else the job's own, per execute)
     answers: dict[str, InventoryAnswer] = field(default_factory=dict)  # the inventory round's
 
-    async def available(self, inputs: list[str], outputs: Mapping[str, str]) -> set[str]:
+    async def available(
+        self, inputs: list[str], outputs: Mapping[str, str], folders: Sequence[KeptFolder] = ()
+    ) -> set[str]:
         """One round: who holds which input, and which remembered outputs are still held (each
-        asked of the node that made it)."""
+        asked of the node that made it; a kept folder's outputs are among them)."""
         try:
             names = await trio.to_thread.run_sync(worker_names, self.client)
             asked = output_questions(outputs, names.values())

@@ -3,11 +3,12 @@ cluster (cluster/execution.py). The life itself (jobs/run.py) is written once, a
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractAsyncContextManager
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from codsh.core.folders import KeptFolder
 from codsh.core.model import FileResult, InputFile, Setup, ShardUse
 from codsh.core.plan import LocalityReport
 from codsh.core.spec import JobSpec
@@ -31,7 +32,9 @@ class Run(Protocol):
 
     outputs_here: bool  # outputs are in the driver's kubo (else on the nodes that made them)
 
-    async def available(self, inputs: list[str], outputs: Mapping[str, str]) -> set[str]:
+    async def available(
+        self, inputs: list[str], outputs: Mapping[str, str], folders: Sequence[KeptFolder] = ()
+    ) -> set[str]:
         """Which of `outputs` (remembered results' CIDs, each with the node that made it: the
         node asked) are still stored where they can be linked; `inputs` are the input CIDs of the files that may run (the cluster asks who holds them in
         the same round, for its placement: a file whose input was not asked runs unplaced)."""

@@ -4,13 +4,14 @@ the local kubo and Docker engine. Outputs stay in the local kubo."""
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 
 import docker
 import trio
 
+from codsh.core.folders import KeptFolder
 from codsh.core.model import FileResult, InputFile, Outcome, Shard, ShardUse
 from codsh.core.plan import make_shards
 from codsh.core.reschedule import MAX_TRIES, unfinished
@@ -18,11 +19,13 @@ from codsh.core.spec import JobSpec
 from codsh.errors import InfrastructureError
 from codsh.executor.runners import Runner, shard_runner
 from codsh.executor.warm import WarmPool
-from codsh.ipfs.client import KuboClient, KuboUnavailable
+from codsh.ipfs.client import KuboClient, KuboError, KuboUnavailable
 from codsh.ipfs.stored import KuboAnswerError, stored
 from codsh.ipfs.wire import LOST_HINT
 from codsh.jobs.execution import OnFile, Ran
 from codsh.jobs.where import Where
+
+WALKS = 4  # kept folders' outputs walked at once (kubo reads blocks in parallel)
 
 
 @dataclass
@@ -46,20 +49,44 @@ class LocalRun:
     pool: WarmPool | None = None
     outputs_here: bool = True
 
-    async def available(self, inputs: list[str], outputs: Mapping[str, str]) -> set[str]:
-        """Which of `outputs` this kubo has: one offline `block/stat` each, pipelined on one
-        connection (ipfs/stored.py; 30,000 outputs of a rerun: ~3 s, against ~19 s for 16
-        requests at a time through the client)."""
-        if not outputs:
-            return set()
+    async def available(
+        self, inputs: list[str], outputs: Mapping[str, str], folders: Sequence[KeptFolder] = ()
+    ) -> set[str]:
+        """Which of `outputs` this kubo has. A kept folder's (among `folders`) are all here when
+        an offline walk of its output reaches every block (~1 s for 30,000 outputs); the rest
+        are one offline `block/stat` each, pipelined on one connection (ipfs/stored.py: ~3 s for
+        30,000, against ~19 s for 16 requests at a time through the client)."""
+        whole = await self._whole(folders)
+        rest = [cid for cid in outputs if cid not in whole]
+        if not rest:
+            return whole.intersection(outputs)
         try:
-            return await stored(self.ipfs.api_url, list(outputs))
+            return whole.intersection(outputs) | await stored(self.ipfs.api_url, rest)
         except (KuboAnswerError, OSError) as exc:
             raise KuboUnavailable(
                 f"lost kubo at {self.ipfs.api_url} while checking which remembered outputs it "
                 f"still has ({exc}): nothing was run",
                 LOST_HINT,
             ) from exc
+
+    async def _whole(self, folders: Sequence[KeptFolder]) -> set[str]:
+        """The outputs of the `folders` whose output DAG this kubo has in full (WALKS at once)."""
+        found: set[str] = set()
+        limiter = trio.CapacityLimiter(WALKS)
+
+        async def walk(folder: KeptFolder) -> None:
+            async with limiter:
+                try:
+                    async for _ in self.ipfs.refs(folder.output_cid):
+                        pass
+                except KuboError:  # a block under it is gone: its outputs are asked one by one
+                    return
+                found.update(folder.outputs)
+
+        async with trio.open_nursery() as nursery:
+            for folder in folders:
+                nursery.start_soon(walk, folder)
+        return found
 
     async def execute(self, files: list[InputFile], on_file: OnFile) -> Ran:
         target = self.spec.target

@@ -118,7 +118,7 @@ async def what_to_run(
     outputs = made_by(known.values())
     asked = may_run(files, done, known)
     available = await run.available(
-        asked, outputs | {o: n for k in kept for o, n in k.made().items()}
+        asked, outputs | {o: n for k in kept for o, n in k.made().items()}, kept
     )
     if len(held := still_held(kept, available)) < len(kept):  # go file by file in the rest
         kept = held
