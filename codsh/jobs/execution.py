@@ -36,8 +36,10 @@ class Run(Protocol):
         self, inputs: list[str], outputs: Mapping[str, str], folders: Sequence[KeptFolder] = ()
     ) -> set[str]:
         """Which of `outputs` (remembered results' CIDs, each with the node that made it: the
-        node asked) are still stored where they can be linked; `inputs` are the input CIDs of the files that may run (the cluster asks who holds them in
-        the same round, for its placement: a file whose input was not asked runs unplaced)."""
+        node asked) are still stored where they can be linked; `folders` are the kept folders
+        whose outputs are among them; `inputs` are the input CIDs of the files that may run (the
+        cluster asks who holds them in the same round, for its placement: a file whose input was
+        not asked runs unplaced)."""
         ...
 
     async def execute(self, files: list[InputFile], on_file: OnFile) -> Ran:
