@@ -395,9 +395,11 @@ class KuboClient:
 
     # -- blocks and DAGs -------------------------------------------------------------------
 
-    async def dag_stat(self, cid: str) -> dict[str, int]:
-        """Total size and block count of the DAG under `cid`."""
-        result = await self._json("dag/stat", {"arg": cid, "progress": "false"})
+    async def dag_stat(self, cid: str, offline: bool = False) -> dict[str, int]:
+        """Total size and block count of the DAG under `cid`; `offline`: from this kubo alone
+        (a block it lacks is a KuboError), so an answer says it has the whole DAG."""
+        params = {"arg": cid, "progress": "false", "offline": _flag(offline)}
+        result = await self._json("dag/stat", params)
         if not result:  # kubo 0.42 fails on an empty file after the 200 (NaN ratio), body empty
             raise KuboError("dag/stat", f"kubo answered without statistics for {cid}")
         stats = result.get("DagStats", [result])[0]

@@ -53,7 +53,7 @@ class LocalRun:
         self, inputs: list[str], outputs: Mapping[str, str], folders: Sequence[KeptFolder] = ()
     ) -> set[str]:
         """Which of `outputs` this kubo has. A kept folder's (among `folders`) are all here when
-        an offline walk of its output reaches every block (a 30,000-file rerun: 2.1-2.4 s in all,
+        an offline walk of its output reaches every block (a 30,000-file rerun: 1.6 s in all,
         against 4.8 s with a question per output); the rest are one offline `block/stat` each,
         pipelined on one connection (ipfs/stored.py: ~3 s for 30,000, against ~19 s for 16
         requests at a time through the client)."""
@@ -77,9 +77,8 @@ class LocalRun:
 
         async def walk(folder: KeptFolder) -> None:
             async with limiter:
-                try:
-                    async for _ in self.ipfs.refs(folder.output_cid):
-                        pass
+                try:  # one answer, not a line per block as `refs -r` gives (~3x quicker)
+                    await self.ipfs.dag_stat(folder.output_cid, offline=True)
                 except KuboError:  # a block under it is gone: its outputs are asked one by one
                     return
                 found.update(folder.outputs)
